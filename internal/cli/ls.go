@@ -1,0 +1,15 @@
+package cli
+
+import "github.com/spf13/cobra"
+
+// TODO(skeleton): replaced by the real command.
+func newLsCmd(f *Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:    "ls",
+		Short:  "(not built yet)",
+		Hidden: true,
+		RunE: func(*cobra.Command, []string) error {
+			return errNotBuilt
+		},
+	}
+}
