@@ -22,13 +22,13 @@ import (
 func smallTree() fstest.MapFS {
 	long := strings.Repeat("d", 60) + "/" + strings.Repeat("e", 60) + "/" + strings.Repeat("f", 30)
 	return fstest.MapFS{
-		"a/b/f":       {Data: []byte("hi\n"), Mode: 0o644},
-		"a.txt":       {Data: []byte("x\n"), Mode: 0o600},
-		"empty/inner": {Mode: fs.ModeDir | 0o700},
-		"run.sh":      {Data: []byte("#!/bin/sh\necho ok\n"), Mode: 0o744},
-		"link":        {Data: []byte("a.txt"), Mode: fs.ModeSymlink | 0o777},
-		"longlink":    {Data: []byte(strings.Repeat("../x/", 30)), Mode: fs.ModeSymlink | 0o777},
-		long:          {Data: bytes.Repeat([]byte("z"), 700), Mode: 0o644},
+		"a/b/f":                                  {Data: []byte("hi\n"), Mode: 0o644},
+		"a.txt":                                  {Data: []byte("x\n"), Mode: 0o600},
+		"empty/inner":                            {Mode: fs.ModeDir | 0o700},
+		"run.sh":                                 {Data: []byte("#!/bin/sh\necho ok\n"), Mode: 0o744},
+		"link":                                   {Data: []byte("a.txt"), Mode: fs.ModeSymlink | 0o777},
+		"longlink":                               {Data: []byte(strings.Repeat("../x/", 30)), Mode: fs.ModeSymlink | 0o777},
+		long:                                     {Data: bytes.Repeat([]byte("z"), 700), Mode: 0o644},
 		"big/" + strings.Repeat("g", 120) + "/h": {Data: []byte("deep"), Mode: 0o644},
 	}
 }
@@ -281,7 +281,7 @@ func TestWriteDir_ExecBitAndSymlinks(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(dir, "x"), []byte("x"), 0o700))
 	must(t, os.WriteFile(filepath.Join(dir, "g"), []byte("g"), 0o671)) // group/other exec only
 	must(t, os.Mkdir(filepath.Join(dir, "d"), 0o700))
-	must(t, os.Symlink("d", filepath.Join(dir, "dl")))         // to a dir: not followed
+	must(t, os.Symlink("d", filepath.Join(dir, "dl")))          // to a dir: not followed
 	must(t, os.Symlink("/etc/passwd", filepath.Join(dir, "a"))) // absolute: stored as is
 	must(t, os.Link(filepath.Join(dir, "x"), filepath.Join(dir, "d", "hard")))
 	var buf bytes.Buffer
