@@ -1,0 +1,98 @@
+package treehash
+
+import "io"
+
+// TarHashes are the two git-sha1 tree hashes of one tar stream.
+type TarHashes struct {
+	// KeepEmpty is Tar.tree_hash with its default skip_empty=false: empty
+	// directories count as empty trees. Pkg checks registry tarballs
+	// against this hash.
+	KeepEmpty Hash
+	// SkipEmpty is Tar.tree_hash(skip_empty=true): directories with no file
+	// or symlink below them are dropped, as git and Pkg's GitTools.tree_hash
+	// do. Pkg checks packages and artifacts against this hash (of the
+	// extracted directory, which also drops ".git" entries).
+	SkipEmpty Hash
+}
+
+// Tar reads the uncompressed tar stream r to its end and returns its
+// git-sha1 tree hashes under Tar.jl's rules, both semantics from one pass.
+// A stream Tar.jl rejects gives an error wrapping ErrTarEntry that names
+// the entry.
+func Tar(r io.Reader) (TarHashes, error) {
+	var h TarHashes
+	keep, skip, err := TarSum(r, SHA1)
+	if err != nil {
+		return h, err
+	}
+	copy(h.KeepEmpty[:], keep)
+	copy(h.SkipEmpty[:], skip)
+	return h, nil
+}
+
+// TarSum is Tar for any algorithm; it returns raw ids of alg.Size() bytes.
+func TarSum(r io.Reader, alg Algorithm) (keepEmpty, skipEmpty []byte, err error) {
+	o, err := newObjectHasher(alg)
+	if err != nil {
+		return nil, nil, err
+	}
+	tr := NewTarReader(r)
+	buf := make([]byte, 128<<10)
+	for {
+		e, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		switch e.Type {
+		case TypeFile:
+			o.begin("blob", e.Size)
+			if _, err := io.CopyBuffer(o.h, tr, buf); err != nil {
+				return nil, nil, err
+			}
+			tr.node.id = o.sum()
+		case TypeSymlink:
+			tr.node.id = o.blob(e.Link, int64(len(e.Link)))
+		case TypeHardlink:
+			tr.node.id = tr.target.id
+		}
+	}
+	keep, skip, _ := hashNode(o, tr.root)
+	return keep[:o.size], skip[:o.size], nil
+}
+
+// hashNode returns the keep-empty and skip-empty ids of the directory n,
+// and whether a file or symlink lies below it.
+func hashNode(o *objectHasher, n *node) (keep, skip oid, nonEmpty bool) {
+	keepEntries := make([]treeEntry, 0, len(n.children))
+	skipEntries := make([]treeEntry, 0, len(n.children))
+	for name, c := range n.children {
+		switch c.kind {
+		case kindDir:
+			k, s, ne := hashNode(o, c)
+			keepEntries = append(keepEntries, treeEntry{name, modeDir, k})
+			if ne {
+				skipEntries = append(skipEntries, treeEntry{name, modeDir, s})
+				nonEmpty = true
+			}
+		default:
+			e := treeEntry{name: name, mode: leafMode(c), id: c.id}
+			keepEntries = append(keepEntries, e)
+			skipEntries = append(skipEntries, e)
+			nonEmpty = true
+		}
+	}
+	return o.tree(keepEntries), o.tree(skipEntries), nonEmpty
+}
+
+func leafMode(n *node) string {
+	switch {
+	case n.kind == kindSymlink:
+		return modeSymlink
+	case n.exec:
+		return modeExec
+	}
+	return modeFile
+}
