@@ -1,0 +1,695 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/content/oci"
+	"oras.land/oras-go/v2/errdef"
+)
+
+// Limits on untrusted metadata read from a layout.
+const (
+	maxIndexBytes    = 64 << 20 // index.json
+	maxManifestBytes = 16 << 20 // one manifest or image index (registries cap at 4 MiB)
+	maxLayoutBytes   = 4 << 10  // oci-layout
+)
+
+// Media types of manifests (nodes with successors).
+const (
+	mediaTypeDockerManifest     = "application/vnd.docker.distribution.manifest.v2+json"
+	mediaTypeDockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
+	mediaTypeArtifactManifest   = "application/vnd.oci.artifact.manifest.v1+json"
+)
+
+func isManifest(desc ocispec.Descriptor) bool {
+	switch desc.MediaType {
+	case ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageIndex,
+		mediaTypeDockerManifest, mediaTypeDockerManifestList, mediaTypeArtifactManifest:
+		return true
+	}
+	return false
+}
+
+// layout is an OCI image layout (image-spec v1.1.1) on a local file
+// system.
+//
+// On disk it is plain image-layout: blobs/sha256/<hex> (read-only files),
+// oci-layout, and index.json. index.json lists every tagged manifest (with
+// the org.opencontainers.image.ref.name annotation) and every untagged
+// manifest that no other manifest points at (a referrer, a pushed but not
+// yet tagged bundle); everything else is reached from those. Manifests
+// reached this way form the in-memory graph that answers Exists,
+// Predecessors and Referrers.
+//
+// index.json is saved atomically: on Tag, on the push of a manifest with a
+// subject (a referrer), and on Close. A manifest pushed but not yet saved is
+// lost by a crash; its blob stays on disk, and since Exists reports only
+// indexed manifests, a re-run pushes it again.
+type layout struct {
+	root     string
+	readOnly bool
+	log      *slog.Logger
+	lock     *fileLock // nil when read-only
+	blobs    *oci.ReadOnlyStorage
+
+	// mu guards the fields below. Readers (Fetch, Exists, Resolve,
+	// Predecessors, tags) take RLock; index updates take Lock. Blob I/O
+	// happens outside mu.
+	mu        sync.RWMutex
+	tagMap    map[string]ocispec.Descriptor                // tag → descriptor, without ref.name
+	manifests map[digest.Digest]ocispec.Descriptor         // indexed manifests
+	succs     map[digest.Digest][]ocispec.Descriptor       // manifest → successors (immutable, kept across reloads)
+	preds     map[digest.Digest]map[digest.Digest]struct{} // node → manifests pointing at it
+	dirty     bool                                         // index differs from index.json
+	stamp     indexStamp                                   // index.json as last loaded
+	closed    bool
+
+	// saveMu serialises index.json writes; taken before mu.
+	saveMu sync.Mutex
+}
+
+// indexStamp identifies a version of index.json cheaply.
+type indexStamp struct {
+	fi       os.FileInfo
+	sum      [sha256.Size]byte
+	loadedAt time.Time
+}
+
+func openLayout(ctx context.Context, dir string, opts Options, log *slog.Logger) (_ *layout, err error) {
+	if dir == "" {
+		return nil, fmt.Errorf("empty layout path: %w", ErrInvalidReference)
+	}
+	root, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("layout %s: %w", dir, err)
+	}
+	l := &layout{
+		root:      root,
+		readOnly:  opts.ReadOnly,
+		log:       log,
+		blobs:     oci.NewStorageFromFS(os.DirFS(root)),
+		tagMap:    map[string]ocispec.Descriptor{},
+		manifests: map[digest.Digest]ocispec.Descriptor{},
+		succs:     map[digest.Digest][]ocispec.Descriptor{},
+		preds:     map[digest.Digest]map[digest.Digest]struct{}{},
+	}
+	if opts.ReadOnly {
+		if err := l.checkLayoutFile(); err != nil {
+			return nil, err
+		}
+		if _, err := l.reload(ctx, true); err != nil {
+			return nil, err
+		}
+		return l, nil
+	}
+
+	if err := os.MkdirAll(root, dirMode); err != nil {
+		return nil, fmt.Errorf("layout %s: %w", root, err)
+	}
+	l.lock, err = acquireLock(ctx, root, filepath.Join(root, lockFileName), opts.LockWait, log)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			l.lock.release()
+		}
+	}()
+	n1, err := removeTemps(filepath.Join(root, ingestDirName), ingestTmpPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("layout %s: removing stale temporary blobs: %w", root, err)
+	}
+	n2, err := removeTemps(root, indexTmpPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("layout %s: removing stale temporary files: %w", root, err)
+	}
+	n3, err := removeTemps(root, layoutTmpPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("layout %s: removing stale temporary files: %w", root, err)
+	}
+	n2 += n3
+	if n1+n2 > 0 {
+		log.Debug("removed temporary files of an interrupted writer", "layout", root, "count", n1+n2)
+	}
+	if err := os.MkdirAll(filepath.Join(root, ocispec.ImageBlobsDir, digest.SHA256.String()), dirMode); err != nil {
+		return nil, fmt.Errorf("layout %s: %w", root, err)
+	}
+	if err := l.ensureLayoutFile(); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(root, ocispec.ImageIndexFile)); errors.Is(err, os.ErrNotExist) {
+		if err := l.save(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := l.reload(ctx, true); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *layout) checkLayoutFile() error {
+	b, err := readCapped(filepath.Join(l.root, ocispec.ImageLayoutFile), maxLayoutBytes)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("layout %s: not an OCI image layout (no %s file): %w", l.root, ocispec.ImageLayoutFile, errdef.ErrNotFound)
+		}
+		return fmt.Errorf("layout %s: %w", l.root, err)
+	}
+	var il ocispec.ImageLayout
+	if err := json.Unmarshal(b, &il); err != nil {
+		return fmt.Errorf("layout %s: decoding %s: %w", l.root, ocispec.ImageLayoutFile, err)
+	}
+	if il.Version != ocispec.ImageLayoutVersion {
+		return fmt.Errorf("layout %s: image layout version %q: %w", l.root, il.Version, errdef.ErrUnsupportedVersion)
+	}
+	return nil
+}
+
+func (l *layout) ensureLayoutFile() error {
+	err := l.checkLayoutFile()
+	if err == nil || !errors.Is(err, errdef.ErrNotFound) {
+		return err
+	}
+	b, _ := json.Marshal(ocispec.ImageLayout{Version: ocispec.ImageLayoutVersion})
+	if err := writeFileAtomic(l.root, ocispec.ImageLayoutFile, layoutTmpPrefix, b, readableMode); err != nil {
+		return fmt.Errorf("layout %s: %w", l.root, err)
+	}
+	return nil
+}
+
+// readCapped reads a whole file of at most limit bytes.
+func readCapped(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: larger than %d bytes: %w", path, limit, errdef.ErrSizeExceedsLimit)
+	}
+	return b, nil
+}
+
+func (l *layout) blobPath(d digest.Digest) (string, error) {
+	if err := d.Validate(); err != nil {
+		return "", fmt.Errorf("%s: %v: %w", d, err, errdef.ErrInvalidDigest)
+	}
+	return filepath.Join(l.root, ocispec.ImageBlobsDir, d.Algorithm().String(), d.Encoded()), nil
+}
+
+// reload re-reads index.json unless it is known unchanged, and rebuilds the
+// graph. It reports whether anything changed. force skips the stamp check.
+//
+// The stamp check is a stat: same file (device and inode), same size, same
+// mtime, and an mtime older than two seconds before the last load (FAT
+// keeps mtimes in 2 s steps, so a recent file is always re-read). When
+// re-read bytes hash to the same sum, nothing is rebuilt.
+func (l *layout) reload(ctx context.Context, force bool) (bool, error) {
+	indexPath := filepath.Join(l.root, ocispec.ImageIndexFile)
+	fi, err := os.Stat(indexPath)
+	if err != nil {
+		return false, fmt.Errorf("layout %s: %w", l.root, err)
+	}
+	l.mu.RLock()
+	old := l.stamp
+	l.mu.RUnlock()
+	if !force && old.fi != nil && os.SameFile(old.fi, fi) && old.fi.Size() == fi.Size() &&
+		old.fi.ModTime().Equal(fi.ModTime()) && fi.ModTime().Before(old.loadedAt.Add(-2*time.Second)) {
+		return false, nil
+	}
+	now := time.Now()
+	b, err := readCapped(indexPath, maxIndexBytes)
+	if err != nil {
+		return false, fmt.Errorf("layout %s: reading index: %w", l.root, err)
+	}
+	sum := sha256.Sum256(b)
+	if !force && old.fi != nil && sum == old.sum {
+		l.mu.Lock()
+		l.stamp = indexStamp{fi: fi, sum: sum, loadedAt: now}
+		l.mu.Unlock()
+		return false, nil
+	}
+	var idx ocispec.Index
+	if err := json.Unmarshal(b, &idx); err != nil {
+		return false, fmt.Errorf("layout %s: decoding %s: %w", l.root, ocispec.ImageIndexFile, err)
+	}
+
+	// Build the new graph without holding mu; successors of manifests seen
+	// before are reused (manifests are immutable).
+	l.mu.RLock()
+	known := maps.Clone(l.succs)
+	l.mu.RUnlock()
+	g := newGraph(known)
+	tagMap := map[string]ocispec.Descriptor{}
+	for _, d := range idx.Manifests {
+		if name := d.Annotations[ocispec.AnnotationRefName]; name != "" {
+			tagMap[name] = withoutRefName(d)
+		}
+		if err := l.walk(ctx, g, withoutRefName(d)); err != nil {
+			return false, err
+		}
+	}
+	l.mu.Lock()
+	l.tagMap, l.manifests, l.succs, l.preds = tagMap, g.manifests, g.succs, g.preds
+	l.stamp = indexStamp{fi: fi, sum: sum, loadedAt: now}
+	l.dirty = false
+	l.mu.Unlock()
+	return true, nil
+}
+
+// graph is the manifest graph being built by a (re)load.
+type graph struct {
+	manifests map[digest.Digest]ocispec.Descriptor
+	succs     map[digest.Digest][]ocispec.Descriptor
+	preds     map[digest.Digest]map[digest.Digest]struct{}
+	known     map[digest.Digest][]ocispec.Descriptor
+}
+
+func newGraph(known map[digest.Digest][]ocispec.Descriptor) *graph {
+	return &graph{
+		manifests: map[digest.Digest]ocispec.Descriptor{},
+		succs:     map[digest.Digest][]ocispec.Descriptor{},
+		preds:     map[digest.Digest]map[digest.Digest]struct{}{},
+		known:     known,
+	}
+}
+
+// walk adds root and every manifest reachable from it to g. Manifests whose
+// blob is missing are left out (a partial copy is a valid layout); the
+// integrity of what is listed is for verify to judge.
+func (l *layout) walk(ctx context.Context, g *graph, root ocispec.Descriptor) error {
+	stack := []ocispec.Descriptor{root}
+	for len(stack) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		d := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if !isManifest(d) {
+			continue
+		}
+		if _, seen := g.manifests[d.Digest]; seen {
+			continue
+		}
+		succs, ok := g.known[d.Digest]
+		if !ok {
+			var err error
+			succs, _, err = l.successors(ctx, d)
+			if errors.Is(err, errdef.ErrNotFound) {
+				l.log.Debug("manifest listed but missing", "layout", l.root, "digest", d.Digest)
+				continue
+			}
+			if err != nil {
+				return err
+			}
+		}
+		g.add(plainDesc(d), succs)
+		stack = append(stack, succs...)
+	}
+	return nil
+}
+
+func (g *graph) add(d ocispec.Descriptor, succs []ocispec.Descriptor) {
+	g.manifests[d.Digest] = d
+	g.succs[d.Digest] = succs
+	for _, s := range succs {
+		set := g.preds[s.Digest]
+		if set == nil {
+			set = map[digest.Digest]struct{}{}
+			g.preds[s.Digest] = set
+		}
+		set[d.Digest] = struct{}{}
+	}
+}
+
+// successors reads a manifest blob (size- and digest-checked, capped) and
+// returns the descriptors it points at, subject first, and whether it has a
+// subject.
+func (l *layout) successors(ctx context.Context, d ocispec.Descriptor) ([]ocispec.Descriptor, bool, error) {
+	if d.Size > maxManifestBytes || d.Size < 0 {
+		return nil, false, fmt.Errorf("layout %s: manifest %s: size %d: %w", l.root, d.Digest, d.Size, errdef.ErrSizeExceedsLimit)
+	}
+	b, err := content.FetchAll(ctx, l.blobs, d)
+	if err != nil {
+		if errors.Is(err, errdef.ErrNotFound) {
+			return nil, false, err
+		}
+		return nil, false, fmt.Errorf("layout %s: manifest %s: %w", l.root, d.Digest, err)
+	}
+	// One shape covers image manifests, image indexes, the docker
+	// equivalents and the (withdrawn) artifact manifest.
+	var m struct {
+		Subject   *ocispec.Descriptor  `json:"subject,omitempty"`
+		Config    ocispec.Descriptor   `json:"config"`
+		Layers    []ocispec.Descriptor `json:"layers"`
+		Manifests []ocispec.Descriptor `json:"manifests"`
+		Blobs     []ocispec.Descriptor `json:"blobs"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, false, fmt.Errorf("layout %s: manifest %s: decoding: %w", l.root, d.Digest, err)
+	}
+	var out []ocispec.Descriptor
+	if m.Subject != nil {
+		out = append(out, *m.Subject)
+	}
+	if m.Config.Digest != "" {
+		out = append(out, m.Config)
+	}
+	out = append(out, m.Layers...)
+	out = append(out, m.Manifests...)
+	out = append(out, m.Blobs...)
+	return out, m.Subject != nil, nil
+}
+
+// plainDesc keeps what identifies a manifest in index.json and in Resolve
+// answers: media type, digest, size, artifact type.
+func plainDesc(d ocispec.Descriptor) ocispec.Descriptor {
+	return ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size, ArtifactType: d.ArtifactType}
+}
+
+func withoutRefName(d ocispec.Descriptor) ocispec.Descriptor {
+	if _, ok := d.Annotations[ocispec.AnnotationRefName]; !ok {
+		return d
+	}
+	a := maps.Clone(d.Annotations)
+	delete(a, ocispec.AnnotationRefName)
+	if len(a) == 0 {
+		a = nil
+	}
+	d.Annotations = a
+	return d
+}
+
+// save writes index.json atomically from the in-memory state.
+func (l *layout) save(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	l.saveMu.Lock()
+	defer l.saveMu.Unlock()
+
+	l.mu.RLock()
+	idx := ocispec.Index{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageIndex,
+		Manifests: []ocispec.Descriptor{},
+	}
+	tagged := map[digest.Digest]bool{}
+	for _, tag := range slices.Sorted(maps.Keys(l.tagMap)) {
+		d := l.tagMap[tag]
+		a := maps.Clone(d.Annotations)
+		if a == nil {
+			a = map[string]string{}
+		}
+		a[ocispec.AnnotationRefName] = tag
+		d.Annotations = a
+		idx.Manifests = append(idx.Manifests, d)
+		tagged[d.Digest] = true
+	}
+	for _, dg := range slices.Sorted(maps.Keys(l.manifests)) {
+		if tagged[dg] || len(l.preds[dg]) > 0 {
+			continue
+		}
+		idx.Manifests = append(idx.Manifests, l.manifests[dg])
+	}
+	l.mu.RUnlock()
+
+	b, err := json.Marshal(idx)
+	if err != nil {
+		return fmt.Errorf("layout %s: encoding index: %w", l.root, err)
+	}
+	if err := writeFileAtomic(l.root, ocispec.ImageIndexFile, indexTmpPrefix, b, readableMode); err != nil {
+		return fmt.Errorf("layout %s: saving index: %w", l.root, err)
+	}
+	fi, err := os.Stat(filepath.Join(l.root, ocispec.ImageIndexFile))
+	if err != nil {
+		return fmt.Errorf("layout %s: %w", l.root, err)
+	}
+	l.mu.Lock()
+	l.stamp = indexStamp{fi: fi, sum: sha256.Sum256(b), loadedAt: time.Now()}
+	l.dirty = false
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *layout) close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	dirty := l.dirty
+	l.mu.Unlock()
+	var err error
+	if dirty && !l.readOnly {
+		err = l.save(context.Background())
+	}
+	if rerr := l.lock.release(); err == nil && rerr != nil {
+		err = fmt.Errorf("layout %s: releasing lock: %w", l.root, rerr)
+	}
+	return err
+}
+
+func (l *layout) Fetch(ctx context.Context, target ocispec.Descriptor) (io.ReadCloser, error) {
+	return l.blobs.Fetch(ctx, target)
+}
+
+func (l *layout) blobExists(d digest.Digest) (bool, error) {
+	p, err := l.blobPath(d)
+	if err != nil {
+		return false, err
+	}
+	_, err = os.Stat(p)
+	if err == nil {
+		return true, nil
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	return false, err
+}
+
+func (l *layout) Exists(ctx context.Context, target ocispec.Descriptor) (bool, error) {
+	if isManifest(target) {
+		l.mu.RLock()
+		_, ok := l.manifests[target.Digest]
+		l.mu.RUnlock()
+		if !ok {
+			return false, nil
+		}
+	}
+	return l.blobExists(target.Digest)
+}
+
+// Push writes a blob atomically (temporary file under ingest/, fsync,
+// rename) after checking size and digest, and indexes manifests. Content
+// already present is not rewritten.
+func (l *layout) Push(ctx context.Context, expected ocispec.Descriptor, r io.Reader) error {
+	target, err := l.blobPath(expected.Digest)
+	if err != nil {
+		return err
+	}
+	ok, err := l.blobExists(expected.Digest)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		if err := l.writeBlob(ctx, expected, r, target); err != nil {
+			return err
+		}
+	}
+	if isManifest(expected) {
+		return l.indexManifest(ctx, expected)
+	}
+	return nil
+}
+
+func (l *layout) writeBlob(ctx context.Context, expected ocispec.Descriptor, r io.Reader, target string) (err error) {
+	dir := filepath.Join(l.root, ingestDirName)
+	if err := os.MkdirAll(dir, dirMode); err != nil {
+		return fmt.Errorf("layout %s: %w", l.root, err)
+	}
+	f, err := os.CreateTemp(dir, ingestTmpPrefix+expected.Digest.Encoded()+"-*")
+	if err != nil {
+		return fmt.Errorf("layout %s: %w", l.root, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	vr := content.NewVerifyReader(ctxReader{ctx, r}, expected)
+	if _, err = io.CopyBuffer(f, vr, make([]byte, copyBufSize)); err != nil {
+		return fmt.Errorf("%s: writing blob: %w", expected.Digest, err)
+	}
+	if err = vr.Verify(); err != nil {
+		return fmt.Errorf("%s: %w", expected.Digest, err)
+	}
+	return l.commitBlob(f, tmp, target)
+}
+
+// commitBlob makes a finished temporary blob visible: fsync, read-only,
+// rename into blobs/ (or drop it if an identical blob appeared meanwhile).
+func (l *layout) commitBlob(f *os.File, tmp, target string) error {
+	if err := f.Chmod(blobMode); err != nil {
+		return fmt.Errorf("layout %s: %w", l.root, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("layout %s: syncing blob: %w", l.root, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("layout %s: %w", l.root, err)
+	}
+	if _, err := os.Stat(target); err == nil {
+		return os.Remove(tmp)
+	}
+	if err := os.MkdirAll(filepath.Dir(target), dirMode); err != nil {
+		return fmt.Errorf("layout %s: %w", l.root, err)
+	}
+	if err := os.Rename(tmp, target); err != nil {
+		return fmt.Errorf("layout %s: %w", l.root, err)
+	}
+	return syncDir(filepath.Dir(target))
+}
+
+// indexManifest adds a stored manifest to the graph. A referrer (a manifest
+// with a subject) is saved to index.json at once, since nothing else will
+// ever point at it.
+func (l *layout) indexManifest(ctx context.Context, d ocispec.Descriptor) error {
+	l.mu.RLock()
+	_, known := l.manifests[d.Digest]
+	l.mu.RUnlock()
+	if known {
+		return nil
+	}
+	succs, hasSubject, err := l.successors(ctx, d)
+	if err != nil {
+		return err
+	}
+	g := &graph{}
+	l.mu.Lock()
+	g.manifests, g.succs, g.preds = l.manifests, l.succs, l.preds
+	g.add(plainDesc(d), succs)
+	l.dirty = true
+	l.mu.Unlock()
+	if hasSubject {
+		return l.save(ctx)
+	}
+	return nil
+}
+
+func (l *layout) Tag(ctx context.Context, desc ocispec.Descriptor, reference string) error {
+	if _, err := digest.Parse(reference); err == nil {
+		if reference != desc.Digest.String() {
+			return fmt.Errorf("tag %q is a digest other than %s: %w", reference, desc.Digest, errdef.ErrInvalidReference)
+		}
+	} else if !tagRE.MatchString(reference) {
+		return fmt.Errorf("tag %q: %w", reference, errdef.ErrInvalidReference)
+	}
+	ok, err := l.blobExists(desc.Digest)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%s: %s: %w", desc.Digest, desc.MediaType, errdef.ErrNotFound)
+	}
+	if isManifest(desc) {
+		if err := l.indexManifest(ctx, desc); err != nil {
+			return err
+		}
+	}
+	if reference == desc.Digest.String() {
+		return l.save(ctx)
+	}
+	l.mu.Lock()
+	l.tagMap[reference] = withoutRefName(desc)
+	l.dirty = true
+	l.mu.Unlock()
+	return l.save(ctx)
+}
+
+func (l *layout) Resolve(ctx context.Context, reference string) (ocispec.Descriptor, error) {
+	if reference == "" {
+		return ocispec.Descriptor{}, errdef.ErrMissingReference
+	}
+	l.mu.RLock()
+	d, ok := l.tagMap[reference]
+	if !ok {
+		d, ok = l.manifests[digest.Digest(reference)]
+	}
+	l.mu.RUnlock()
+	if ok {
+		return d, nil
+	}
+	dg, err := digest.Parse(reference)
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("%s: %w", reference, errdef.ErrNotFound)
+	}
+	p, err := l.blobPath(dg)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return ocispec.Descriptor{}, fmt.Errorf("%s: %w", reference, errdef.ErrNotFound)
+		}
+		return ocispec.Descriptor{}, err
+	}
+	return ocispec.Descriptor{MediaType: "application/octet-stream", Digest: dg, Size: fi.Size()}, nil
+}
+
+func (l *layout) Predecessors(ctx context.Context, node ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var out []ocispec.Descriptor
+	for _, dg := range slices.Sorted(maps.Keys(l.preds[node.Digest])) {
+		out = append(out, l.manifests[dg])
+	}
+	return out, nil
+}
+
+func (l *layout) tags(ctx context.Context) ([]string, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return slices.Sorted(maps.Keys(l.tagMap)), nil
+}
+
+// ctxReader stops a copy when its context is cancelled.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+const copyBufSize = 1 << 20
