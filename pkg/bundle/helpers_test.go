@@ -176,3 +176,5 @@ func hashN(n int) treehash.Hash {
 	h[19] = byte(n)
 	return h
 }
+
+func gzipReader(b []byte) (io.Reader, error) { return gzip.NewReader(bytes.NewReader(b)) }

@@ -151,6 +151,9 @@ func (it Item) normalize() (Item, error) {
 			if l.MediaType != MediaTypePart {
 				return Item{}, formatErrorf("%s: part %d media type %q: want %s", n, i, l.MediaType, MediaTypePart)
 			}
+			if l.Size == 0 {
+				return Item{}, formatErrorf("%s: part %d is empty", n, i)
+			}
 			sum += l.Size
 		}
 		if sum != whole.Size {

@@ -122,7 +122,9 @@ func TestManifest_Invalid(t *testing.T) {
 		{"no layers", func(it *Item) { it.Layers = nil }},
 		{"bad layer media type", func(it *Item) { it.Layers[0].MediaType = "application/x-tar" }},
 		{"bad digest", func(it *Item) { it.Layers[0].Digest = "sha256:XYZ" }},
-		{"whole differs", func(it *Item) { it.Whole = ocispec.Descriptor{MediaType: MediaTypeTarGzip, Digest: digest.FromString("x"), Size: 1} }},
+		{"whole differs", func(it *Item) {
+			it.Whole = ocispec.Descriptor{MediaType: MediaTypeTarGzip, Digest: digest.FromString("x"), Size: 1}
+		}},
 		{"parts without whole", func(it *Item) {
 			it.Layers = []ocispec.Descriptor{
 				{MediaType: MediaTypePart, Digest: digest.FromString("a"), Size: 1},

@@ -201,7 +201,7 @@ func checkManifest(b []byte, d ocispec.Descriptor, want Item, parts int) (Item, 
 		}
 		var sum int64
 		for i, l := range layers {
-			if l.MediaType != MediaTypePart || l.Size < 0 || l.Digest.Validate() != nil {
+			if l.MediaType != MediaTypePart || l.Size <= 0 || l.Digest.Validate() != nil {
 				return bad("part %d: bad descriptor", i)
 			}
 			sum += l.Size

@@ -1,0 +1,141 @@
+package bundle
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/shoebox-jl/shoebox/pkg/julia"
+	"github.com/shoebox-jl/shoebox/pkg/treehash"
+)
+
+// Catalog indexes what several bundles hold, by Julia identity: the
+// routing table of a Pkg server and the listing of `shoebox ls`. It is
+// immutable once built and safe for concurrent use.
+//
+// When several bundles hold the same resource, lookups return the entry of
+// the newest bundle (by its created annotation; bundles without one count
+// as oldest; ties broken by index digest), so the result does not depend on
+// the order bundles are given in. Any of them serves the same bytes: the
+// tarball digest is the same whenever the tree hash is, or the content was
+// verified to have that tree hash.
+type Catalog struct {
+	packages   map[pkgKey]Entry
+	artifacts  map[treehash.Hash]Entry
+	registries map[julia.UUID][]Snapshot // newest first
+	snapshots  map[pkgKey]Entry
+	entries    []Entry
+}
+
+type pkgKey struct {
+	uuid julia.UUID
+	hash treehash.Hash
+}
+
+// Snapshot is one registry snapshot with the created time of the newest
+// bundle that holds it.
+type Snapshot struct {
+	Entry
+	Created time.Time
+}
+
+// NewCatalog builds a catalog over bundles (nil ones are skipped).
+func NewCatalog(bundles ...*Bundle) *Catalog {
+	bs := slices.DeleteFunc(slices.Clone(bundles), func(b *Bundle) bool { return b == nil })
+	slices.SortStableFunc(bs, func(a, b *Bundle) int {
+		return cmp.Or(b.Created.Compare(a.Created), strings.Compare(a.Index.Digest.String(), b.Index.Digest.String()))
+	})
+	c := &Catalog{
+		packages:   map[pkgKey]Entry{},
+		artifacts:  map[treehash.Hash]Entry{},
+		registries: map[julia.UUID][]Snapshot{},
+		snapshots:  map[pkgKey]Entry{},
+	}
+	seen := map[string]bool{}
+	for _, b := range bs {
+		for _, e := range b.Entries {
+			if !seen[e.Manifest.Digest.String()] {
+				seen[e.Manifest.Digest.String()] = true
+				c.entries = append(c.entries, e)
+			}
+			k := pkgKey{e.UUID, e.TreeHash}
+			switch e.Kind {
+			case KindPackage:
+				if _, ok := c.packages[k]; !ok {
+					c.packages[k] = e
+				}
+			case KindArtifact:
+				if _, ok := c.artifacts[e.TreeHash]; !ok {
+					c.artifacts[e.TreeHash] = e
+				}
+			case KindRegistry:
+				if _, ok := c.snapshots[k]; !ok {
+					c.snapshots[k] = e
+					c.registries[e.UUID] = append(c.registries[e.UUID], Snapshot{Entry: e, Created: b.Created})
+				}
+			}
+		}
+	}
+	for _, snaps := range c.registries {
+		slices.SortFunc(snaps, func(a, b Snapshot) int {
+			return cmp.Or(b.Created.Compare(a.Created), strings.Compare(a.TreeHash.String(), b.TreeHash.String()))
+		})
+	}
+	slices.SortFunc(c.entries, compareEntries)
+	return c
+}
+
+// compareEntries orders entries as PushIndex orders an index.
+func compareEntries(a, b Entry) int {
+	return cmp.Or(
+		cmp.Compare(a.Kind.order(), b.Kind.order()),
+		strings.Compare(uuidKey(a.Item), uuidKey(b.Item)),
+		strings.Compare(a.TreeHash.String(), b.TreeHash.String()),
+		strings.Compare(a.Platform, b.Platform),
+		strings.Compare(a.Name, b.Name),
+		strings.Compare(a.Manifest.Digest.String(), b.Manifest.Digest.String()),
+	)
+}
+
+// Package returns the package tree with this uuid and tree hash
+// (GET /package/<uuid>/<hash>).
+func (c *Catalog) Package(uuid julia.UUID, hash treehash.Hash) (Entry, bool) {
+	e, ok := c.packages[pkgKey{uuid, hash}]
+	return e, ok
+}
+
+// Artifact returns the artifact tree with this tree hash
+// (GET /artifact/<hash>).
+func (c *Catalog) Artifact(hash treehash.Hash) (Entry, bool) {
+	e, ok := c.artifacts[hash]
+	return e, ok
+}
+
+// Registry returns the registry snapshot with this uuid and tree hash
+// (GET /registry/<uuid>/<hash>).
+func (c *Catalog) Registry(uuid julia.UUID, hash treehash.Hash) (Entry, bool) {
+	e, ok := c.snapshots[pkgKey{uuid, hash}]
+	return e, ok
+}
+
+// Snapshots returns the snapshots of one registry, newest first: by the
+// created time of the newest bundle holding each, then by tree hash.
+func (c *Catalog) Snapshots(uuid julia.UUID) []Snapshot {
+	return slices.Clone(c.registries[uuid])
+}
+
+// Registries returns the newest snapshot of every registry, sorted by
+// uuid (the body of GET /registries).
+func (c *Catalog) Registries() []Snapshot {
+	out := make([]Snapshot, 0, len(c.registries))
+	for _, s := range c.registries {
+		out = append(out, s[0])
+	}
+	slices.SortFunc(out, func(a, b Snapshot) int { return strings.Compare(a.UUID.String(), b.UUID.String()) })
+	return out
+}
+
+// Entries returns every distinct item manifest of every bundle, in index
+// order (kind, uuid, tree hash, platform, name, manifest digest).
+func (c *Catalog) Entries() []Entry { return slices.Clone(c.entries) }

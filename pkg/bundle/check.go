@@ -1,0 +1,330 @@
+package bundle
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/errdef"
+)
+
+// CheckOptions tune Check. The zero value checks every index, manifest and
+// blob digest with 4 workers and reports no progress.
+type CheckOptions struct {
+	// Deep also decompresses every tarball, applies Tar.jl's entry rules
+	// and compares its tree hashes with the annotations: keep-empty for
+	// registries, skip-empty for packages and artifacts, and the keep-empty
+	// hash of packages and artifacts against AnnotationKeepEmptyHash (or
+	// AnnotationTreeHash when that is absent).
+	Deep bool
+	// Concurrency is the number of items checked at once. If ≤ 0, a default
+	// (currently 4) is used.
+	Concurrency int
+	// Progress, if set, is called after each index, manifest and blob
+	// check. Calls are serialized (never concurrent) but may come from
+	// different goroutines.
+	Progress func(CheckEvent)
+}
+
+// CheckEvent is one finished check.
+type CheckEvent struct {
+	// Descriptor is the index, manifest or blob checked (for a deep check,
+	// the whole tarball).
+	Descriptor ocispec.Descriptor
+	// Entry is the item the descriptor belongs to; nil for indexes.
+	Entry *Entry
+	// Bytes is the number of blob bytes read for this check.
+	Bytes int64
+	// Err is nil if the check passed, else the problem.
+	Err error
+}
+
+// Problem is one thing wrong in a bundle.
+type Problem struct {
+	// Descriptor is the index, manifest or blob at fault.
+	Descriptor ocispec.Descriptor
+	// Entry is the item concerned, nil for a problem with an index.
+	Entry *Entry
+	// Err is the cause. Content problems wrap ErrIntegrity; annotation
+	// problems wrap ErrFormat; anything else (I/O) is as the store said.
+	Err error
+}
+
+// Error names the item (or the index) and the cause.
+func (p Problem) Error() string {
+	if p.Entry != nil {
+		s := p.Err.Error()
+		if name := p.Entry.String(); strings.HasPrefix(s, name) {
+			return s
+		}
+		return p.Entry.String() + ": " + s
+	}
+	return fmt.Sprintf("index %s: %v", p.Descriptor.Digest, p.Err)
+}
+
+// Unwrap returns the cause.
+func (p Problem) Unwrap() error { return p.Err }
+
+// CheckReport is what Check found.
+type CheckReport struct {
+	// Index is the top index checked.
+	Index ocispec.Descriptor
+	// Entries are the items found (identity from the index annotations),
+	// in index order; the report item is not among them.
+	Entries []Entry
+	// Indexes, Manifests and Blobs count the distinct documents and blobs
+	// checked; Bytes is the number of blob bytes read.
+	Indexes, Manifests, Blobs int
+	Bytes                     int64
+	// Problems are every problem found, ordered by item then descriptor.
+	Problems []Problem
+}
+
+// Err is nil if no problem was found, else an error wrapping ErrIntegrity
+// and every problem (errors.Is/As see each one).
+func (r *CheckReport) Err() error {
+	if len(r.Problems) == 0 {
+		return nil
+	}
+	errs := make([]error, 0, len(r.Problems)+1)
+	errs = append(errs, fmt.Errorf("bundle %s: %d problems: %w", r.Index.Digest, len(r.Problems), ErrIntegrity))
+	for _, p := range r.Problems {
+		errs = append(errs, p)
+	}
+	return errors.Join(errs...)
+}
+
+// Check verifies everything the bundle whose top index is index
+// references: every index, item manifest (against its descriptor in the
+// index), config and layer blob is present, with the right size and
+// digest; blobs are streamed, never held in memory, and each distinct blob
+// is read once. With opts.Deep, every tarball's tree hashes and Tar.jl's
+// rules are checked too. Work runs on opts.Concurrency goroutines.
+//
+// Check does not stop at the first problem: the report lists them all,
+// each with the item's identity and the cause. The returned error is
+// report.Err() (wrapping ErrIntegrity) when there are problems, or the
+// context's error if ctx ends first; the report is never nil.
+func Check(ctx context.Context, src content.ReadOnlyStorage, index ocispec.Descriptor, opts CheckOptions) (*CheckReport, error) {
+	c := &checker{src: src, opts: opts, report: &CheckReport{Index: index}, blobs: map[string]*blobResult{}}
+	var reports []ocispec.Descriptor
+	seen := map[string]bool{}
+	var walk func(d ocispec.Descriptor, artifactType string, depth int)
+	walk = func(d ocispec.Descriptor, artifactType string, depth int) {
+		c.report.Indexes++
+		idx, err := readIndex(ctx, src, d, artifactType)
+		if err != nil {
+			c.problem(-1, d, nil, classify(err))
+			c.event(CheckEvent{Descriptor: d, Err: err})
+			return
+		}
+		c.event(CheckEvent{Descriptor: d})
+		for _, m := range idx.Manifests {
+			if seen[m.Digest.String()] {
+				continue
+			}
+			seen[m.Digest.String()] = true
+			if m.MediaType == ocispec.MediaTypeImageIndex {
+				if depth+1 >= maxDepth {
+					c.problem(-1, m, nil, formatErrorf("nested deeper than %d", maxDepth))
+					continue
+				}
+				walk(m, ArtifactTypeSubindex, depth+1)
+				continue
+			}
+			it, parts, err := parseDescriptor(m)
+			if err != nil {
+				c.problem(-1, m, nil, err)
+				continue
+			}
+			if it.Kind == KindReport {
+				reports = append(reports, m)
+				continue
+			}
+			c.report.Entries = append(c.report.Entries, Entry{Item: it, Manifest: m})
+			c.parts = append(c.parts, parts)
+		}
+	}
+	walk(index, ArtifactTypeBundle, 0)
+	if len(reports) > 1 {
+		c.problem(-1, index, nil, formatErrorf("%d reports; a bundle holds at most one", len(reports)))
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(cmp.Or(max(opts.Concurrency, 0), 4))
+	for i := range c.report.Entries {
+		g.Go(func() error { c.checkItem(gctx, i); return gctx.Err() })
+	}
+	for _, d := range reports {
+		g.Go(func() error { c.checkReport(gctx, d); return gctx.Err() })
+	}
+	if err := g.Wait(); err != nil {
+		return c.report, err
+	}
+	if err := ctx.Err(); err != nil {
+		return c.report, err
+	}
+	slices.SortStableFunc(c.report.Problems, func(a, b Problem) int {
+		return cmp.Or(cmp.Compare(c.order(a), c.order(b)), strings.Compare(a.Descriptor.Digest.String(), b.Descriptor.Digest.String()), strings.Compare(a.Err.Error(), b.Err.Error()))
+	})
+	return c.report, c.report.Err()
+}
+
+type checker struct {
+	src  content.ReadOnlyStorage
+	opts CheckOptions
+	// parts[i] is the parts count of report.Entries[i]; written before the
+	// workers start, read-only after.
+	parts []int
+
+	// mu guards report's counters and Problems, blobs, and serializes
+	// Progress calls. Every worker takes it briefly.
+	mu     sync.Mutex
+	report *CheckReport
+	blobs  map[string]*blobResult // by digest (deep: by whole digest, prefixed)
+}
+
+// blobResult is the outcome of checking one distinct blob, computed once.
+type blobResult struct {
+	once  sync.Once
+	err   error
+	bytes int64
+}
+
+// order ranks a problem by its item's position (index problems first).
+func (c *checker) order(p Problem) int {
+	if p.Entry == nil {
+		return -1
+	}
+	for i := range c.report.Entries {
+		if &c.report.Entries[i] == p.Entry {
+			return i
+		}
+	}
+	return len(c.report.Entries)
+}
+
+func (c *checker) problem(i int, d ocispec.Descriptor, e *Entry, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.report.Problems = append(c.report.Problems, Problem{Descriptor: d, Entry: e, Err: err})
+}
+
+func (c *checker) event(ev CheckEvent) {
+	if c.opts.Progress == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.opts.Progress(ev)
+}
+
+// classify marks the store errors that mean content is missing or wrong.
+func classify(err error) error {
+	if err == nil || errors.Is(err, ErrIntegrity) || errors.Is(err, ErrFormat) {
+		return err
+	}
+	if errors.Is(err, errdef.ErrNotFound) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, content.ErrMismatchedDigest) || errors.Is(err, content.ErrTrailingData) {
+		return fmt.Errorf("%w: %w", ErrIntegrity, err)
+	}
+	return err
+}
+
+// checkItem checks one item's manifest, config and layers (deeply if asked).
+func (c *checker) checkItem(ctx context.Context, i int) {
+	e := &c.report.Entries[i]
+	b, err := readBounded(ctx, c.src, e.Manifest, MaxMetadataSize)
+	if err == nil {
+		_, err = checkManifest(b, e.Manifest, e.Item, c.parts[i])
+	}
+	c.mu.Lock()
+	c.report.Manifests++
+	c.mu.Unlock()
+	if err != nil {
+		err = classify(err)
+		c.problem(i, e.Manifest, e, err)
+		c.event(CheckEvent{Descriptor: e.Manifest, Entry: e, Err: err})
+		return
+	}
+	c.event(CheckEvent{Descriptor: e.Manifest, Entry: e})
+	it, _ := checkManifest(b, e.Manifest, e.Item, c.parts[i])
+	blobs := []ocispec.Descriptor{emptyConfig()}
+	if !c.opts.Deep {
+		blobs = append(blobs, it.Layers...)
+	}
+	for _, d := range blobs {
+		if ctx.Err() != nil {
+			return
+		}
+		r := c.blob("blob:"+d.Digest.String(), func() (int64, error) { return streamBlob(ctx, c.src, d) })
+		c.event(CheckEvent{Descriptor: d, Entry: e, Bytes: r.bytes, Err: r.err})
+		if r.err != nil {
+			c.problem(i, d, e, fmt.Errorf("%s: %w", d.Digest, r.err))
+		}
+	}
+	if c.opts.Deep {
+		ent := Entry{Item: it, Manifest: e.Manifest}
+		key := fmt.Sprintf("deep:%s:%s:%s:%s", it.Whole.Digest, it.Kind, it.TreeHash, it.KeepEmptyHash)
+		r := c.blob(key, func() (int64, error) { return deepCheck(ctx, c.src, ent) })
+		c.event(CheckEvent{Descriptor: it.Whole, Entry: e, Bytes: r.bytes, Err: r.err})
+		if r.err != nil {
+			c.problem(i, it.Whole, e, r.err)
+		}
+	}
+}
+
+// blob runs check once per key and accounts for it.
+func (c *checker) blob(key string, check func() (int64, error)) *blobResult {
+	c.mu.Lock()
+	r, ok := c.blobs[key]
+	if !ok {
+		r = &blobResult{}
+		c.blobs[key] = r
+	}
+	c.mu.Unlock()
+	r.once.Do(func() {
+		r.bytes, r.err = check()
+		r.err = classify(r.err)
+		c.mu.Lock()
+		c.report.Blobs++
+		c.report.Bytes += r.bytes
+		c.mu.Unlock()
+	})
+	return r
+}
+
+// streamBlob reads a blob to the end through a size and digest verifier.
+func streamBlob(ctx context.Context, src content.Fetcher, d ocispec.Descriptor) (int64, error) {
+	rc, err := src.Fetch(ctx, d)
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	vr := content.NewVerifyReader(rc, d)
+	n, err := io.Copy(io.Discard, vr)
+	if err != nil {
+		return n, err
+	}
+	return n, vr.Verify()
+}
+
+// checkReport checks the report item's manifest and blob and decodes it.
+func (c *checker) checkReport(ctx context.Context, d ocispec.Descriptor) {
+	_, err := readReport(ctx, c.src, d)
+	c.mu.Lock()
+	c.report.Manifests++
+	c.mu.Unlock()
+	c.event(CheckEvent{Descriptor: d, Err: err})
+	if err != nil {
+		c.problem(-1, d, nil, fmt.Errorf("report: %w", classify(err)))
+	}
+}
