@@ -67,7 +67,11 @@ func (p Problem) Error() string {
 		}
 		return p.Entry.String() + ": " + s
 	}
-	return fmt.Sprintf("index %s: %v", p.Descriptor.Digest, p.Err)
+	what := "index"
+	if p.Descriptor.MediaType != ocispec.MediaTypeImageIndex {
+		what = "manifest"
+	}
+	return fmt.Sprintf("%s %s: %v", what, p.Descriptor.Digest, p.Err)
 }
 
 // Unwrap returns the cause.
@@ -122,7 +126,7 @@ func Check(ctx context.Context, src content.ReadOnlyStorage, index ocispec.Descr
 		c.report.Indexes++
 		idx, err := readIndex(ctx, src, d, artifactType)
 		if err != nil {
-			c.problem(-1, d, nil, classify(err))
+			c.problem(d, nil, classify(err))
 			c.event(CheckEvent{Descriptor: d, Err: err})
 			return
 		}
@@ -134,7 +138,7 @@ func Check(ctx context.Context, src content.ReadOnlyStorage, index ocispec.Descr
 			seen[m.Digest.String()] = true
 			if m.MediaType == ocispec.MediaTypeImageIndex {
 				if depth+1 >= maxDepth {
-					c.problem(-1, m, nil, formatErrorf("nested deeper than %d", maxDepth))
+					c.problem(m, nil, formatErrorf("nested deeper than %d", maxDepth))
 					continue
 				}
 				walk(m, ArtifactTypeSubindex, depth+1)
@@ -142,7 +146,7 @@ func Check(ctx context.Context, src content.ReadOnlyStorage, index ocispec.Descr
 			}
 			it, parts, err := parseDescriptor(m)
 			if err != nil {
-				c.problem(-1, m, nil, err)
+				c.problem(m, nil, err)
 				continue
 			}
 			if it.Kind == KindReport {
@@ -155,7 +159,7 @@ func Check(ctx context.Context, src content.ReadOnlyStorage, index ocispec.Descr
 	}
 	walk(index, ArtifactTypeBundle, 0)
 	if len(reports) > 1 {
-		c.problem(-1, index, nil, formatErrorf("%d reports; a bundle holds at most one", len(reports)))
+		c.problem(index, nil, formatErrorf("%d reports; a bundle holds at most one", len(reports)))
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -212,7 +216,7 @@ func (c *checker) order(p Problem) int {
 	return len(c.report.Entries)
 }
 
-func (c *checker) problem(i int, d ocispec.Descriptor, e *Entry, err error) {
+func (c *checker) problem(d ocispec.Descriptor, e *Entry, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.report.Problems = append(c.report.Problems, Problem{Descriptor: d, Entry: e, Err: err})
@@ -243,7 +247,9 @@ func classify(err error) error {
 func (c *checker) checkItem(ctx context.Context, i int) {
 	e := &c.report.Entries[i]
 	b, err := readBounded(ctx, c.src, e.Manifest, MaxMetadataSize)
-	if err == nil {
+	if err != nil {
+		err = fmt.Errorf("manifest %w", err)
+	} else {
 		_, err = checkManifest(b, e.Manifest, e.Item, c.parts[i])
 	}
 	c.mu.Lock()
@@ -251,7 +257,7 @@ func (c *checker) checkItem(ctx context.Context, i int) {
 	c.mu.Unlock()
 	if err != nil {
 		err = classify(err)
-		c.problem(i, e.Manifest, e, err)
+		c.problem(e.Manifest, e, err)
 		c.event(CheckEvent{Descriptor: e.Manifest, Entry: e, Err: err})
 		return
 	}
@@ -268,7 +274,7 @@ func (c *checker) checkItem(ctx context.Context, i int) {
 		r := c.blob("blob:"+d.Digest.String(), func() (int64, error) { return streamBlob(ctx, c.src, d) })
 		c.event(CheckEvent{Descriptor: d, Entry: e, Bytes: r.bytes, Err: r.err})
 		if r.err != nil {
-			c.problem(i, d, e, fmt.Errorf("%s: %w", d.Digest, r.err))
+			c.problem(d, e, fmt.Errorf("%s: %w", d.Digest, r.err))
 		}
 	}
 	if c.opts.Deep {
@@ -277,7 +283,7 @@ func (c *checker) checkItem(ctx context.Context, i int) {
 		r := c.blob(key, func() (int64, error) { return deepCheck(ctx, c.src, ent) })
 		c.event(CheckEvent{Descriptor: it.Whole, Entry: e, Bytes: r.bytes, Err: r.err})
 		if r.err != nil {
-			c.problem(i, it.Whole, e, r.err)
+			c.problem(it.Whole, e, r.err)
 		}
 	}
 }
@@ -325,6 +331,6 @@ func (c *checker) checkReport(ctx context.Context, d ocispec.Descriptor) {
 	c.mu.Unlock()
 	c.event(CheckEvent{Descriptor: d, Err: err})
 	if err != nil {
-		c.problem(-1, d, nil, fmt.Errorf("report: %w", classify(err)))
+		c.problem(d, nil, fmt.Errorf("report: %w", classify(err)))
 	}
 }
