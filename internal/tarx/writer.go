@@ -46,13 +46,15 @@ type WriteOptions struct {
 // WriteDir writes a gzip-compressed tarball of the directory dir to w, in the
 // Tar.jl Tar.create layout (see the package documentation). Symbolic links
 // inside dir are stored as links, never followed; reads are confined to dir.
+// Unlike os.DirFS, it accepts file names that are not valid UTF-8, as
+// Tar.jl does.
 func WriteDir(w io.Writer, dir string, opts WriteOptions) error {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return err
 	}
 	defer root.Close()
-	if err := WriteFS(w, root.FS(), opts); err != nil {
+	if err := WriteFS(w, rootFS{root}, opts); err != nil {
 		return fmt.Errorf("%s: %w", dir, err)
 	}
 	return nil
@@ -359,3 +361,12 @@ func (tw *tarWriter) block(name, prefix string, typ byte, mode, size int64, link
 	_, err := tw.w.Write(h)
 	return err
 }
+
+// rootFS reads a directory through an os.Root. Unlike os.Root.FS it does not
+// insist on fs.ValidPath's UTF-8 rule: scan only ever passes it names that
+// ReadDir returned.
+type rootFS struct{ r *os.Root }
+
+func (f rootFS) Open(name string) (fs.File, error)      { return f.r.Open(name) }
+func (f rootFS) ReadLink(name string) (string, error)   { return f.r.Readlink(name) }
+func (f rootFS) Lstat(name string) (fs.FileInfo, error) { return f.r.Lstat(name) }
