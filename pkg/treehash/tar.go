@@ -32,6 +32,10 @@ func Tar(r io.Reader) (TarHashes, error) {
 
 // TarSum is Tar for any algorithm; it returns raw ids of alg.Size() bytes.
 func TarSum(r io.Reader, alg Algorithm) (keepEmpty, skipEmpty []byte, err error) {
+	return tarSum(r, alg, nil)
+}
+
+func tarSum(r io.Reader, alg Algorithm, visit func(*Entry) io.Writer) (keepEmpty, skipEmpty []byte, err error) {
 	o, err := newObjectHasher(alg)
 	if err != nil {
 		return nil, nil, err
@@ -46,10 +50,18 @@ func TarSum(r io.Reader, alg Algorithm) (keepEmpty, skipEmpty []byte, err error)
 		if err != nil {
 			return nil, nil, err
 		}
+		var w io.Writer
+		if visit != nil {
+			w = visit(e)
+		}
 		switch e.Type {
 		case TypeFile:
 			o.begin("blob", e.Size)
-			if _, err := io.CopyBuffer(o.h, tr, buf); err != nil {
+			dst := io.Writer(o.h)
+			if w != nil {
+				dst = io.MultiWriter(o.h, w)
+			}
+			if _, err := io.CopyBuffer(dst, tr, buf); err != nil {
 				return nil, nil, err
 			}
 			tr.node.id = o.sum()
