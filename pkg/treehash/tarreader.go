@@ -365,12 +365,13 @@ func (tr *TarReader) readExtended(h header) ([]byte, error) {
 	if h.size > maxExtendedHeader {
 		return nil, entryErr(h.path, ruleErrorf("extended header of %d bytes exceeds the %d byte limit", h.size, maxExtendedHeader))
 	}
+	// Grow with the data actually read, not with the declared size.
 	padded := roundUp(h.size)
-	buf := make([]byte, padded)
-	if _, err := io.ReadFull(tr.r, buf); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
+	buf, err := io.ReadAll(io.LimitReader(tr.r, padded))
+	if err == nil && int64(len(buf)) < padded {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
 		return nil, entryErr(h.path, fmt.Errorf("reading extended header: %w", err))
 	}
 	return buf[:h.size], nil
