@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -55,9 +56,8 @@ func ReadFiles(r io.Reader, lim Limits) (fs.FS, error) {
 		switch e.typ {
 		case treehash.TypeFile:
 			n.kind, n.size = kindFile, e.size
-			n.data = make([]byte, e.size) // bounded by the limits checked in next
-			if _, err := io.ReadFull(w.tr, n.data); err != nil {
-				return nil, &treehash.EntryError{Path: e.path, Err: err}
+			if n.data, err = readBody(w.tr, e.size); err != nil {
+				return nil, err
 			}
 		case treehash.TypeHardlink:
 			target, err := t.hardlinkTarget(e)
@@ -74,6 +74,27 @@ func ReadFiles(r io.Reader, lim Limits) (fs.FS, error) {
 	}
 	t.root.freeze()
 	return memFS{t.root}, nil
+}
+
+// readBody reads a file body of size bytes. It allocates as the bytes
+// arrive (beyond a first 1 MiB), so that a header claiming a large file in
+// a short stream costs no more memory than the stream holds.
+func readBody(r io.Reader, size int64) ([]byte, error) {
+	b := make([]byte, 0, min(size, 1<<20))
+	for int64(len(b)) < size {
+		if len(b) == cap(b) {
+			b = slices.Grow(b, int(min(size-int64(len(b)), int64(cap(b)))))
+		}
+		k, err := r.Read(b[len(b):min(int64(cap(b)), size)])
+		b = b[:len(b)+k]
+		if err == io.EOF && int64(len(b)) < size {
+			err = io.ErrUnexpectedEOF
+		}
+		if err != nil && err != io.EOF {
+			return nil, err
+		}
+	}
+	return b, nil
 }
 
 // memFS is the fs.FS of ReadFiles. It is never modified after ReadFiles

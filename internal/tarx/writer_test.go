@@ -60,7 +60,7 @@ func listTar(t *testing.T, b []byte) []tarEntry {
 	}
 }
 
-func writeTarBytes(t *testing.T, fsys fs.FS, opts WriteOptions) []byte {
+func writeTarBytes(t testing.TB, fsys fs.FS, opts WriteOptions) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := WriteTar(&buf, fsys, opts); err != nil {
