@@ -1,0 +1,1048 @@
+package transfer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/shoebox-jl/shoebox/internal/tarx"
+	"github.com/shoebox-jl/shoebox/pkg/bundle"
+	"github.com/shoebox-jl/shoebox/pkg/julia"
+	"github.com/shoebox-jl/shoebox/pkg/store"
+	"github.com/shoebox-jl/shoebox/pkg/treehash"
+)
+
+// NamedManifest is a parsed Manifest.toml and the path it was read from.
+type NamedManifest struct {
+	Name     string
+	Manifest *julia.Manifest
+}
+
+// PushRequest says what a push collects.
+type PushRequest struct {
+	// Manifests are the inside teams' manifests: every entry that tracks a
+	// registered version is carried.
+	Manifests []NamedManifest
+	// Packages are roots (`--package Name[@spec]`) whose dependency closure
+	// is resolved against the registries.
+	Packages []julia.Requirement
+	// All carries every package of every registry (a general mirror).
+	All bool
+	// VersionsPerPackage is how many of the newest non-yanked versions of
+	// each root (Packages) or of each package (All) are carried; ≤ 0 means 1.
+	VersionsPerPackage int
+	// JuliaVersion, if set, is honoured in Compat when resolving Packages.
+	JuliaVersion string
+	// Registries restricts the registry snapshots carried, by name or uuid;
+	// empty means every registry the source lists.
+	Registries []string
+}
+
+// PushOptions tune Push. The zero value works: every platform-independent
+// artifact only, 4 transfers at a time, one blob per tarball.
+type PushOptions struct {
+	// Platforms are the target platforms whose artifacts are carried.
+	Platforms []julia.Platform
+	// AllPlatforms carries the artifacts of every platform.
+	AllPlatforms bool
+	// IncludeLazy also carries lazy artifacts.
+	IncludeLazy bool
+	// Downloads allows fetching artifacts from their Artifacts.toml download
+	// URLs (checking sha256) when no source has them.
+	Downloads bool
+	// DownloadClient fetches download URLs; nil means http.DefaultClient.
+	DownloadClient *http.Client
+	// AllowMissing records what cannot be found in the bundle's report
+	// instead of failing.
+	AllowMissing bool
+	// Concurrency bounds parallel transfers; ≤ 0 means 4.
+	Concurrency int
+	// MaxPartSize splits tarballs into parts of at most this many bytes
+	// (FAT32: store.FAT32MaxFileSize); 0 stores whole tarballs.
+	MaxPartSize int64
+	// TempDir is for spooling when the destination is a registry.
+	TempDir string
+	// Tag is the bundle's tag; "" leaves the bundle untagged.
+	Tag string
+	// Created, ToolVersion and Inputs go into the bundle index.
+	Created     time.Time
+	ToolVersion string
+	// Skip reports resources the destination side already holds (a delta
+	// against an inventory): their item manifests are referenced by the
+	// index but nothing is written for them.
+	Skip func(Resource) (ocispec.Descriptor, bool)
+	// DryRun plans and fetches package tarballs (to find artifacts) but
+	// writes nothing to the destination.
+	DryRun bool
+	// Progress, if set, receives events; it must be cheap and safe for
+	// concurrent calls.
+	Progress func(Event)
+	// Logger receives debug and warning lines; nil discards them.
+	Logger *slog.Logger
+}
+
+// EventType says what happened to an item.
+type EventType string
+
+// Progress event types.
+const (
+	EventPlanned EventType = "planned" // Items/Bytes: totals known so far
+	EventStart   EventType = "start"   // an item's transfer began
+	EventBytes   EventType = "bytes"   // Bytes more were read from the source
+	EventDone    EventType = "done"    // an item was stored
+	EventSkipped EventType = "skipped" // the destination already had it
+	EventMissing EventType = "missing" // no source had it
+)
+
+// Event is one progress report.
+type Event struct {
+	Type     EventType
+	Resource Resource
+	Name     string
+	Bytes    int64
+	// Items is, for EventPlanned, the number of items known so far.
+	Items int
+}
+
+// PushResult summarises a push.
+type PushResult struct {
+	// Index is the bundle index (zero on a dry run).
+	Index ocispec.Descriptor
+	Tag   string
+	// Items counts the bundle's items per kind.
+	Items map[bundle.Kind]int
+	// Stored counts items whose content was written by this push; Reused
+	// counts items the destination already had (dedup, resume, delta).
+	Stored, Reused int
+	// BytesFetched were read from sources; BytesTotal is the size of every
+	// tarball in the bundle.
+	BytesFetched, BytesTotal int64
+	// Missing lists what could not be provided (with AllowMissing).
+	Missing []bundle.Missing
+	// Warnings are problems that did not stop the push.
+	Warnings []string
+	// Plan lists every item (always filled; the whole answer of a dry run).
+	Plan []PlannedItem
+}
+
+// PlannedItem is one item of a push plan.
+type PlannedItem struct {
+	Resource Resource
+	Name     string
+	Versions []string
+	Platform string
+	// Size is the tarball size, -1 if unknown.
+	Size int64
+	// InDestination says the destination already holds it.
+	InDestination bool
+}
+
+// MissingError is returned when items cannot be found and AllowMissing is
+// off. It wraps ErrNotFound.
+type MissingError struct{ Missing []bundle.Missing }
+
+func (e *MissingError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d item(s) not found:", len(e.Missing))
+	for _, m := range e.Missing {
+		b.WriteString("\n  ")
+		b.WriteString(describeMissing(m))
+	}
+	b.WriteString("\n(use --allow-missing to record them in the bundle instead)")
+	return b.String()
+}
+
+func (e *MissingError) Unwrap() error { return ErrNotFound }
+
+func describeMissing(m bundle.Missing) string {
+	var id string
+	switch m.Kind {
+	case bundle.KindArtifact:
+		id = "artifact " + m.Name + " " + m.TreeHash.String()
+		if m.Platform != "" {
+			id += " (" + m.Platform + ")"
+		}
+	case bundle.KindPackage:
+		id = "package " + m.Name
+		if m.Version != "" {
+			id += "@" + m.Version
+		}
+		id += " " + m.UUID.String() + " " + m.TreeHash.String()
+	default:
+		id = string(m.Kind) + " " + m.Name + " " + m.UUID.String() + " " + m.TreeHash.String()
+	}
+	s := id + ": " + m.Reason
+	if len(m.RequiredBy) > 0 {
+		s += " (required by " + strings.Join(m.RequiredBy, ", ") + ")"
+	}
+	return s
+}
+
+// registrySnapshot is a registry fetched for planning.
+type registrySnapshot struct {
+	ref     RegistryRef
+	reg     *julia.Registry
+	fsys    fs.FS
+	tarball []byte
+	hashes  treehash.TarHashes
+}
+
+// pkgPlan is one package tree to carry.
+type pkgPlan struct {
+	res        Resource
+	name       string
+	registry   string
+	versions   map[string]bool
+	requiredBy map[string]bool
+}
+
+// artPlan is one artifact tree to carry.
+type artPlan struct {
+	res        Resource
+	name       string
+	platform   string
+	downloads  []julia.Download
+	requiredBy map[string]bool
+}
+
+type pusher struct {
+	src  Source
+	dst  *store.Store
+	req  PushRequest
+	opts PushOptions
+	log  *slog.Logger
+
+	mu       sync.Mutex // guards the fields below
+	items    []ocispec.Descriptor
+	missing  []bundle.Missing
+	warnings []string
+	result   PushResult
+	arts     map[treehash.Hash]*artPlan
+	existing map[string]bundle.Entry // identity key → entry already in the destination
+	flushed  time.Time               // last Flush of the destination
+}
+
+// flushEvery is how often a push saves a layout's index while it runs.
+const flushEvery = 2 * time.Second
+
+// Push collects what req asks for from src and writes it into dst as one
+// bundle: a registry snapshot per registry, every package version, and every
+// artifact their Artifacts.toml files list for the target platforms. Every
+// tarball is verified (Tar.jl's rules, the right tree hash) while it streams
+// into the store; nothing unverified becomes visible. Items dst already holds
+// (from earlier bundles, or an interrupted run of this push) are not fetched
+// again. The bundle index is written and tagged last.
+func Push(ctx context.Context, src Source, dst *store.Store, req PushRequest, opts PushOptions) (*PushResult, error) {
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 4
+	}
+	if req.VersionsPerPackage <= 0 {
+		req.VersionsPerPackage = 1
+	}
+	p := &pusher{src: src, dst: dst, req: req, opts: opts, log: opts.Logger,
+		arts: map[treehash.Hash]*artPlan{}, existing: map[string]bundle.Entry{}, flushed: time.Now()}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	p.result.Items = map[bundle.Kind]int{}
+	if err := p.loadExisting(ctx); err != nil {
+		return nil, err
+	}
+	regs, err := p.registries(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pkgs, err := p.planPackages(regs)
+	if err != nil {
+		return nil, err
+	}
+	p.emit(Event{Type: EventPlanned, Items: len(regs) + len(pkgs)})
+
+	for _, r := range regs {
+		if err := p.pushRegistry(ctx, r); err != nil {
+			return nil, err
+		}
+	}
+	if err := p.each(ctx, len(pkgs), func(ctx context.Context, i int) error { return p.pushPackage(ctx, pkgs[i]) }); err != nil {
+		return nil, err
+	}
+	arts := p.sortedArtifacts()
+	p.emit(Event{Type: EventPlanned, Items: len(regs) + len(pkgs) + len(arts)})
+	if err := p.each(ctx, len(arts), func(ctx context.Context, i int) error { return p.pushArtifact(ctx, arts[i]) }); err != nil {
+		return nil, err
+	}
+	sort.Slice(p.missing, func(i, j int) bool { return describeMissing(p.missing[i]) < describeMissing(p.missing[j]) })
+	p.result.Missing = p.missing
+	p.result.Warnings = p.warnings
+	sort.Slice(p.result.Plan, func(i, j int) bool { return planKey(p.result.Plan[i]) < planKey(p.result.Plan[j]) })
+	if len(p.missing) > 0 && !opts.AllowMissing {
+		return &p.result, &MissingError{Missing: p.missing}
+	}
+	if opts.DryRun {
+		return &p.result, nil
+	}
+	return &p.result, p.finish(ctx)
+}
+
+func planKey(it PlannedItem) string {
+	return string(it.Resource.Kind) + " " + it.Name + " " + it.Resource.UUID.String() + " " + it.Resource.Hash.String()
+}
+
+// each runs f for 0..n-1 with bounded concurrency; the first error cancels
+// the rest.
+func (p *pusher) each(ctx context.Context, n int, f func(context.Context, int) error) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(p.opts.Concurrency)
+	for i := 0; i < n; i++ {
+		if ctx.Err() != nil {
+			break
+		}
+		g.Go(func() error { return f(ctx, i) })
+	}
+	return g.Wait()
+}
+
+func (p *pusher) emit(e Event) {
+	if p.opts.Progress != nil {
+		p.opts.Progress(e)
+	}
+}
+
+func identityKey(kind bundle.Kind, uuid julia.UUID, h treehash.Hash) string {
+	return string(kind) + "/" + uuid.String() + "/" + h.String()
+}
+
+// loadExisting reads every bundle already tagged in the destination, so the
+// items they hold are reused rather than fetched again.
+func (p *pusher) loadExisting(ctx context.Context) error {
+	tags, err := p.dst.Tags(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: listing tags: %w", p.dst.Ref(), err)
+	}
+	for _, t := range tags {
+		desc, err := p.dst.Resolve(ctx, t)
+		if err != nil {
+			return fmt.Errorf("%s: resolving %q: %w", p.dst.Ref(), t, err)
+		}
+		if desc.MediaType != ocispec.MediaTypeImageIndex || desc.ArtifactType != bundle.ArtifactTypeBundle && desc.ArtifactType != "" {
+			continue
+		}
+		b, err := bundle.Read(ctx, p.dst, desc)
+		if err != nil {
+			p.log.Warn("ignoring unreadable bundle", "tag", t, "error", err)
+			continue
+		}
+		for _, e := range b.Entries {
+			p.existing[identityKey(e.Kind, e.UUID, e.TreeHash)] = e
+		}
+	}
+	// Items of an interrupted run of this push: a layout lists untagged item
+	// manifests (flushed as the push goes) until an index points at them.
+	for _, d := range p.dst.Roots() {
+		if d.MediaType != ocispec.MediaTypeImageManifest {
+			continue
+		}
+		it, err := bundle.ReadItem(ctx, p.dst, d)
+		if err != nil || it.Kind == bundle.KindReport {
+			continue
+		}
+		k := identityKey(it.Kind, it.UUID, it.TreeHash)
+		if _, ok := p.existing[k]; !ok {
+			p.existing[k] = bundle.Entry{Item: it, Manifest: d}
+		}
+	}
+	return nil
+}
+
+// reuse returns an item the destination already holds in full (its layers
+// present), with the annotated descriptor of its manifest. versions, for packages, are the versions this push wants
+// listed: when they differ from the stored item's, a new item manifest over
+// the same layers is written (no content is fetched again).
+func (p *pusher) reuse(ctx context.Context, res Resource, kind bundle.Kind, versions []string) (bundle.Entry, bool) {
+	e, ok := p.existing[identityKey(kind, res.UUID, res.Hash)]
+	if !ok {
+		return e, false
+	}
+	for _, l := range e.Layers {
+		if ok, err := p.dst.Exists(ctx, l); err != nil || !ok {
+			return e, false
+		}
+	}
+	it := e.Item
+	if kind == bundle.KindPackage {
+		it.Versions = versions
+	}
+	if p.opts.DryRun {
+		return e, true
+	}
+	d, err := bundle.PushItem(ctx, p.dst, it)
+	if err != nil {
+		p.log.Warn("not reusing stored item", "item", it.String(), "error", err)
+		return e, false
+	}
+	e.Item, e.Manifest = it, d
+	return e, true
+}
+
+// registries lists, fetches and verifies the registry snapshots to carry.
+func (p *pusher) registries(ctx context.Context) ([]*registrySnapshot, error) {
+	refs, err := listRegistries(ctx, p.src)
+	if err != nil {
+		return nil, err
+	}
+	var out []*registrySnapshot
+	for _, ref := range refs {
+		res := Resource{Kind: KindRegistry, UUID: ref.UUID, Hash: ref.Hash}
+		rc, err := p.src.Fetch(ctx, res)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", res, err)
+		}
+		data, err := io.ReadAll(io.LimitReader(rc, 1<<30))
+		rc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: reading: %w", res, err)
+		}
+		s := scan(bytes.NewReader(data), false)
+		if s.err != nil {
+			return nil, fmt.Errorf("%s: %w", res, s.err)
+		}
+		if s.hashes.KeepEmpty != ref.Hash {
+			return nil, fmt.Errorf("%s: tarball has keep-empty tree hash %s: %w", res, s.hashes.KeepEmpty, treehash.ErrMismatch)
+		}
+		dec, _, err := tarx.Decompress(bytes.NewReader(data))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", res, err)
+		}
+		fsys, err := tarx.ReadFiles(dec, tarx.Limits{})
+		dec.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", res, err)
+		}
+		reg, err := julia.ReadRegistry(fsys)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", res, err)
+		}
+		if reg.UUID != ref.UUID {
+			return nil, fmt.Errorf("%s: Registry.toml says uuid %s", res, reg.UUID)
+		}
+		if !wanted(p.req.Registries, reg) {
+			continue
+		}
+		out = append(out, &registrySnapshot{ref: ref, reg: reg, fsys: fsys, tarball: data, hashes: s.hashes})
+	}
+	for _, want := range p.req.Registries {
+		found := false
+		for _, r := range out {
+			found = found || r.reg.Name == want || r.reg.UUID.String() == want
+		}
+		if !found {
+			return nil, fmt.Errorf("registry %q: not listed by %s: %w", want, p.src.Name(), ErrNotFound)
+		}
+	}
+	return out, nil
+}
+
+func wanted(names []string, reg *julia.Registry) bool {
+	if len(names) == 0 {
+		return true
+	}
+	return slices.Contains(names, reg.Name) || slices.Contains(names, reg.UUID.String())
+}
+
+// listRegistries asks every member of a source that can list registries;
+// for a uuid listed several times the first source wins.
+func listRegistries(ctx context.Context, src Source) ([]RegistryRef, error) {
+	var members []Source
+	if c, ok := src.(Chain); ok {
+		members = c
+	} else {
+		members = []Source{src}
+	}
+	seen := map[julia.UUID]bool{}
+	var out []RegistryRef
+	for _, m := range members {
+		l, ok := m.(RegistryLister)
+		if !ok {
+			continue
+		}
+		refs, err := l.Registries(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("%s: listing registries: %w", m.Name(), err)
+		}
+		for _, r := range refs {
+			if !seen[r.UUID] {
+				seen[r.UUID] = true
+				out = append(out, r)
+			}
+		}
+	}
+	return out, nil
+}
+
+// planPackages turns manifests, package roots and --all into package trees.
+func (p *pusher) planPackages(regs []*registrySnapshot) ([]*pkgPlan, error) {
+	plans := map[string]*pkgPlan{}
+	add := func(uuid julia.UUID, h treehash.Hash, name, version, registry, by string) {
+		k := identityKey(bundle.KindPackage, uuid, h)
+		pp := plans[k]
+		if pp == nil {
+			pp = &pkgPlan{res: Resource{Kind: KindPackage, UUID: uuid, Hash: h}, name: name,
+				registry: registry, versions: map[string]bool{}, requiredBy: map[string]bool{}}
+			plans[k] = pp
+		}
+		if version != "" {
+			pp.versions[version] = true
+		}
+		if by != "" {
+			pp.requiredBy[by] = true
+		}
+		if pp.registry == "" {
+			pp.registry = registry
+		}
+	}
+	registryOf := func(uuid julia.UUID) string {
+		for _, r := range regs {
+			if _, ok := r.reg.Packages[uuid]; ok {
+				return r.reg.Name
+			}
+		}
+		return ""
+	}
+	for _, m := range p.req.Manifests {
+		for _, e := range m.Manifest.Entries {
+			if !e.Fetchable() {
+				continue
+			}
+			reg := registryOf(e.UUID)
+			if reg == "" && len(regs) > 0 {
+				p.warn(fmt.Sprintf("%s: package %s %s is in no carried registry, so Pkg ≥1.8 will not ask the server for it (pkg-protocol G8)", m.Name, e.Name, e.UUID))
+			}
+			add(e.UUID, e.TreeHash, e.Name, e.Version, reg, m.Name)
+		}
+	}
+	for _, root := range p.req.Packages {
+		resolved := false
+		for _, r := range regs {
+			if !hasPackage(r.reg, root) {
+				continue
+			}
+			res, err := julia.Resolve(r.reg, r.fsys, []julia.Requirement{root}, julia.ResolveOptions{
+				VersionsPerPackage: p.req.VersionsPerPackage, JuliaVersion: p.req.JuliaVersion})
+			if err != nil {
+				return nil, fmt.Errorf("package %s: resolving in %s: %w", root.Name, r.reg.Name, err)
+			}
+			for _, rp := range res.Packages {
+				add(rp.UUID, rp.TreeHash, rp.Name, rp.Version.String(), r.reg.Name, "package "+root.Name)
+			}
+			resolved = true
+			break
+		}
+		if !resolved {
+			return nil, fmt.Errorf("package %s: in none of the registries %s: %w", root.Name, registryNames(regs), ErrNotFound)
+		}
+	}
+	if p.req.All {
+		for _, r := range regs {
+			uuids := make([]julia.UUID, 0, len(r.reg.Packages))
+			for u := range r.reg.Packages {
+				uuids = append(uuids, u)
+			}
+			slices.SortFunc(uuids, func(a, b julia.UUID) int { return bytes.Compare(a[:], b[:]) })
+			for _, u := range uuids {
+				rp := r.reg.Packages[u]
+				pkg, err := julia.ReadPackage(r.fsys, rp.Path)
+				if err != nil {
+					return nil, fmt.Errorf("registry %s: %w", r.reg.Name, err)
+				}
+				n := 0
+				for _, v := range newestFirst(pkg) {
+					if v.info.Yanked {
+						continue
+					}
+					add(u, v.info.TreeHash, pkg.Name, v.version, r.reg.Name, "registry "+r.reg.Name)
+					if n++; n >= p.req.VersionsPerPackage {
+						break
+					}
+				}
+			}
+		}
+	}
+	out := make([]*pkgPlan, 0, len(plans))
+	for _, pp := range plans {
+		out = append(out, pp)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].name != out[j].name {
+			return out[i].name < out[j].name
+		}
+		return out[i].res.Hash.String() < out[j].res.Hash.String()
+	})
+	return out, nil
+}
+
+type namedVersion struct {
+	version string
+	v       julia.Version
+	info    julia.VersionInfo
+}
+
+func newestFirst(pkg *julia.Package) []namedVersion {
+	var vs []namedVersion
+	for s, info := range pkg.Versions {
+		v, err := julia.ParseVersion(s)
+		if err != nil {
+			continue
+		}
+		vs = append(vs, namedVersion{s, v, info})
+	}
+	sort.Slice(vs, func(i, j int) bool { return vs[i].v.Compare(vs[j].v) > 0 })
+	return vs
+}
+
+func hasPackage(reg *julia.Registry, r julia.Requirement) bool {
+	for u, p := range reg.Packages {
+		if p.Name == r.Name && (r.UUID.IsZero() || r.UUID == u) {
+			return true
+		}
+	}
+	return false
+}
+
+func registryNames(regs []*registrySnapshot) string {
+	var n []string
+	for _, r := range regs {
+		n = append(n, r.reg.Name)
+	}
+	if len(n) == 0 {
+		return "(none listed)"
+	}
+	return strings.Join(n, ", ")
+}
+
+func (p *pusher) warn(s string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.warnings = append(p.warnings, s)
+	p.log.Warn(s)
+}
+
+func (p *pusher) addMissing(m bundle.Missing) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.missing = append(p.missing, m)
+}
+
+func (p *pusher) record(item PlannedItem, desc ocispec.Descriptor, kind bundle.Kind, stored bool, fetched, size int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if stored && !p.opts.DryRun && time.Since(p.flushed) > flushEvery {
+		// Save the layout's index now and then, so a killed push leaves its
+		// stored items findable for the re-run.
+		if err := p.dst.Flush(context.Background()); err != nil {
+			p.log.Warn("saving the layout index", "error", err)
+		}
+		p.flushed = time.Now()
+	}
+	p.result.Plan = append(p.result.Plan, item)
+	p.result.Items[kind]++
+	p.result.BytesFetched += fetched
+	p.result.BytesTotal += size
+	if stored {
+		p.result.Stored++
+	} else {
+		p.result.Reused++
+	}
+	if desc.Digest != "" {
+		p.items = append(p.items, desc)
+	}
+}
+
+func (p *pusher) pushRegistry(ctx context.Context, r *registrySnapshot) error {
+	res := Resource{Kind: KindRegistry, UUID: r.ref.UUID, Hash: r.ref.Hash}
+	item := PlannedItem{Resource: res, Name: r.reg.Name, Size: int64(len(r.tarball))}
+	if d, ok := p.skipped(res); ok {
+		item.InDestination = true
+		p.record(item, d, bundle.KindRegistry, false, 0, int64(len(r.tarball)))
+		p.emit(Event{Type: EventSkipped, Resource: res, Name: r.reg.Name})
+		return nil
+	}
+	if e, ok := p.reuse(ctx, res, bundle.KindRegistry, nil); ok {
+		item.InDestination = true
+		p.record(item, e.Manifest, bundle.KindRegistry, false, int64(len(r.tarball)), int64(len(r.tarball)))
+		p.emit(Event{Type: EventSkipped, Resource: res, Name: r.reg.Name, Bytes: int64(len(r.tarball))})
+		return nil
+	}
+	p.emit(Event{Type: EventStart, Resource: res, Name: r.reg.Name})
+	if p.opts.DryRun {
+		p.record(item, ocispec.Descriptor{}, bundle.KindRegistry, true, int64(len(r.tarball)), int64(len(r.tarball)))
+		return nil
+	}
+	whole, parts, _, err := ingestChecked(ctx, p.dst, bytes.NewReader(r.tarball), p.opts.MaxPartSize, p.opts.TempDir, false,
+		func(h treehash.TarHashes) error {
+			if h.KeepEmpty != r.ref.Hash {
+				return fmt.Errorf("keep-empty tree hash %s: %w", h.KeepEmpty, treehash.ErrMismatch)
+			}
+			return nil
+		})
+	if err != nil {
+		return fmt.Errorf("%s: storing: %w", res, err)
+	}
+	layers, w := layersOf(whole, parts)
+	desc, err := bundle.PushItem(ctx, p.dst, bundle.Item{Kind: bundle.KindRegistry, UUID: r.ref.UUID, TreeHash: r.ref.Hash,
+		Registry: r.reg.Name, Layers: layers, Whole: w})
+	if err != nil {
+		return fmt.Errorf("%s: %w", res, err)
+	}
+	p.record(item, desc, bundle.KindRegistry, true, whole.Size, whole.Size)
+	p.emit(Event{Type: EventDone, Resource: res, Name: r.reg.Name, Bytes: whole.Size})
+	return nil
+}
+
+// countingReader reports bytes read as progress events.
+type countingReader struct {
+	r    io.Reader
+	n    int64
+	p    *pusher
+	res  Resource
+	last int64
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	if c.n-c.last >= 256<<10 || err != nil {
+		c.p.emit(Event{Type: EventBytes, Resource: c.res, Bytes: c.n - c.last})
+		c.last = c.n
+	}
+	return n, err
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (p *pusher) pushPackage(ctx context.Context, pp *pkgPlan) error {
+	versions := sortedKeys(pp.versions)
+	item := PlannedItem{Resource: pp.res, Name: pp.name, Versions: versions, Size: -1}
+	if e, ok := p.reuse(ctx, pp.res, bundle.KindPackage, versions); ok {
+		// Read its Artifacts.toml files back from the destination.
+		if err := p.artifactsFromStore(ctx, pp, e); err != nil {
+			return err
+		}
+		item.Size, item.InDestination = e.Whole.Size, true
+		p.record(item, e.Manifest, bundle.KindPackage, false, 0, e.Whole.Size)
+		p.emit(Event{Type: EventSkipped, Resource: pp.res, Name: pp.name, Bytes: e.Whole.Size})
+		return nil
+	}
+	// A package the other side holds (delta) is still read from the source,
+	// to find the artifacts it needs, but not written.
+	skipDesc, skip := p.skipped(pp.res)
+	p.emit(Event{Type: EventStart, Resource: pp.res, Name: pp.name})
+	rc, err := p.src.Fetch(ctx, pp.res)
+	if errors.Is(err, ErrNotFound) {
+		p.addMissing(bundle.Missing{Kind: bundle.KindPackage, Name: pp.name, UUID: pp.res.UUID, TreeHash: pp.res.Hash,
+			Version: strings.Join(versions, ","), RequiredBy: sortedKeys(pp.requiredBy), Reason: "not in " + p.src.Name()})
+		p.emit(Event{Type: EventMissing, Resource: pp.res, Name: pp.name})
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("package %s %s: %w", pp.name, pp.res.Hash, err)
+	}
+	defer rc.Close()
+	cr := &countingReader{r: rc, p: p, res: pp.res}
+	check := func(h treehash.TarHashes) error {
+		if h.SkipEmpty != pp.res.Hash {
+			return fmt.Errorf("tree hash %s: %w", h.SkipEmpty, treehash.ErrMismatch)
+		}
+		return nil
+	}
+	var (
+		whole ocispec.Descriptor
+		parts []ocispec.Descriptor
+		scanR scanResult
+	)
+	if p.opts.DryRun || skip {
+		scanR = scan(cr, true)
+		if scanR.err == nil {
+			scanR.err = check(scanR.hashes)
+		}
+		err, whole.Size = scanR.err, cr.n
+	} else {
+		whole, parts, scanR, err = ingestChecked(ctx, p.dst, cr, p.opts.MaxPartSize, p.opts.TempDir, true, check)
+	}
+	if err != nil {
+		return fmt.Errorf("package %s@%s %s %s from %s: %w", pp.name, strings.Join(versions, ","), pp.res.UUID, pp.res.Hash, p.src.Name(), err)
+	}
+	if err := p.collectArtifacts(pp, scanR.artifacts); err != nil {
+		return err
+	}
+	if skip {
+		item.Size, item.InDestination = whole.Size, true
+		p.record(item, skipDesc, bundle.KindPackage, false, cr.n, whole.Size)
+		p.emit(Event{Type: EventSkipped, Resource: pp.res, Name: pp.name, Bytes: whole.Size})
+		return nil
+	}
+	var desc ocispec.Descriptor
+	if !p.opts.DryRun {
+		layers, w := layersOf(whole, parts)
+		desc, err = bundle.PushItem(ctx, p.dst, bundle.Item{Kind: bundle.KindPackage, UUID: pp.res.UUID, TreeHash: pp.res.Hash,
+			KeepEmptyHash: keepIfDifferent(scanR.hashes), Name: pp.name, Versions: versions, Registry: pp.registry,
+			Layers: layers, Whole: w})
+		if err != nil {
+			return fmt.Errorf("package %s: %w", pp.name, err)
+		}
+	}
+	item.Size = whole.Size
+	p.record(item, desc, bundle.KindPackage, true, cr.n, whole.Size)
+	p.emit(Event{Type: EventDone, Resource: pp.res, Name: pp.name, Bytes: whole.Size})
+	return nil
+}
+
+func keepIfDifferent(h treehash.TarHashes) treehash.Hash {
+	if h.KeepEmpty != h.SkipEmpty {
+		return h.KeepEmpty
+	}
+	return treehash.Hash{}
+}
+
+
+// artifactsFromStore re-reads a package the destination holds to find the
+// artifacts it needs.
+func (p *pusher) artifactsFromStore(ctx context.Context, pp *pkgPlan, e bundle.Entry) error {
+	rc, err := bundle.Open(ctx, p.dst, e)
+	if err != nil {
+		return fmt.Errorf("package %s: reading back from %s: %w", pp.name, p.dst.Ref(), err)
+	}
+	defer rc.Close()
+	s := scan(rc, true)
+	if s.err != nil {
+		return fmt.Errorf("package %s: reading back from %s: %w", pp.name, p.dst.Ref(), s.err)
+	}
+	return p.collectArtifacts(pp, s.artifacts)
+}
+
+// collectArtifacts selects, from a package's Artifacts.toml files, the
+// artifacts to carry.
+func (p *pusher) collectArtifacts(pp *pkgPlan, files map[string][]byte) error {
+	paths := make([]string, 0, len(files))
+	for f := range files {
+		paths = append(paths, f)
+	}
+	sort.Strings(paths)
+	for _, f := range paths {
+		arts, err := julia.ParseArtifacts(f, files[f])
+		if err != nil {
+			return fmt.Errorf("package %s %s: %w", pp.name, pp.res.Hash, err)
+		}
+		if !p.opts.AllPlatforms {
+			arts = julia.SelectArtifacts(arts, p.opts.Platforms, p.opts.IncludeLazy)
+		} else if !p.opts.IncludeLazy {
+			arts = slices.DeleteFunc(arts, func(a julia.Artifact) bool { return a.Lazy })
+		}
+		p.mu.Lock()
+		for _, a := range arts {
+			ap := p.arts[a.TreeHash]
+			if ap == nil {
+				ap = &artPlan{res: Resource{Kind: KindArtifact, Hash: a.TreeHash}, name: a.Name, requiredBy: map[string]bool{}}
+				if a.Platform != nil {
+					ap.platform = a.Platform.Triplet()
+				}
+				p.arts[a.TreeHash] = ap
+			}
+			ap.downloads = append(ap.downloads, a.Downloads...)
+			ap.requiredBy[pp.name] = true
+		}
+		p.mu.Unlock()
+	}
+	return nil
+}
+
+func (p *pusher) sortedArtifacts() []*artPlan {
+	out := make([]*artPlan, 0, len(p.arts))
+	for _, a := range p.arts {
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].name != out[j].name {
+			return out[i].name < out[j].name
+		}
+		return out[i].res.Hash.String() < out[j].res.Hash.String()
+	})
+	return out
+}
+
+func (p *pusher) pushArtifact(ctx context.Context, ap *artPlan) error {
+	item := PlannedItem{Resource: ap.res, Name: ap.name, Platform: ap.platform, Size: -1}
+	if d, ok := p.skipped(ap.res); ok {
+		item.InDestination = true
+		p.record(item, d, bundle.KindArtifact, false, 0, 0)
+		p.emit(Event{Type: EventSkipped, Resource: ap.res, Name: ap.name})
+		return nil
+	}
+	if e, ok := p.reuse(ctx, ap.res, bundle.KindArtifact, nil); ok {
+		item.Size, item.InDestination = e.Whole.Size, true
+		p.record(item, e.Manifest, bundle.KindArtifact, false, 0, e.Whole.Size)
+		p.emit(Event{Type: EventSkipped, Resource: ap.res, Name: ap.name, Bytes: e.Whole.Size})
+		return nil
+	}
+	p.emit(Event{Type: EventStart, Resource: ap.res, Name: ap.name})
+	rc, from, err := p.fetchArtifact(ctx, ap)
+	if errors.Is(err, ErrNotFound) {
+		p.addMissing(bundle.Missing{Kind: bundle.KindArtifact, Name: ap.name, TreeHash: ap.res.Hash, Platform: ap.platform,
+			RequiredBy: sortedKeys(ap.requiredBy), Reason: err.Error()})
+		p.emit(Event{Type: EventMissing, Resource: ap.res, Name: ap.name})
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("artifact %s %s: %w", ap.name, ap.res.Hash, err)
+	}
+	defer rc.Close()
+	cr := &countingReader{r: rc, p: p, res: ap.res}
+	check := func(h treehash.TarHashes) error {
+		if h.SkipEmpty != ap.res.Hash {
+			return fmt.Errorf("tree hash %s: %w", h.SkipEmpty, treehash.ErrMismatch)
+		}
+		return nil
+	}
+	var (
+		whole ocispec.Descriptor
+		parts []ocispec.Descriptor
+		scanR scanResult
+	)
+	if p.opts.DryRun {
+		scanR = scan(cr, false)
+		if scanR.err == nil {
+			scanR.err = check(scanR.hashes)
+		}
+		err, whole.Size = scanR.err, cr.n
+	} else {
+		whole, parts, scanR, err = ingestChecked(ctx, p.dst, cr, p.opts.MaxPartSize, p.opts.TempDir, false, check)
+	}
+	if err != nil {
+		return fmt.Errorf("artifact %s %s from %s: %w", ap.name, ap.res.Hash, from, err)
+	}
+	var desc ocispec.Descriptor
+	if !p.opts.DryRun {
+		layers, w := layersOf(whole, parts)
+		desc, err = bundle.PushItem(ctx, p.dst, bundle.Item{Kind: bundle.KindArtifact, TreeHash: ap.res.Hash,
+			KeepEmptyHash: keepIfDifferent(scanR.hashes), Name: ap.name, Platform: ap.platform, Layers: layers, Whole: w})
+		if err != nil {
+			return fmt.Errorf("artifact %s: %w", ap.name, err)
+		}
+	}
+	item.Size = whole.Size
+	p.record(item, desc, bundle.KindArtifact, true, cr.n, whole.Size)
+	p.emit(Event{Type: EventDone, Resource: ap.res, Name: ap.name, Bytes: whole.Size})
+	return nil
+}
+
+// fetchArtifact tries the sources, then (if allowed) the Artifacts.toml
+// download URLs with their sha256 checked while streaming.
+func (p *pusher) fetchArtifact(ctx context.Context, ap *artPlan) (io.ReadCloser, string, error) {
+	rc, err := p.src.Fetch(ctx, ap.res)
+	if err == nil || !errors.Is(err, ErrNotFound) {
+		return rc, p.src.Name(), err
+	}
+	looked := []string{p.src.Name()}
+	if p.opts.Downloads {
+		for _, d := range ap.downloads {
+			rc, err := openDownload(ctx, p.opts.DownloadClient, d)
+			if err == nil {
+				return rc, d.URL, nil
+			}
+			looked = append(looked, d.URL+" ("+err.Error()+")")
+		}
+	} else if len(ap.downloads) > 0 {
+		looked = append(looked, "download URLs not tried (use --downloads)")
+	}
+	return nil, "", fmt.Errorf("not found in %s: %w", strings.Join(looked, ", "), ErrNotFound)
+}
+
+// finish writes the report and the bundle index, then tags it.
+func (p *pusher) finish(ctx context.Context) error {
+	items := slices.Clone(p.items)
+	var reqs []bundle.Request
+	var inputs []string
+	for _, m := range p.req.Manifests {
+		reqs = append(reqs, bundle.Request{Type: "manifest", Value: m.Name})
+		inputs = append(inputs, m.Name)
+	}
+	for _, r := range p.req.Packages {
+		s := r.Name
+		if r.Spec != nil {
+			s += "@" + r.Spec.String()
+		}
+		reqs = append(reqs, bundle.Request{Type: "package", Value: s})
+		inputs = append(inputs, "package "+s)
+	}
+	if p.req.All {
+		reqs = append(reqs, bundle.Request{Type: "registry", Value: "all"})
+		inputs = append(inputs, "all packages")
+	}
+	var platforms []string
+	for _, pl := range p.opts.Platforms {
+		platforms = append(platforms, pl.Triplet())
+	}
+	if p.opts.AllPlatforms {
+		platforms = []string{"all"}
+	}
+	rep, err := bundle.PushReport(ctx, p.dst, bundle.Report{Requests: reqs, Platforms: platforms, Missing: p.missing})
+	if err != nil {
+		return fmt.Errorf("writing the report: %w", err)
+	}
+	items = append(items, rep)
+	idx, err := bundle.PushIndex(ctx, p.dst, items, bundle.IndexOptions{
+		Created: p.opts.Created, ToolVersion: p.opts.ToolVersion, Platforms: platforms, Inputs: inputs})
+	if err != nil {
+		return fmt.Errorf("writing the bundle index: %w", err)
+	}
+	p.result.Index = idx
+	if p.opts.Tag != "" {
+		if err := p.dst.Tag(ctx, idx, p.opts.Tag); err != nil {
+			return fmt.Errorf("tagging %s as %q: %w", idx.Digest, p.opts.Tag, err)
+		}
+		p.result.Tag = p.opts.Tag
+	}
+	return nil
+}
+
+// layersOf turns what Ingest returned into an item's layers: the tarball
+// itself, or its parts (media type bundle.MediaTypePart) with the whole
+// tarball's descriptor.
+func layersOf(whole ocispec.Descriptor, parts []ocispec.Descriptor) ([]ocispec.Descriptor, ocispec.Descriptor) {
+	if len(parts) <= 1 {
+		return parts, ocispec.Descriptor{}
+	}
+	out := make([]ocispec.Descriptor, len(parts))
+	for i, d := range parts {
+		out[i] = ocispec.Descriptor{MediaType: bundle.MediaTypePart, Digest: d.Digest, Size: d.Size}
+	}
+	return out, ocispec.Descriptor{MediaType: whole.MediaType, Digest: whole.Digest, Size: whole.Size}
+}
+
+// skipped asks the delta (PushOptions.Skip) whether the other side already
+// holds a resource; its item manifest descriptor is then referenced as is.
+func (p *pusher) skipped(res Resource) (ocispec.Descriptor, bool) {
+	if p.opts.Skip == nil {
+		return ocispec.Descriptor{}, false
+	}
+	return p.opts.Skip(res)
+}
