@@ -127,7 +127,7 @@ func Test_runTreehash(t *testing.T) {
 		{"two paths", []string{"treehash", plain, gz}, 2, "", "exactly one PATH"},
 		{"dotdot", []string{"treehash", evil}, 3, "", `tar entry "../escape": path contains '..' component`},
 		{"missing", []string{"treehash", filepath.Join(dir, "missing")}, 4, "", "no such file"},
-		{"not a tar", []string{"treehash", write("junk", []byte(strings.Repeat("junk", 200)))}, 3, "", "invalid version field"},
+		{"not a tar", []string{"treehash", write("junk", []byte(strings.Repeat("junk", 200)))}, 3, "", "not a tar stream: invalid version field"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -120,6 +120,7 @@ type TarReader struct {
 	target  *node               // a Hardlink's target node
 	remain  int64               // unread body bytes of cur
 	pad     int64               // padding after the body
+	started bool                // a valid header block was read
 }
 
 // NewTarReader returns a reader of the uncompressed tar stream r.
@@ -250,8 +251,14 @@ func (tr *TarReader) readStandard() (h header, ok bool, err error) {
 	fail := func(format string, a ...any) (header, bool, error) {
 		return h, false, entryErr(h.path, ruleErrorf(format, a...))
 	}
+	// As Tar.jl does, say that a stream whose first block is no tar
+	// header is probably not a tar at all (or still compressed).
+	notTar := ""
+	if !tr.started {
+		notTar = "not a tar stream: "
+	}
 	if v := cstr(b[offVersion : offVersion+lenVersion]); !validVersion(v) {
-		return fail("invalid version field %q", v)
+		return fail("%sinvalid version field %q", notTar, v)
 	}
 	chk, err := octal(b[offChksum : offChksum+lenChksum])
 	if err != nil {
@@ -265,8 +272,9 @@ func (tr *TarReader) readStandard() (h header, ok bool, err error) {
 		sum += int64(c)
 	}
 	if chk != sum {
-		return fail("incorrect header checksum %d, want %d", chk, sum)
+		return fail("%sincorrect header checksum %d, want %d", notTar, chk, sum)
 	}
+	tr.started = true
 	if h.size, err = sizeField(b[offSize : offSize+lenSize]); err != nil {
 		return fail("size field: %v", err)
 	}
