@@ -32,7 +32,8 @@ var reservedTags = []string{"arch", "os", "libc", "call_abi", "libgfortran_versi
 // aarch64, …), libgfortran_version/libstdcxx_version/os_version re-printed
 // as full versions when they parse ("5" → "5.0.0"), libc defaulting to glibc
 // on linux and call_abi to eabihf on 32-bit ARM linux. Tag names and values
-// containing any of + - space / < > : " ' \ | ? * are rejected.
+// containing any of + - space / < > : " ' \ | ? * are rejected, and so
+// (unlike Julia) are empty values, which no triplet can carry.
 func NewPlatform(arch, os string, tags map[string]string) (Platform, error) {
 	os = strings.ToLower(os)
 	arch = normalizeArch(arch)
@@ -75,7 +76,7 @@ func checkTag(k, v string) error {
 	if k == "" || strings.ContainsAny(k, nonos) {
 		return errf("platform: invalid tag name %q", k)
 	}
-	if strings.ContainsAny(v, nonos) {
+	if v == "" || strings.ContainsAny(v, nonos) {
 		return errf("platform: invalid value %q for tag %q", v, k)
 	}
 	return nil
@@ -264,6 +265,16 @@ func ParsePlatform(triplet string) (Platform, error) {
 				continue
 			}
 			kv := strings.Split(f, "+")
+			if len(kv) != 2 || kv[0] == "" || kv[1] == "" {
+				// Julia would keep kv[1] and drop the rest; we reject what
+				// could not be printed back.
+				return Platform{}, errf("platform %q: malformed tag %q", triplet, f)
+			}
+			if k := strings.ToLower(kv[0]); slices.Contains(reservedTags, k) {
+				// Julia lets these override the fixed part; we reject
+				// them, since the triplet could not carry them back.
+				return Platform{}, errf("platform %q: reserved tag %q in free-form part", triplet, kv[0])
+			}
 			tags[kv[0]] = kv[1]
 		}
 	}
