@@ -2,8 +2,10 @@ package tarx
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -56,16 +58,24 @@ func bigFileTree(b *testing.B, dir string) int64 {
 
 func BenchmarkWriteDir(b *testing.B) {
 	trees := []struct {
-		name string
-		make func(*testing.B, string) int64
+		name   string
+		make   func(*testing.B, string) int64
+		levels []int
 	}{
-		{"1k-small", smallFilesTree},
-		{"64MiB", bigFileTree},
+		{"1k-small", smallFilesTree, []int{1, DefaultLevel, 9}},
+		{"64MiB", bigFileTree, []int{1, DefaultLevel}}, // level 9: ~3 MB/s
+		{"registry-mini", registryMiniTree, []int{1, DefaultLevel, 9}},
 	}
 	for _, tree := range trees {
 		dir := b.TempDir()
+		if *benchTreeDir != "" {
+			dir = filepath.Join(*benchTreeDir, tree.name)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				b.Fatal(err)
+			}
+		}
 		size := tree.make(b, dir)
-		for _, level := range []int{1, DefaultLevel, 9} {
+		for _, level := range tree.levels {
 			b.Run(fmt.Sprintf("%s/level-%d", tree.name, level), func(b *testing.B) {
 				b.SetBytes(size)
 				var n int64
@@ -93,6 +103,35 @@ func BenchmarkWriteDir(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchTreeDir keeps the benchmark trees, for comparing with other tools:
+// go test -run '^$' -bench WriteDir -args -benchtree=DIR
+var benchTreeDir = flag.String("benchtree", "", "write the BenchmarkWriteDir trees under this directory and keep them")
+
+// registryMiniTree copies the registry fixture (a real slice of General).
+func registryMiniTree(b *testing.B, dir string) int64 {
+	src := registryMini(b)
+	var total int64
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dir, rel), 0o755)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		total += int64(len(data))
+		return os.WriteFile(filepath.Join(dir, rel), data, 0o644)
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return total
 }
 
 type countWriter struct{ n int64 }
