@@ -1,0 +1,221 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/shoebox-jl/shoebox/internal/tarx"
+	"github.com/shoebox-jl/shoebox/pkg/julia"
+	"github.com/shoebox-jl/shoebox/pkg/treehash"
+)
+
+// tarballOfDir streams a deterministic gzip tarball (Tar.jl's layout) of a
+// directory, without .git entries and empty directories, so that its tree
+// hashes are the ones Pkg computes for the directory. The push pipeline
+// re-derives the hash from the stream and checks it.
+func tarballOfDir(dir string) io.ReadCloser {
+	pr, pw := io.Pipe()
+	go func() {
+		pw.CloseWithError(tarx.WriteDir(pw, dir, tarx.WriteOptions{ExcludeGit: true, SkipEmptyDirs: true}))
+	}()
+	return pr
+}
+
+// Depot is a Source over a local Julia depot (~/.julia): its registries
+// (packed tarballs with their sidecar, or unpacked directories), installed
+// packages (packages/<Name>/<slug>) and artifacts (artifacts/<hash>).
+// Trees are packed deterministically on the fly; the push checks their tree
+// hashes like any other source's.
+type Depot struct{ dir string }
+
+// NewDepot returns a source for the depot at dir.
+func NewDepot(dir string) (*Depot, error) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("depot %s: %w", dir, err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("depot %s: not a directory", dir)
+	}
+	return &Depot{dir: dir}, nil
+}
+
+// Name implements Source.
+func (d *Depot) Name() string { return "depot " + d.dir }
+
+// depotRegistry is one registry found in a depot.
+type depotRegistry struct {
+	ref     RegistryRef
+	tarball string // packed
+	dir     string // unpacked
+}
+
+func (d *Depot) registries() ([]depotRegistry, error) {
+	root := filepath.Join(d.dir, "registries")
+	ents, err := os.ReadDir(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", d.Name(), err)
+	}
+	var out []depotRegistry
+	packed := map[string]bool{}
+	for _, e := range ents {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".toml") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(root, e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", d.Name(), err)
+		}
+		sc, err := julia.ParseRegistrySidecar(e.Name(), b)
+		if err != nil {
+			continue // not a sidecar (Pkg ignores it too)
+		}
+		tb := filepath.Join(root, filepath.FromSlash(sc.Path))
+		if _, err := os.Stat(tb); err != nil {
+			continue
+		}
+		packed[strings.TrimSuffix(e.Name(), ".toml")] = true
+		out = append(out, depotRegistry{ref: RegistryRef{UUID: sc.UUID, Hash: sc.TreeHash}, tarball: tb})
+	}
+	for _, e := range ents {
+		if !e.IsDir() || packed[e.Name()] {
+			continue
+		}
+		dir := filepath.Join(root, e.Name())
+		reg, err := julia.ReadRegistry(os.DirFS(dir))
+		if err != nil {
+			continue
+		}
+		h, err := treehash.Dir(dir)
+		if err != nil {
+			return nil, fmt.Errorf("%s: registry %s: %w", d.Name(), e.Name(), err)
+		}
+		out = append(out, depotRegistry{ref: RegistryRef{UUID: reg.UUID, Hash: h}, dir: dir})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ref.UUID.String() < out[j].ref.UUID.String() })
+	return out, nil
+}
+
+// Registries implements RegistryLister.
+func (d *Depot) Registries(ctx context.Context) ([]RegistryRef, error) {
+	regs, err := d.registries()
+	if err != nil {
+		return nil, err
+	}
+	refs := make([]RegistryRef, len(regs))
+	for i, r := range regs {
+		refs[i] = r.ref
+	}
+	return refs, nil
+}
+
+// Fetch implements Source.
+func (d *Depot) Fetch(ctx context.Context, r Resource) (io.ReadCloser, error) {
+	switch r.Kind {
+	case KindRegistry:
+		regs, err := d.registries()
+		if err != nil {
+			return nil, err
+		}
+		for _, reg := range regs {
+			if reg.ref.UUID != r.UUID || reg.ref.Hash != r.Hash {
+				continue
+			}
+			if reg.tarball != "" {
+				return os.Open(reg.tarball)
+			}
+			return tarballOfDir(reg.dir), nil
+		}
+	case KindPackage:
+		for _, slug := range []string{julia.Slug(r.UUID, r.Hash), julia.SlugN(r.UUID, r.Hash, 4)} {
+			m, _ := filepath.Glob(filepath.Join(d.dir, "packages", "*", slug))
+			for _, dir := range m {
+				if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+					return tarballOfDir(dir), nil
+				}
+			}
+		}
+	case KindArtifact:
+		dir := filepath.Join(d.dir, "artifacts", r.Hash.String())
+		if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+			return tarballOfDir(dir), nil
+		}
+	}
+	return nil, fmt.Errorf("%s: not in %s: %w", r, d.Name(), ErrNotFound)
+}
+
+// RegistryDir is a Source over a registry checkout (a directory or git work
+// tree with Registry.toml at its top). It offers one snapshot: the
+// directory as it is, whose tree hash (ignoring .git) is the git tree hash
+// of a clean checkout.
+type RegistryDir struct {
+	dir string
+	ref RegistryRef
+}
+
+// NewRegistryDir reads Registry.toml and hashes the tree.
+func NewRegistryDir(dir string) (*RegistryDir, error) {
+	reg, err := julia.ReadRegistry(os.DirFS(dir))
+	if err != nil {
+		return nil, fmt.Errorf("registry checkout %s: %w", dir, err)
+	}
+	h, err := treehash.Dir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("registry checkout %s: %w", dir, err)
+	}
+	return &RegistryDir{dir: dir, ref: RegistryRef{UUID: reg.UUID, Hash: h}}, nil
+}
+
+// Name implements Source.
+func (d *RegistryDir) Name() string { return "registry checkout " + d.dir }
+
+// Registries implements RegistryLister.
+func (d *RegistryDir) Registries(context.Context) ([]RegistryRef, error) {
+	return []RegistryRef{d.ref}, nil
+}
+
+// Fetch implements Source.
+func (d *RegistryDir) Fetch(ctx context.Context, r Resource) (io.ReadCloser, error) {
+	if r.Kind == KindRegistry && r.UUID == d.ref.UUID && r.Hash == d.ref.Hash {
+		return tarballOfDir(d.dir), nil
+	}
+	return nil, fmt.Errorf("%s: not in %s: %w", r, d.Name(), ErrNotFound)
+}
+
+// OpenSource turns a --from argument into a Source: an http(s):// or file://
+// Pkg server, a registry checkout (a directory with Registry.toml), or a
+// depot (any other directory).
+func OpenSource(spec string, opts ServerOptions) (Source, error) {
+	if strings.Contains(spec, "://") {
+		return NewPkgServer(spec, opts)
+	}
+	fi, err := os.Stat(spec)
+	if err != nil {
+		return nil, fmt.Errorf("source %s: %w", spec, err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("source %s: not a directory or URL", spec)
+	}
+	if _, err := os.Stat(filepath.Join(spec, "Registry.toml")); err == nil {
+		return NewRegistryDir(spec)
+	}
+	if _, err := os.Stat(filepath.Join(spec, "registries")); err == nil {
+		return NewDepot(spec)
+	}
+	if _, err := os.Stat(filepath.Join(spec, "registries")); err != nil {
+		if _, err2 := os.Stat(filepath.Join(spec, "packages")); err2 == nil {
+			return NewDepot(spec)
+		}
+	}
+	return nil, fmt.Errorf("source %s: neither a depot (registries/, packages/, artifacts/) nor a registry checkout (Registry.toml)", spec)
+}
