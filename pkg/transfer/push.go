@@ -823,7 +823,6 @@ func keepIfDifferent(h treehash.TarHashes) treehash.Hash {
 	return treehash.Hash{}
 }
 
-
 // artifactsFromStore re-reads a package the destination holds to find the
 // artifacts it needs.
 func (p *pusher) artifactsFromStore(ctx context.Context, pp *pkgPlan, e bundle.Entry) error {
