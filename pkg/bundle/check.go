@@ -246,11 +246,12 @@ func classify(err error) error {
 // checkItem checks one item's manifest, config and layers (deeply if asked).
 func (c *checker) checkItem(ctx context.Context, i int) {
 	e := &c.report.Entries[i]
+	var it Item
 	b, err := readBounded(ctx, c.src, e.Manifest, MaxMetadataSize)
 	if err != nil {
 		err = fmt.Errorf("manifest %w", err)
 	} else {
-		_, err = checkManifest(b, e.Manifest, e.Item, c.parts[i])
+		it, err = checkManifest(b, e.Manifest, e.Item, c.parts[i])
 	}
 	c.mu.Lock()
 	c.report.Manifests++
@@ -262,7 +263,6 @@ func (c *checker) checkItem(ctx context.Context, i int) {
 		return
 	}
 	c.event(CheckEvent{Descriptor: e.Manifest, Entry: e})
-	it, _ := checkManifest(b, e.Manifest, e.Item, c.parts[i])
 	blobs := []ocispec.Descriptor{emptyConfig()}
 	if !c.opts.Deep {
 		blobs = append(blobs, it.Layers...)

@@ -254,3 +254,33 @@ func writeIndex(t testing.TB, s *mapStore, artifactType string, descs []ocispec.
 	s.set(d.Digest, b)
 	return d
 }
+
+func TestCheck_DescriptorDisagreesWithManifest(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, IndexOptions{})
+	cases := []struct {
+		name, key, val, want string
+	}{
+		{"identity", AnnotationVersions, "9.9.9", "identity"},
+		{"whole tarball", AnnotationWholeSize, "1", "layers do not match"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := cloneStore(f.store)
+			descs := append([]ocispec.Descriptor(nil), f.descs...)
+			d := descs[1] // the package
+			ann := map[string]string{}
+			for k, v := range d.Annotations {
+				ann[k] = v
+			}
+			ann[c.key] = c.val
+			d.Annotations = ann
+			descs[1] = d
+			idx := writeIndex(t, s, ArtifactTypeBundle, descs)
+			rep, err := Check(ctx, s, idx, CheckOptions{})
+			if !errors.Is(err, ErrIntegrity) || len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0].Error(), c.want) {
+				t.Errorf("Check() = %v, want one problem saying %q", err, c.want)
+			}
+		})
+	}
+}
