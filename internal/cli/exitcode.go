@@ -54,3 +54,6 @@ func ExitCode(ctx context.Context, err error) int {
 	}
 	return ExitError
 }
+
+// errNotFoundCLI is a not-found condition the CLI itself detects.
+var errNotFoundCLI = fmt.Errorf("not found%.0w", errdef.ErrNotFound)

@@ -1,15 +1,114 @@
 package cli
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
 
-// TODO(skeleton): replaced by the real command.
+	"github.com/spf13/cobra"
+)
+
+// InspectOptions are the flags and arguments of shoebox inspect.
+type InspectOptions struct {
+	Ref   string
+	Item  string
+	JSON  bool
+	store storeFlags
+}
+
 func newInspectCmd(f *Factory) *cobra.Command {
-	return &cobra.Command{
-		Use:    "inspect",
-		Short:  "(not built yet)",
-		Hidden: true,
-		RunE: func(*cobra.Command, []string) error {
-			return errNotBuilt
+	opts := &InspectOptions{}
+	cmd := &cobra.Command{
+		Use:   "inspect [flags] STORE:TAG",
+		Short: "Show a bundle: what it was made from, its platforms, report and items",
+		Long: `Show one bundle in detail: its digest, creation time, the shoebox version
+that wrote it, the inputs (manifests, package specs) and target platforms,
+the counts per kind, and the report of what was asked for and what is
+missing. With --item NAME, show the matching items with their manifests and
+layers (parts, for tarballs split for FAT32).`,
+		Example: `  shoebox inspect /media/usb/julia:2026-11
+  shoebox inspect /media/usb/julia:2026-11 --item Zlib_jll`,
+		Args: exactArgs(1, "STORE:TAG"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Ref = args[0]
+			return runInspect(cmd.Context(), f, opts)
 		},
 	}
+	cmd.Flags().StringVar(&opts.Item, "item", "", "show the items whose name contains this, with their layers")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
+	opts.store.register(cmd.Flags())
+	return cmd
+}
+
+func runInspect(ctx context.Context, f *Factory, o *InspectOptions) error {
+	st, ref, err := o.store.open(ctx, f, o.Ref, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if ref.Tag == "" {
+		return usagef("inspect needs STORE:TAG or STORE@DIGEST (see shoebox ls %s)", o.Ref)
+	}
+	bs, err := readBundles(ctx, st, ref)
+	if err != nil {
+		return err
+	}
+	b := bs[0].Bundle
+	if o.JSON {
+		writeJSON(f, b)
+		return nil
+	}
+	w := f.Out
+	fmt.Fprintf(w, "bundle   %s\n", ref)
+	fmt.Fprintf(w, "digest   %s (%d bytes)\n", b.Index.Digest, b.Index.Size)
+	if !b.Created.IsZero() {
+		fmt.Fprintf(w, "created  %s\n", b.Created.UTC().Format(time.RFC3339))
+	}
+	keys := make([]string, 0, len(b.Annotations))
+	for k := range b.Annotations {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "  %s = %s\n", k, b.Annotations[k])
+	}
+	k := countKinds(b)
+	fmt.Fprintf(w, "items    %d registries, %d packages, %d artifacts, %s\n", k["registry"], k["package"], k["artifact"], humanBytes(bundleSize(b)))
+	if r := b.Report; r != nil {
+		for _, q := range r.Requests {
+			fmt.Fprintf(w, "asked    %s %s\n", q.Type, q.Value)
+		}
+		if len(r.Platforms) > 0 {
+			fmt.Fprintf(w, "for      %s\n", strings.Join(r.Platforms, ", "))
+		}
+		if len(r.Missing) == 0 {
+			fmt.Fprintln(w, "missing  nothing")
+		}
+		for _, m := range r.Missing {
+			fmt.Fprintf(w, "missing  %s %s %s %s: %s\n", m.Kind, m.Name, m.Version, m.TreeHash, m.Reason)
+		}
+	}
+	if o.Item == "" {
+		return nil
+	}
+	found := 0
+	for _, e := range b.Entries {
+		if !strings.Contains(e.Name, o.Item) {
+			continue
+		}
+		found++
+		fmt.Fprintf(w, "\n%s\n  manifest %s\n", e.Item, e.Manifest.Digest)
+		fmt.Fprintf(w, "  tarball  %s %s (%s)\n", e.Whole.Digest, e.Whole.MediaType, humanBytes(e.Whole.Size))
+		if len(e.Layers) > 1 {
+			for i, l := range e.Layers {
+				fmt.Fprintf(w, "  part %d   %s (%s)\n", i, l.Digest, humanBytes(l.Size))
+			}
+		}
+	}
+	if found == 0 {
+		return fmt.Errorf("%s: no item named like %q: %w", ref, o.Item, errNotFoundCLI)
+	}
+	return nil
 }

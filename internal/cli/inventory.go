@@ -1,6 +1,11 @@
 package cli
 
-import "github.com/spf13/cobra"
+import (
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/spf13/cobra"
+
+	"github.com/shoebox-jl/shoebox/pkg/transfer"
+)
 
 // TODO(skeleton): replaced by the real command.
 func newInventoryCmd(f *Factory) *cobra.Command {
@@ -12,4 +17,11 @@ func newInventoryCmd(f *Factory) *cobra.Command {
 			return errNotBuilt
 		},
 	}
+}
+
+// inventorySkip reads an inventory file (shoebox inventory) and returns the
+// delta predicate for push.
+// TODO(skeleton): built with the inventory command.
+func inventorySkip(path string) (func(transfer.Resource) (ocispec.Descriptor, bool), error) {
+	return nil, errNotBuilt
 }

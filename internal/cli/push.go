@@ -1,15 +1,469 @@
 package cli
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
 
-// TODO(skeleton): replaced by the real command.
+	"github.com/spf13/cobra"
+
+	"github.com/shoebox-jl/shoebox/pkg/bundle"
+	"github.com/shoebox-jl/shoebox/pkg/julia"
+	"github.com/shoebox-jl/shoebox/pkg/store"
+	"github.com/shoebox-jl/shoebox/pkg/transfer"
+)
+
+// defaultPlatform is carried when no --platform is given.
+const defaultPlatform = "x86_64-linux-gnu"
+
+// defaultUpstream is the public Pkg server.
+const defaultUpstream = "https://pkg.julialang.org"
+
+// PushOptions are the flags and arguments of shoebox push.
+type PushOptions struct {
+	Dest         string
+	Manifests    []string
+	Packages     []string
+	All          bool
+	Versions     string
+	JuliaVersion string
+	Registries   []string
+	From         []string
+	Platforms    []string
+	AllPlatforms bool
+	IncludeLazy  bool
+	Downloads    bool
+	AllowMissing bool
+	DryRun       bool
+	Concurrency  int
+	MaxFileSize  string
+	TmpDir       string
+	Tag          string
+	Created      string
+	Inventory    string
+	Quiet        bool
+	JSON         bool
+	store        storeFlags
+}
+
+const pushLong = `Collect what the inside needs and write it as one bundle.
+
+push reads the Manifest.toml files (or project directories) and package
+lists you give it, works out the closure — the registry snapshots, every
+package version, and every artifact their Artifacts.toml files list for the
+target platforms — fetches it from the sources, and writes it as a bundle of
+OCI artifacts into DEST: an OCI layout directory (a USB stick: the default
+when DEST is a path) or a registry repository.
+
+Every tarball is checked while it streams into the store (Tar.jl's rules,
+the tree hash Pkg will check); nothing unverified is ever written. Items
+DEST already holds are not fetched again, so a re-run after an interruption
+finishes the job and a re-push of the same bundle writes no blob. On a
+FAT32 stick, tarballs over 4 GiB - 1 are split into parts automatically.
+
+Sources (--from, tried in order; default ` + defaultUpstream + `):
+  https://host[/prefix]   a Pkg server (or file:///dir, a static mirror)
+  DIR with Registry.toml  a registry checkout
+  DIR                     a Julia depot (~/.julia)
+
+DEST is oci-layout:PATH[:TAG], a plain PATH[:TAG], or REGISTRY/REPO[:TAG].`
+
+const pushExample = `  # everything two projects need, for Linux x86_64 and aarch64, onto a stick
+  shoebox push --manifest projA/Manifest.toml --manifest projB \
+      --platform x86_64-linux-gnu --platform aarch64-linux-gnu /media/usb/julia:2026-11
+
+  # a package with its dependencies, the newest 2 versions of the root
+  shoebox push --package DataFrames --versions latest:2 ./stick:dataframes
+
+  # what would be carried, and how much room it needs
+  shoebox push --manifest Manifest.toml --dry-run ./stick`
+
 func newPushCmd(f *Factory) *cobra.Command {
-	return &cobra.Command{
-		Use:    "push",
-		Short:  "(not built yet)",
-		Hidden: true,
-		RunE: func(*cobra.Command, []string) error {
-			return errNotBuilt
+	opts := &PushOptions{}
+	cmd := &cobra.Command{
+		Use:     "push [flags] DEST",
+		Short:   "Collect a Julia closure and write it as a deduplicated OCI bundle",
+		Long:    pushLong,
+		Example: pushExample,
+		Args:    exactArgs(1, "DEST"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Dest = args[0]
+			return runPush(cmd.Context(), f, opts)
 		},
 	}
+	fl := cmd.Flags()
+	fl.StringArrayVarP(&opts.Manifests, "manifest", "m", nil, "a Manifest.toml or a project directory to carry (repeatable)")
+	fl.StringArrayVarP(&opts.Packages, "package", "p", nil, "a package NAME[@SPEC] to carry with its dependency closure (repeatable)")
+	fl.BoolVar(&opts.All, "all", false, "carry every package of the registries (a general mirror)")
+	fl.StringVar(&opts.Versions, "versions", "latest:1", "with --package/--all: how many of the newest versions (latest:N)")
+	fl.StringVar(&opts.JuliaVersion, "julia-version", "", "with --package: honour the julia compat of this Julia version")
+	fl.StringArrayVar(&opts.Registries, "registry", nil, "carry only this registry, by name or uuid (repeatable; default: every registry the source lists)")
+	fl.StringArrayVar(&opts.From, "from", nil, "a source: Pkg server URL, depot or registry checkout (repeatable; default "+defaultUpstream+")")
+	fl.StringArrayVar(&opts.Platforms, "platform", nil, "a target platform triplet whose artifacts to carry (repeatable; default "+defaultPlatform+")")
+	fl.BoolVar(&opts.AllPlatforms, "all-platforms", false, "carry the artifacts of every platform")
+	fl.BoolVar(&opts.IncludeLazy, "include-lazy", false, "also carry lazy artifacts")
+	fl.BoolVar(&opts.Downloads, "downloads", false, "fetch artifacts no source has from their Artifacts.toml download URLs (sha256-checked)")
+	fl.BoolVar(&opts.AllowMissing, "allow-missing", false, "record what cannot be found in the bundle's report instead of failing")
+	fl.BoolVar(&opts.DryRun, "dry-run", false, "print the plan (items and bytes per kind and platform, what DEST has, its free space) and write nothing")
+	fl.IntVar(&opts.Concurrency, "concurrency", 4, "transfers at a time")
+	fl.StringVar(&opts.MaxFileSize, "max-file-size", "auto", "split tarballs into parts of at most this size (e.g. 4G, 700M; auto: 4 GiB - 1 on FAT32, else none)")
+	fl.StringVar(&opts.TmpDir, "tmpdir", "", "scratch directory when DEST is a registry (default: the system's)")
+	fl.StringVar(&opts.Tag, "tag", "", "the bundle's tag (default: the tag in DEST, else latest)")
+	fl.StringVar(&opts.Created, "created", "", "the bundle's creation time, RFC 3339 (default: now); fix it for reproducible bundles")
+	fl.StringVar(&opts.Inventory, "inventory", "", "write only what a store described by this inventory (shoebox inventory) lacks")
+	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "no progress output")
+	fl.BoolVar(&opts.JSON, "json", false, "print a JSON summary on standard output")
+	opts.store.register(fl)
+	return cmd
 }
+
+// exactArgs is cobra.ExactArgs with a usage error naming the arguments.
+func exactArgs(n int, names string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usagef("%s takes %s (got %d arguments)", cmd.CommandPath(), names, len(args))
+		}
+		return nil
+	}
+}
+
+// parseSize reads 4G, 700M, 1024, 4GiB.
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "IB"), "B")
+	mult := int64(1)
+	if n := len(t); n > 0 {
+		switch t[n-1] {
+		case 'K':
+			mult, t = 1<<10, t[:n-1]
+		case 'M':
+			mult, t = 1<<20, t[:n-1]
+		case 'G':
+			mult, t = 1<<30, t[:n-1]
+		case 'T':
+			mult, t = 1<<40, t[:n-1]
+		}
+	}
+	v, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("invalid size %q", s)
+	}
+	return v * mult, nil
+}
+
+func parseVersions(s string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimPrefix(s, "latest:"))
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("--versions %q: want latest:N with N ≥ 1", s)
+	}
+	return n, nil
+}
+
+// readManifest reads a Manifest.toml, or the manifest of a project directory.
+func readManifest(p, juliaVersion string) (transfer.NamedManifest, error) {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return transfer.NamedManifest{}, fmt.Errorf("manifest %s: %w", p, err)
+	}
+	file := p
+	if fi.IsDir() {
+		name, err := julia.FindManifest(os.DirFS(p), juliaVersion)
+		if err != nil {
+			return transfer.NamedManifest{}, fmt.Errorf("project %s: %w", p, err)
+		}
+		file = filepath.Join(p, name)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return transfer.NamedManifest{}, fmt.Errorf("manifest %s: %w", file, err)
+	}
+	m, err := julia.ParseManifest(file, b)
+	if err != nil {
+		return transfer.NamedManifest{}, err
+	}
+	return transfer.NamedManifest{Name: file, Manifest: m}, nil
+}
+
+func runPush(ctx context.Context, f *Factory, o *PushOptions) error {
+	if len(o.Manifests) == 0 && len(o.Packages) == 0 && !o.All {
+		return usagef("nothing to push: give --manifest, --package or --all")
+	}
+	req := transfer.PushRequest{All: o.All, JuliaVersion: o.JuliaVersion, Registries: o.Registries}
+	var err error
+	if req.VersionsPerPackage, err = parseVersions(o.Versions); err != nil {
+		return usageError{err}
+	}
+	for _, m := range o.Manifests {
+		nm, err := readManifest(m, o.JuliaVersion)
+		if err != nil {
+			return err
+		}
+		req.Manifests = append(req.Manifests, nm)
+	}
+	for _, p := range o.Packages {
+		r, err := julia.ParseRequirement(p)
+		if err != nil {
+			return usagef("--package %q: %v", p, err)
+		}
+		req.Packages = append(req.Packages, r)
+	}
+	popts := transfer.PushOptions{
+		AllPlatforms: o.AllPlatforms, IncludeLazy: o.IncludeLazy, Downloads: o.Downloads,
+		AllowMissing: o.AllowMissing, Concurrency: o.Concurrency, TempDir: o.TmpDir,
+		DryRun: o.DryRun, ToolVersion: version(),
+	}
+	platforms := o.Platforms
+	if len(platforms) == 0 && !o.AllPlatforms {
+		platforms = []string{defaultPlatform}
+		if !o.Quiet {
+			fmt.Fprintf(f.Err, "no --platform given: carrying artifacts for %s (use --platform or --all-platforms)\n", defaultPlatform)
+		}
+	}
+	for _, t := range platforms {
+		pl, err := julia.ParsePlatform(t)
+		if err != nil {
+			return usagef("--platform %q: %v", t, err)
+		}
+		popts.Platforms = append(popts.Platforms, pl)
+	}
+	popts.Created = f.Now().UTC().Truncate(time.Second)
+	if o.Created != "" {
+		if popts.Created, err = time.Parse(time.RFC3339, o.Created); err != nil {
+			return usagef("--created %q: want RFC 3339, e.g. 2026-11-23T00:00:00Z", o.Created)
+		}
+	}
+	from := o.From
+	if len(from) == 0 {
+		from = []string{defaultUpstream}
+	}
+	var chain transfer.Chain
+	for _, s := range from {
+		src, err := transfer.OpenSource(s, transfer.ServerOptions{UserAgent: "shoebox/" + version()})
+		if err != nil {
+			return err
+		}
+		chain = append(chain, src)
+	}
+	var src transfer.Source = chain
+	if len(chain) == 1 {
+		src = chain[0]
+	}
+
+	ref, err := store.ParseReference(o.Dest)
+	if err != nil {
+		return usageError{err}
+	}
+	popts.Tag = o.Tag
+	if popts.Tag == "" {
+		popts.Tag = ref.Tag
+	}
+	if popts.Tag == "" {
+		popts.Tag = "latest"
+	}
+	if strings.HasPrefix(popts.Tag, "sha256:") {
+		return usagef("DEST %s: push needs a tag, not a digest", o.Dest)
+	}
+	if ref.Kind == store.Layout && !o.DryRun {
+		if err := os.MkdirAll(ref.Path, 0o755); err != nil {
+			return fmt.Errorf("layout %s: %w", ref.Path, err)
+		}
+	}
+	switch o.MaxFileSize {
+	case "auto", "":
+		if ref.Kind == store.Layout {
+			if lim, fsType, err := store.MaxFileSize(ref.Path); err == nil && lim > 0 {
+				popts.MaxPartSize = lim
+				if !o.Quiet {
+					fmt.Fprintf(f.Err, "%s is on %s: tarballs over %s are split into parts\n", ref.Path, fsType, humanBytes(lim))
+				}
+			}
+		}
+	case "0", "none":
+	default:
+		if popts.MaxPartSize, err = parseSize(o.MaxFileSize); err != nil || popts.MaxPartSize < 1024 {
+			return usagef("--max-file-size %q: want a size of at least 1K, e.g. 4G", o.MaxFileSize)
+		}
+	}
+	if o.Inventory != "" {
+		skip, err := inventorySkip(o.Inventory)
+		if err != nil {
+			return err
+		}
+		popts.Skip = skip
+	}
+
+	readOnly := o.DryRun && ref.Kind == store.Layout && !layoutExists(ref.Path)
+	var dst *store.Store
+	if readOnly {
+		dst, err = emptyDryRunStore(ctx, f, o, ref)
+	} else {
+		dst, _, err = o.store.open(ctx, f, o.Dest, false)
+	}
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+
+	prog := newProgress(f, "push", o.Quiet || o.JSON && !f.ErrIsTerminal)
+	popts.Progress = prog.Event
+	res, err := transfer.Push(ctx, src, dst, req, popts)
+	prog.Finish()
+	if res != nil && o.DryRun && err == nil {
+		printPlan(f, o, ref, res)
+	}
+	if res != nil && o.JSON {
+		writeJSON(f, pushSummary(o, ref, res, err))
+	}
+	if err != nil {
+		return err
+	}
+	for _, w := range res.Warnings {
+		if !o.Quiet {
+			fmt.Fprintln(f.Err, "warning:", w)
+		}
+	}
+	if !o.Quiet && !o.DryRun {
+		fmt.Fprintf(f.Err, "pushed %s:%s (%s): %d registries, %d packages, %d artifacts; %d stored, %d already there; %s in the bundle, %s fetched\n",
+			ref.Location(), res.Tag, res.Index.Digest, res.Items[bundle.KindRegistry], res.Items[bundle.KindPackage], res.Items[bundle.KindArtifact],
+			res.Stored, res.Reused, humanBytes(res.BytesTotal), humanBytes(res.BytesFetched))
+		if len(res.Missing) > 0 {
+			fmt.Fprintf(f.Err, "%d item(s) missing, recorded in the bundle's report (shoebox inspect)\n", len(res.Missing))
+		}
+	}
+	return nil
+}
+
+func layoutExists(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, "index.json"))
+	return err == nil
+}
+
+// emptyDryRunStore opens a scratch layout for a dry run against a
+// destination that does not exist yet, so nothing is created there.
+func emptyDryRunStore(ctx context.Context, f *Factory, o *PushOptions, ref store.Reference) (*store.Store, error) {
+	dir, err := os.MkdirTemp(o.TmpDir, "shoebox-dry-run-")
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, store.Reference{Kind: store.Layout, Path: dir}, store.Options{})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	go func() { <-ctx.Done(); os.RemoveAll(dir) }()
+	return st, nil
+}
+
+type planRow struct {
+	items, there int
+	bytes        int64
+}
+
+func printPlan(f *Factory, o *PushOptions, ref store.Reference, res *transfer.PushResult) {
+	rows := map[string]*planRow{}
+	var order []string
+	var total planRow
+	var toWrite int64
+	for _, it := range res.Plan {
+		key := string(it.Resource.Kind)
+		if it.Resource.Kind == transfer.KindArtifact {
+			p := it.Platform
+			if p == "" {
+				p = "any platform"
+			}
+			key = "artifact (" + p + ")"
+		}
+		r := rows[key]
+		if r == nil {
+			r = &planRow{}
+			rows[key] = r
+			order = append(order, key)
+		}
+		r.items++
+		total.items++
+		if it.Size > 0 {
+			r.bytes += it.Size
+			total.bytes += it.Size
+		}
+		if it.InDestination {
+			r.there++
+			total.there++
+		} else if it.Size > 0 {
+			toWrite += it.Size
+		}
+	}
+	sort.Strings(order)
+	w := f.Out
+	fmt.Fprintf(w, "plan for %s:\n", ref.Location())
+	fmt.Fprintf(w, "  %-44s %7s %12s %10s\n", "KIND", "ITEMS", "BYTES", "IN DEST")
+	for _, k := range order {
+		r := rows[k]
+		fmt.Fprintf(w, "  %-44s %7d %12s %10d\n", k, r.items, humanBytes(r.bytes), r.there)
+	}
+	fmt.Fprintf(w, "  %-44s %7d %12s %10d\n", "total", total.items, humanBytes(total.bytes), total.there)
+	fmt.Fprintf(w, "to write: %s\n", humanBytes(toWrite))
+	if ref.Kind == store.Layout {
+		dir := ref.Path
+		for {
+			if _, err := os.Stat(dir); err == nil || dir == filepath.Dir(dir) {
+				break
+			}
+			dir = filepath.Dir(dir)
+		}
+		if free, err := store.FreeSpace(dir); err == nil {
+			verdict := "enough"
+			if free < toWrite {
+				verdict = "NOT ENOUGH"
+			}
+			fmt.Fprintf(w, "free space at %s: %s (%s)\n", dir, humanBytes(free), verdict)
+		}
+	}
+	for _, m := range res.Missing {
+		fmt.Fprintf(w, "missing: %s %s %s: %s\n", m.Kind, m.Name, m.TreeHash, m.Reason)
+	}
+}
+
+type pushJSON struct {
+	Destination  string         `json:"destination"`
+	Tag          string         `json:"tag,omitempty"`
+	Digest       string         `json:"digest,omitempty"`
+	DryRun       bool           `json:"dryRun,omitempty"`
+	Items        map[string]int `json:"items"`
+	Stored       int            `json:"stored"`
+	Reused       int            `json:"reused"`
+	BytesTotal   int64          `json:"bytesTotal"`
+	BytesFetched int64          `json:"bytesFetched"`
+	Missing      []string       `json:"missing,omitempty"`
+	Warnings     []string       `json:"warnings,omitempty"`
+	Error        string         `json:"error,omitempty"`
+}
+
+func pushSummary(o *PushOptions, ref store.Reference, res *transfer.PushResult, err error) pushJSON {
+	s := pushJSON{Destination: ref.Location(), Tag: res.Tag, DryRun: o.DryRun, Items: map[string]int{},
+		Stored: res.Stored, Reused: res.Reused, BytesTotal: res.BytesTotal, BytesFetched: res.BytesFetched, Warnings: res.Warnings}
+	if res.Index.Digest != "" {
+		s.Digest = res.Index.Digest.String()
+	}
+	for k, n := range res.Items {
+		s.Items[string(k)] = n
+	}
+	for _, m := range res.Missing {
+		s.Missing = append(s.Missing, string(m.Kind)+" "+m.Name+" "+m.TreeHash.String()+": "+m.Reason)
+	}
+	if err != nil {
+		s.Error = err.Error()
+	}
+	return s
+}
+
+func writeJSON(f *Factory, v any) {
+	enc := json.NewEncoder(f.Out)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
