@@ -59,15 +59,15 @@ type lsBundleJSON struct {
 }
 
 type lsItemJSON struct {
-	Kind      string   `json:"kind"`
-	Name      string   `json:"name,omitempty"`
-	Versions  []string `json:"versions,omitempty"`
-	UUID      string   `json:"uuid,omitempty"`
-	TreeHash  string   `json:"treeHash"`
-	Platform  string   `json:"platform,omitempty"`
-	Size      int64    `json:"size"`
-	Manifest  string   `json:"manifest"`
-	Parts     int      `json:"parts"`
+	Kind     string   `json:"kind"`
+	Name     string   `json:"name,omitempty"`
+	Versions []string `json:"versions,omitempty"`
+	UUID     string   `json:"uuid,omitempty"`
+	TreeHash string   `json:"treeHash"`
+	Platform string   `json:"platform,omitempty"`
+	Size     int64    `json:"size"`
+	Manifest string   `json:"manifest"`
+	Parts    int      `json:"parts"`
 }
 
 func runLs(ctx context.Context, f *Factory, o *LsOptions) error {

@@ -466,4 +466,3 @@ func writeJSON(f *Factory, v any) {
 	enc.SetIndent("", "  ")
 	enc.Encode(v)
 }
-
