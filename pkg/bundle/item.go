@@ -25,8 +25,9 @@ import (
 // artifact tree, stored as one tarball (or its parts).
 //
 // Which fields a kind requires:
-//   - KindRegistry: UUID, TreeHash (keep-empty), Registry (the name); Name
-//     empty or equal to Registry; no Versions, Platform or KeepEmptyHash.
+//   - KindRegistry: UUID, TreeHash (keep-empty), Registry (the name; taken
+//     from Name when empty); Name empty or equal to Registry; no Versions,
+//     Platform or KeepEmptyHash.
 //   - KindPackage: UUID, TreeHash (skip-empty), Name; optional Versions,
 //     KeepEmptyHash, Registry; no Platform.
 //   - KindArtifact: TreeHash (skip-empty); optional Name, Platform,
@@ -107,6 +108,9 @@ func (it Item) normalize() (Item, error) {
 	n.Versions = slices.Compact(n.Versions)
 	if len(n.Versions) == 0 {
 		n.Versions = nil
+	}
+	if n.Kind == KindRegistry && n.Registry == "" {
+		n.Registry = n.Name
 	}
 	if n.Kind == KindRegistry && n.Name == n.Registry {
 		n.Name = ""
