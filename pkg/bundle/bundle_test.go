@@ -366,3 +366,29 @@ func TestReader_Seek(t *testing.T) {
 		t.Errorf("Read at end = %v, want EOF", err)
 	}
 }
+
+func TestReadItem(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, IndexOptions{})
+	for i, d := range f.descs[:3] {
+		it, err := ReadItem(ctx, f.store, ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size})
+		if err != nil {
+			t.Fatalf("ReadItem(%s) = %v", f.items[i], err)
+		}
+		want := identity(f.items[i])
+		if !sameIdentity(it, want) || !slices.EqualFunc(it.Layers, want.Layers, sameBlob) || !sameBlob(it.Whole, want.Whole) {
+			t.Errorf("ReadItem() = %+v, want %+v", it, want)
+		}
+	}
+	if _, err := ReadItem(ctx, f.store, f.descs[3]); !errors.Is(err, ErrFormat) {
+		t.Errorf("ReadItem(report) = %v, want ErrFormat", err)
+	}
+	s := cloneStore(f.store)
+	m := s.get(f.descs[1].Digest)
+	bad := bytes.Replace(m, []byte(MediaTypeTarGzip), []byte("application/x-tar+gzip"), 1)
+	d := content.NewDescriptorFromBytes(ocispec.MediaTypeImageManifest, bad)
+	s.set(d.Digest, bad)
+	if _, err := ReadItem(ctx, s, d); !errors.Is(err, ErrFormat) {
+		t.Errorf("ReadItem(bad layer type) = %v, want ErrFormat", err)
+	}
+}

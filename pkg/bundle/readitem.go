@@ -12,31 +12,41 @@ import (
 // ReadItem reads an item manifest found without its index descriptor (for
 // example an untagged root of a layout left by an interrupted push) and
 // returns its identity, layers and whole tarball descriptor, from the
-// manifest's own annotations.
+// manifest's own annotations. The manifest is read through the
+// MaxMetadataSize cap, digest-verified, and checked as Check checks a
+// manifest against its index entry: artifactType, empty config, a single
+// tarball layer or two or more parts adding up to the annotated whole.
 func ReadItem(ctx context.Context, src content.Fetcher, d ocispec.Descriptor) (Item, error) {
 	b, err := readBounded(ctx, src, d, MaxMetadataSize)
 	if err != nil {
-		return Item{}, fmt.Errorf("manifest %s: %w", d.Digest, err)
+		return Item{}, fmt.Errorf("manifest %w", err)
 	}
 	var m ocispec.Manifest
 	if err := json.Unmarshal(b, &m); err != nil {
-		return Item{}, fmt.Errorf("manifest %s: %v: %w", d.Digest, err, ErrFormat)
+		return Item{}, formatErrorf("manifest %s: %v", d.Digest, err)
 	}
-	it, err := ParseIdentity(m.Annotations)
+	want, err := ParseIdentity(m.Annotations)
 	if err != nil {
 		return Item{}, fmt.Errorf("manifest %s: %w", d.Digest, err)
 	}
-	it.Layers = make([]ocispec.Descriptor, len(m.Layers))
-	for i, l := range m.Layers {
-		it.Layers[i] = ocispec.Descriptor{MediaType: l.MediaType, Digest: l.Digest, Size: l.Size}
+	if want.Kind == KindReport {
+		return Item{}, formatErrorf("manifest %s: a report, not an item", d.Digest)
 	}
+	parts := 0
 	switch {
 	case len(m.Layers) == 1:
-		it.Whole = it.Layers[0]
+		l := m.Layers[0]
+		want.Whole = ocispec.Descriptor{MediaType: l.MediaType, Digest: l.Digest, Size: l.Size}
+		if !isTarballType(l.MediaType) {
+			return Item{}, formatErrorf("manifest %s: layer media type %q: want %s or %s", d.Digest, l.MediaType, MediaTypeTarGzip, MediaTypeTarZstd)
+		}
 	case len(m.Layers) > 1:
-		if it.Whole, err = parseWhole(m.Annotations); err != nil {
+		parts = len(m.Layers)
+		if want.Whole, err = parseWhole(m.Annotations); err != nil {
 			return Item{}, fmt.Errorf("manifest %s: %w", d.Digest, err)
 		}
+	default:
+		return Item{}, formatErrorf("manifest %s: no layers", d.Digest)
 	}
-	return it, nil
+	return checkManifest(b, d, want, parts)
 }
