@@ -18,6 +18,7 @@ import (
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry"
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
@@ -158,6 +159,11 @@ func (r *remoteRepo) Referrers(ctx context.Context, desc ocispec.Descriptor, art
 func (r *remoteRepo) tags(ctx context.Context) ([]string, error) {
 	t, err := registry.Tags(ctx, r.Repository)
 	if err != nil {
+		var er *errcode.ErrorResponse
+		if errors.Is(err, errdef.ErrNotFound) || errors.As(err, &er) && er.StatusCode == http.StatusNotFound {
+			// A repository nothing was pushed to yet ("name unknown") has no tags.
+			return nil, nil
+		}
 		return nil, r.mapErr(err)
 	}
 	slices.Sort(t)
