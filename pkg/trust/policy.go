@@ -83,6 +83,19 @@ func ParsePolicy(r io.Reader, baseDir string) (*Policy, error) {
 	dec := toml.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&pf); err != nil {
+		var sm *toml.StrictMissingError
+		if errors.As(err, &sm) {
+			var keys []string
+			for _, e := range sm.Errors {
+				keys = append(keys, strings.Join(e.Key(), "."))
+			}
+			return nil, fmt.Errorf("trust policy: unknown field(s) %s", strings.Join(keys, ", "))
+		}
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			row, col := de.Position()
+			return nil, fmt.Errorf("trust policy: line %d column %d: %w", row, col, err)
+		}
 		return nil, fmt.Errorf("trust policy: %w", err)
 	}
 	p := &Policy{Threshold: pf.Threshold, Tags: pf.Tags}
