@@ -14,6 +14,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -97,7 +98,7 @@ func New(t testing.TB, opts Options) *Registry {
 		h = opts.Handler(h)
 	}
 	srv := httptest.NewUnstartedServer(h)
-	srv.Config.ErrorLog = nil
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // TLS handshake noise
 	if opts.TLS {
 		srv.StartTLS()
 	} else {

@@ -117,9 +117,14 @@ func (r *remoteRepo) mapErr(err error) error {
 		return nil
 	}
 	var er *errcode.ErrorResponse
-	if errors.As(err, &er) && (er.StatusCode == http.StatusUnauthorized || er.StatusCode == http.StatusForbidden) {
+	isResp := errors.As(err, &er)
+	switch {
+	case errors.Is(err, auth.ErrBasicCredentialNotFound),
+		isResp && (er.StatusCode == http.StatusUnauthorized || er.StatusCode == http.StatusForbidden):
 		return fmt.Errorf("registry %s: repository %s: %w (check the username/password or the docker config credentials): %w",
 			r.Reference.Registry, r.Reference.Repository, ErrUnauthorized, err)
+	case isResp && er.StatusCode == http.StatusNotFound && !errors.Is(err, errdef.ErrNotFound):
+		return fmt.Errorf("registry %s: repository %s: %w: %w", r.Reference.Registry, r.Reference.Repository, errdef.ErrNotFound, err)
 	}
 	return err
 }
@@ -156,6 +161,9 @@ func (r *remoteRepo) Referrers(ctx context.Context, desc ocispec.Descriptor, art
 	return r.mapErr(r.Repository.Referrers(ctx, desc, artifactType, fn))
 }
 
+// tags lists every tag, including the "sha256-<hex>" tags of the referrers
+// tag schema and cosign's "sha256-<hex>.sig" tags. A repository that does
+// not exist (nothing pushed yet) has no tags.
 func (r *remoteRepo) tags(ctx context.Context) ([]string, error) {
 	t, err := registry.Tags(ctx, r.Repository)
 	if err != nil {

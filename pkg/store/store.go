@@ -173,7 +173,10 @@ func (s *Store) Predecessors(ctx context.Context, node ocispec.Descriptor) ([]oc
 	return s.b.Predecessors(ctx, node)
 }
 
-// Tags lists the store's tags in ascending order.
+// Tags lists the store's tags in ascending order. On a registry without
+// the referrers API this includes the "sha256-<hex>" tags of the referrers
+// tag schema (and signatures' "sha256-<hex>.sig" tags); a layout keeps
+// referrers untagged.
 func (s *Store) Tags(ctx context.Context) ([]string, error) {
 	return s.b.tags(ctx)
 }
