@@ -336,3 +336,13 @@ func keyHint(pub crypto.PublicKey) string {
 	sum := sha256.Sum256(der)
 	return base64.StdEncoding.EncodeToString(sum[:])
 }
+
+// PublicKeyPEM encodes a public key as a PKIX "PUBLIC KEY" PEM, the
+// format of cosign.pub.
+func PublicKeyPEM(pub crypto.PublicKey) ([]byte, error) {
+	b, err := cryptoutils.MarshalPublicKeyToPEM(pub)
+	if err != nil {
+		return nil, fmt.Errorf("encoding public key: %w", err)
+	}
+	return b, nil
+}
