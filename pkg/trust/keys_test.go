@@ -162,15 +162,20 @@ func TestLoadVerifier_Ed25519ph(t *testing.T) {
 func cosignBin(t *testing.T, names ...string) string {
 	t.Helper()
 	for _, n := range names {
-		p := filepath.Join("/tmp/shoebox-tools/bin", n)
-		if _, err := os.Stat(p); err == nil {
-			return p
+		for _, dir := range []string{"../../.tools/bin", "/tmp/shoebox-tools/bin"} {
+			p, err := filepath.Abs(filepath.Join(dir, n))
+			if err != nil {
+				continue
+			}
+			if _, err := os.Stat(p); err == nil {
+				return p
+			}
 		}
 		if p, err := exec.LookPath(n); err == nil {
 			return p
 		}
 	}
-	t.Skipf("no %v binary (built into /tmp/shoebox-tools/bin by hack/install-tools.sh)", names)
+	t.Skipf("no %v binary (looked in .tools/bin, /tmp/shoebox-tools/bin and PATH; hack/install-tools.sh builds them)", names)
 	return ""
 }
 
