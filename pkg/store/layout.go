@@ -76,7 +76,8 @@ type layout struct {
 	manifests map[digest.Digest]ocispec.Descriptor         // indexed manifests
 	succs     map[digest.Digest][]ocispec.Descriptor       // manifest → successors (immutable, kept across reloads)
 	preds     map[digest.Digest]map[digest.Digest]struct{} // node → manifests pointing at it
-	dirty     bool                                         // index differs from index.json
+	gen       uint64                                       // bumped by every in-memory index change
+	savedGen  uint64                                       // gen that index.json reflects
 	stamp     indexStamp                                   // index.json as last loaded
 	closed    bool
 
@@ -273,7 +274,7 @@ func (l *layout) reload(ctx context.Context, force bool) (bool, error) {
 	l.mu.Lock()
 	l.tagMap, l.manifests, l.succs, l.preds = tagMap, g.manifests, g.succs, g.preds
 	l.stamp = indexStamp{fi: fi, sum: sum, loadedAt: now}
-	l.dirty = false
+	l.savedGen = l.gen
 	l.mu.Unlock()
 	return true, nil
 }
@@ -433,6 +434,7 @@ func (l *layout) save(ctx context.Context) error {
 		}
 		idx.Manifests = append(idx.Manifests, l.manifests[dg])
 	}
+	gen := l.gen
 	l.mu.RUnlock()
 
 	b, err := json.Marshal(idx)
@@ -448,7 +450,7 @@ func (l *layout) save(ctx context.Context) error {
 	}
 	l.mu.Lock()
 	l.stamp = indexStamp{fi: fi, sum: sha256.Sum256(b), loadedAt: time.Now()}
-	l.dirty = false
+	l.savedGen = max(l.savedGen, gen) // changes made while writing stay unsaved
 	l.mu.Unlock()
 	return nil
 }
@@ -460,7 +462,7 @@ func (l *layout) close() error {
 		return nil
 	}
 	l.closed = true
-	dirty := l.dirty
+	dirty := l.gen != l.savedGen
 	l.mu.Unlock()
 	var err error
 	if dirty && !l.readOnly {
@@ -594,7 +596,7 @@ func (l *layout) indexManifest(ctx context.Context, d ocispec.Descriptor) error 
 	l.mu.Lock()
 	g.manifests, g.succs, g.preds = l.manifests, l.succs, l.preds
 	g.add(plainDesc(d), succs)
-	l.dirty = true
+	l.gen++
 	l.mu.Unlock()
 	if hasSubject {
 		return l.save(ctx)
@@ -627,7 +629,7 @@ func (l *layout) Tag(ctx context.Context, desc ocispec.Descriptor, reference str
 	}
 	l.mu.Lock()
 	l.tagMap[reference] = withoutRefName(desc)
-	l.dirty = true
+	l.gen++
 	l.mu.Unlock()
 	return l.save(ctx)
 }

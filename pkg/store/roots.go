@@ -38,7 +38,7 @@ func (s *Store) Flush(ctx context.Context) error {
 		return nil
 	}
 	l.mu.RLock()
-	dirty := l.dirty
+	dirty := l.gen != l.savedGen
 	l.mu.RUnlock()
 	if !dirty {
 		return nil

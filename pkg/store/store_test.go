@@ -600,3 +600,52 @@ func TestRemote_IngestDedup(t *testing.T) {
 		t.Errorf("re-ingest made %d upload requests, want 0", again)
 	}
 }
+
+// TestLayout_FlushRoots: an untagged manifest is saved by Flush (or Close)
+// as a root, and is reachable from a read-only open; one that another
+// manifest points at is not a root.
+func TestLayout_FlushRoots(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	w := openLayout(t, dir, store.Options{})
+	items := packManifests(t, w, 2)
+	if got := len(w.Roots()); got != 2 {
+		t.Fatalf("Roots() = %d before the index, want 2", got)
+	}
+	if err := w.Flush(ctx); err != nil {
+		t.Fatalf("Flush() = %v", err)
+	}
+	ro := openLayout(t, dir, store.Options{ReadOnly: true})
+	for _, d := range items {
+		if ok, err := ro.Exists(ctx, d); err != nil || !ok {
+			t.Fatalf("Exists(flushed item) = %v, %v", ok, err)
+		}
+	}
+	idx, err := oras.PackManifest(ctx, w, oras.PackManifestVersion1_1, "application/vnd.x.bundle", oras.PackManifestOptions{
+		Layers:              items,
+		ManifestAnnotations: map[string]string{ocispec.AnnotationCreated: "2000-01-01T00:00:00Z"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := w.Roots()
+	if len(roots) != 1 || roots[0].Digest != idx.Digest {
+		t.Fatalf("Roots() = %v, want only the bundle %s", roots, idx.Digest)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var onDisk ocispec.Index
+	readJSON(t, filepath.Join(dir, "index.json"), &onDisk)
+	if len(onDisk.Manifests) != 1 || onDisk.Manifests[0].Digest != idx.Digest {
+		t.Fatalf("index.json after Close lists %v, want only %s", onDisk.Manifests, idx.Digest)
+	}
+	if _, err := ro.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range append(items, idx) {
+		if ok, err := ro.Exists(ctx, d); err != nil || !ok {
+			t.Fatalf("Exists(%s) after Reload = %v, %v", d.Digest, ok, err)
+		}
+	}
+}
