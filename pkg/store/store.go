@@ -145,7 +145,8 @@ func (s *Store) Exists(ctx context.Context, target ocispec.Descriptor) (bool, er
 }
 
 // Push stores content, which must match expected (size and digest).
-// Pushing content that exists already succeeds without writing.
+// Pushing content that exists already succeeds; a layout does not rewrite
+// it (a registry may receive it again: check Exists first to skip that).
 func (s *Store) Push(ctx context.Context, expected ocispec.Descriptor, r io.Reader) error {
 	if err := s.checkWritable(); err != nil {
 		return err
