@@ -36,8 +36,9 @@
 //
 // index.json lists the tagged manifests and the untagged manifests that no
 // other manifest points at (referrers such as signatures, or a bundle
-// pushed but not yet tagged); the rest of the graph is reached from them.
-// It is saved on Tag, when a referrer is pushed, and on Close.
+// pushed but not yet tagged; see Store.Roots); the rest of the graph is
+// reached from them. It is saved on Tag, when a referrer is pushed, on
+// Store.Flush and on Close.
 //
 // # Registries
 //
