@@ -27,8 +27,12 @@
 // writer waits Options.LockWait and fails with ErrLocked. Read-only Stores
 // take no lock and may serve a layout while a writer adds to it; Reload
 // picks up the writer's saved changes. Blobs are written to
-// <layout>/ingest/shoebox-*, fsynced and renamed into blobs/; index.json and
-// oci-layout are replaced by fsync + rename, so a reader never sees a
+// <layout>/ingest/shoebox-* and renamed into blobs/; before index.json is
+// saved, every blob written since the last save is made durable in one
+// batch (syncfs(2) on Linux: a group commit, so the index never names a
+// blob a power cut could lose, at one flush per save rather than one per
+// blob); index.json and oci-layout are replaced by fsync + rename, so a
+// reader never sees a
 // partial file and a killed writer leaves a valid layout plus temporary
 // files, which the next writer removes. (oras-go's content/oci store
 // rewrites index.json in place and has no cross-process lock, so this

@@ -64,7 +64,8 @@ func (s *Store) Ingest(ctx context.Context, mediaType string, r io.Reader, opts 
 	return s.b.ingest(ctx, mediaType, r, opts)
 }
 
-// spoolPart is one finished, fsynced, closed temporary part.
+// spoolPart is one finished, closed temporary part (not fsynced: a layout
+// makes it durable with its group commit, a registry upload deletes it).
 type spoolPart struct {
 	path string
 	desc ocispec.Descriptor
@@ -96,10 +97,6 @@ func spool(ctx context.Context, dir, prefix, mediaType string, r io.Reader, maxP
 		if err := f.Chmod(blobMode); err != nil {
 			f.Close()
 			return err
-		}
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return fmt.Errorf("syncing %s: %w", f.Name(), err)
 		}
 		if err := f.Close(); err != nil {
 			return err
@@ -210,13 +207,12 @@ func (l *layout) ingest(ctx context.Context, mediaType string, r io.Reader, opts
 	if err := verifyWhole(opts, whole); err != nil {
 		return ocispec.Descriptor{}, nil, err
 	}
-	dirs := map[string]bool{}
 	for _, p := range parts {
 		target, err := l.blobPath(p.desc.Digest)
 		if err != nil {
 			return ocispec.Descriptor{}, nil, err
 		}
-		if _, err := os.Stat(target); err == nil {
+		if blobPresent(target, p.desc.Size) {
 			continue // dedup: the temporary file goes in the deferred cleanup
 		}
 		if err := os.MkdirAll(filepath.Dir(target), dirMode); err != nil {
@@ -225,12 +221,7 @@ func (l *layout) ingest(ctx context.Context, mediaType string, r io.Reader, opts
 		if err := os.Rename(p.path, target); err != nil {
 			return ocispec.Descriptor{}, nil, fmt.Errorf("layout %s: %w", l.root, err)
 		}
-		dirs[filepath.Dir(target)] = true
-	}
-	for d := range dirs {
-		if err := syncDir(d); err != nil {
-			return ocispec.Descriptor{}, nil, err
-		}
+		l.pending.add(target)
 	}
 	return whole, partDescs(parts), nil
 }

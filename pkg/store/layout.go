@@ -83,6 +83,9 @@ type layout struct {
 
 	// saveMu serialises index.json writes; taken before mu.
 	saveMu sync.Mutex
+	// pending are the blobs written since the last save, made durable in
+	// one batch before index.json names them (see pendingSync).
+	pending pendingSync
 }
 
 // indexStamp identifies a version of index.json cheaply.
@@ -441,6 +444,9 @@ func (l *layout) save(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("layout %s: encoding index: %w", l.root, err)
 	}
+	if err := l.pending.flush(l.root); err != nil {
+		return fmt.Errorf("layout %s: making blobs durable: %w", l.root, err)
+	}
 	if err := writeFileAtomic(l.root, ocispec.ImageIndexFile, indexTmpPrefix, b, readableMode); err != nil {
 		return fmt.Errorf("layout %s: saving index: %w", l.root, err)
 	}
@@ -560,13 +566,14 @@ func (l *layout) commitBlob(f *os.File, tmp, target string) error {
 	if err := f.Chmod(blobMode); err != nil {
 		return fmt.Errorf("layout %s: %w", l.root, err)
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("layout %s: syncing blob: %w", l.root, err)
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("layout %s: %w", l.root, err)
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("layout %s: %w", l.root, err)
 	}
-	if _, err := os.Stat(target); err == nil {
+	if blobPresent(target, fi.Size()) {
 		return os.Remove(tmp)
 	}
 	if err := os.MkdirAll(filepath.Dir(target), dirMode); err != nil {
@@ -575,7 +582,8 @@ func (l *layout) commitBlob(f *os.File, tmp, target string) error {
 	if err := os.Rename(tmp, target); err != nil {
 		return fmt.Errorf("layout %s: %w", l.root, err)
 	}
-	return syncDir(filepath.Dir(target))
+	l.pending.add(target)
+	return nil
 }
 
 // indexManifest adds a stored manifest to the graph. A referrer (a manifest
