@@ -120,7 +120,9 @@ func spool(ctx context.Context, dir, prefix, mediaType string, r io.Reader, maxP
 		}
 	}()
 
-	buf := make([]byte, copyBufSize)
+	bp := getBuf()
+	defer putBuf(bp)
+	buf := *bp
 	for {
 		if err := ctx.Err(); err != nil {
 			return whole, parts, err

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Benchmark: shoebox push of ~1 GB in ~2,000 items, against the physical
+# limit and the peer tool, all in one run on one machine:
+#   1. into a layout:   shoebox push   vs  cp -r of the same tarballs (+ sync)  vs  oras push --oci-layout
+#   2. re-push (dedup): time, items stored, blob bytes written
+#   3. into a local registry (distribution v3): shoebox push  vs  oras cp --from-oci-layout
+# Medians of RUNS runs (default 3). Sizes: PACKAGES (400), ARTIFACT_BYTES (800000).
+#
+#   bash hack/bench-push.sh            # the full ~1 GB benchmark
+#   PACKAGES=40 bash hack/bench-push.sh  # a quick ~100 MB one
+set -euo pipefail
+HACK="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HACK/.." && pwd)"
+export REPO
+E2E_DIR="${BENCH_DIR:-$REPO/.bench/push}"
+export E2E_DIR
+mkdir -p "$E2E_DIR"
+# shellcheck source=lib.sh
+source "$HACK/lib.sh"
+trap 'stop_all' EXIT
+rm -rf "$E2E_DIR/reg"
+
+RUNS="${RUNS:-3}"
+PACKAGES="${PACKAGES:-400}"
+ARTIFACT_BYTES="${ARTIFACT_BYTES:-800000}"
+PLATFORMS="x86_64-linux-gnu,aarch64-linux-gnu,x86_64-apple-darwin,aarch64-apple-darwin,x86_64-w64-mingw32,x86_64-linux-musl"
+
+[[ -x $TOOLS_DIR/oras ]] || bash "$HACK/install-tools.sh"
+(cd "$REPO" && make --no-print-directory build >&2)
+
+W="$E2E_DIR/world-$PACKAGES-$ARTIFACT_BYTES"
+if [[ ! -d $W/static ]]; then
+  log "generating the world ($PACKAGES packages × 2 versions, artifacts of $ARTIFACT_BYTES bytes)"
+  rm -rf "$W" && mkdir -p "$W"
+  (cd "$REPO" && go run ./internal/fixture/cmd/genworld -out "$W/world" -static "$W/static" -seed 42 \
+    -packages "$PACKAGES" -versions 2 -artifact-fraction 0.25 -artifact-bytes "$ARTIFACT_BYTES" \
+    -platforms "$PLATFORMS" -yanked-every -1 >"$W/world.json")
+fi
+files="$(find "$W/static" -type f | wc -l)"
+bytes="$(du -sb "$W/static" | cut -f1)"
+log "world: $files files, $bytes bytes"
+
+now() { date +%s.%N; }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+timeit() { # timeit CMD… : seconds
+  local t0 t1
+  t0="$(now)"; "$@" >/dev/null 2>&1; t1="$(now)"
+  echo "$t1 - $t0" | bc -l
+}
+SRC="file://$W/static"
+push_layout() { rm -rf "$E2E_DIR/dst"; shoebox push -q --from "$SRC" --all --versions latest:2 --all-platforms \
+  --created 2026-11-23T00:00:00Z "$E2E_DIR/dst:bench"; }
+cp_layout() { rm -rf "$E2E_DIR/cp"; cp -r "$W/static" "$E2E_DIR/cp" && sync; }
+oras_layout() { rm -rf "$E2E_DIR/oras"; (cd "$W/static" && find . -type f -printf '%P\n' | sort |
+  xargs oras push --oci-layout "$E2E_DIR/oras:bench" --annotation org.opencontainers.image.created=1970-01-01T00:00:00Z >/dev/null); }
+
+sync
+declare -A T
+for name in cp_layout push_layout oras_layout; do
+  for ((i = 0; i < RUNS; i++)); do timeit "$name"; done | median >"$E2E_DIR/$name.t"
+  T[$name]="$(cat "$E2E_DIR/$name.t")"
+  log "$name: median ${T[$name]} s"
+done
+# the last push_layout run left dst; check it is complete
+shoebox push -q --from "$SRC" --all --versions latest:2 --all-platforms --created 2026-11-23T00:00:00Z --json \
+  "$E2E_DIR/dst:bench" >"$E2E_DIR/repush.json"
+items="$(jq '.items | add' "$E2E_DIR/repush.json")"
+
+# re-push: time, items stored, blob bytes written (blob files new or rewritten)
+snap() { find "$E2E_DIR/dst/blobs" -type f -printf '%p %s %T@\n' | sort; }
+snap >"$E2E_DIR/before.txt"
+repush() { shoebox push -q --from "$SRC" --all --versions latest:2 --all-platforms --created 2026-11-23T00:00:00Z \
+  "$E2E_DIR/dst:bench"; }
+for ((i = 0; i < RUNS; i++)); do timeit repush; done | median >"$E2E_DIR/repush.t"
+snap >"$E2E_DIR/after.txt"
+written="$(comm -13 "$E2E_DIR/before.txt" "$E2E_DIR/after.txt" | awk '{s+=$2} END {print s+0}')"
+stored="$(jq .stored "$E2E_DIR/repush.json")"
+
+# into a registry: shoebox push vs oras cp of the same bundle
+start_distribution bench >/dev/null
+addr="$(reg_addr bench)"
+n=0
+push_reg() { n=$((n + 1)); shoebox push -q --plain-http --from "$SRC" --all --versions latest:2 --all-platforms \
+  --created 2026-11-23T00:00:00Z "$addr/shoebox$n/bundle:bench"; }
+orascp_reg() { n=$((n + 1)); oras cp -r --from-oci-layout --to-plain-http "$E2E_DIR/dst:bench" "$addr/oras$n/bundle:bench" >/dev/null; }
+for name in push_reg orascp_reg; do
+  for ((i = 0; i < RUNS; i++)); do timeit "$name"; done | median >"$E2E_DIR/$name.t"
+  T[$name]="$(cat "$E2E_DIR/$name.t")"
+  log "$name: median ${T[$name]} s"
+done
+T[repush]="$(cat "$E2E_DIR/repush.t")"
+
+ratio() { echo "scale=2; $1 / $2" | bc -l; }
+mbps() { echo "scale=1; $bytes / 1048576 / $1" | bc -l; }
+cat <<MD | tee "$E2E_DIR/results.md"
+### push benchmark ($(date -u +%Y-%m-%d), $(nproc) cores, $files tarballs, $((bytes / 1048576)) MiB, $items items, medians of $RUNS)
+
+| what | seconds | MiB/s | vs cp -r |
+| --- | ---: | ---: | ---: |
+| cp -r + sync (the limit) | ${T[cp_layout]} | $(mbps "${T[cp_layout]}") | 1.00 |
+| shoebox push → layout | ${T[push_layout]} | $(mbps "${T[push_layout]}") | $(ratio "${T[push_layout]}" "${T[cp_layout]}") |
+| oras push → layout | ${T[oras_layout]} | $(mbps "${T[oras_layout]}") | $(ratio "${T[oras_layout]}" "${T[cp_layout]}") |
+| shoebox re-push (dedup) | ${T[repush]} | | $(ratio "${T[repush]}" "${T[push_layout]}") of the first push; $stored items stored, $written blob bytes written |
+| shoebox push → registry | ${T[push_reg]} | $(mbps "${T[push_reg]}") | |
+| oras cp layout → registry | ${T[orascp_reg]} | $(mbps "${T[orascp_reg]}") | shoebox/oras = $(ratio "${T[push_reg]}" "${T[orascp_reg]}") |
+
+Command: \`PACKAGES=$PACKAGES ARTIFACT_BYTES=$ARTIFACT_BYTES RUNS=$RUNS bash hack/bench-push.sh\`
+MD
