@@ -64,6 +64,18 @@ expect_rc() {
   log "ok: exit $rc: $*"
 }
 
+# expect_fail_with NEEDLE CMD…: CMD must fail, and its output must contain NEEDLE.
+# Sets FAIL_RC to its exit code.
+expect_fail_with() {
+  local needle="$1" out
+  shift
+  FAIL_RC=0
+  out="$("$@" 2>&1)" || FAIL_RC=$?
+  ((FAIL_RC != 0)) || die "succeeded, want a failure: $*"
+  [[ $out == *"$needle"* ]] || die "failed (exit $FAIL_RC) without '$needle': $*: $(tail -c 600 <<<"$out")"
+  log "ok: exit $FAIL_RC with '$needle': $*"
+}
+
 # free_port: print a TCP port free on 127.0.0.1 (the kernel picks it).
 free_port() {
   if command -v python3 >/dev/null; then
@@ -320,34 +332,36 @@ cosign_flags() {
 # and exports:
 #   COSIGN_PASSWORD=""            no prompt
 #   SIGSTORE_REKOR_PUBLIC_KEY     any file: cosign v2 verify then skips the TUF CDN
-#   COSIGN_DIR, COSIGN_KEY, COSIGN_PUB, COSIGN_TRUSTED_ROOT, COSIGN_SIGNING_CONFIG
-#   TUF_ROOT                      inside COSIGN_DIR, never ~/.sigstore
-# Use: cosign2 sign --key "$COSIGN_KEY" --tlog-upload=false -y …
-#      cosign2 verify --key "$COSIGN_PUB" --insecure-ignore-tlog=true …
-#      cosign3 sign --key "$COSIGN_KEY" --signing-config "$COSIGN_SIGNING_CONFIG" --trusted-root "$COSIGN_TRUSTED_ROOT" -y …
-#      cosign3 verify --key "$COSIGN_PUB" --trusted-root "$COSIGN_TRUSTED_ROOT" --insecure-ignore-tlog=true …
+#   E2E_COSIGN_DIR, E2E_COSIGN_KEY, E2E_COSIGN_PUB, E2E_COSIGN_TRUSTED_ROOT, E2E_COSIGN_SIGNING_CONFIG
+#   TUF_ROOT                      inside E2E_COSIGN_DIR, never ~/.sigstore
+# (Not COSIGN_KEY etc.: cosign reads every COSIGN_<FLAG> variable as that flag,
+# so an exported COSIGN_SIGNING_CONFIG silently turns on --signing-config.)
+# Use: cosign2 sign --key "$E2E_COSIGN_KEY" --tlog-upload=false -y …
+#      cosign2 verify --key "$E2E_COSIGN_PUB" --insecure-ignore-tlog=true …
+#      cosign3 sign --key "$E2E_COSIGN_KEY" --signing-config "$E2E_COSIGN_SIGNING_CONFIG" --trusted-root "$E2E_COSIGN_TRUSTED_ROOT" -y …
+#      cosign3 verify --key "$E2E_COSIGN_PUB" --trusted-root "$E2E_COSIGN_TRUSTED_ROOT" --insecure-ignore-tlog=true …
 # or the wrappers cosign2_sign/cosign2_verify/cosign3_sign/cosign3_verify NAME REF [extra flags].
 cosign_offline_env() {
   local d="${1:-$E2E_DIR/cosign}"
   mkdir -p "$d"
   export COSIGN_PASSWORD=""
-  export COSIGN_DIR="$d" COSIGN_KEY="$d/cosign.key" COSIGN_PUB="$d/cosign.pub"
-  export COSIGN_TRUSTED_ROOT="$d/empty-trusted-root.json" COSIGN_SIGNING_CONFIG="$d/empty-signing-config.json"
+  export E2E_COSIGN_DIR="$d" E2E_COSIGN_KEY="$d/cosign.key" E2E_COSIGN_PUB="$d/cosign.pub"
+  export E2E_COSIGN_TRUSTED_ROOT="$d/empty-trusted-root.json" E2E_COSIGN_SIGNING_CONFIG="$d/empty-signing-config.json"
   export TUF_ROOT="$d/tuf"
-  if [[ ! -s $COSIGN_KEY ]]; then
+  if [[ ! -s $E2E_COSIGN_KEY ]]; then
     cosign2 generate-key-pair --output-key-prefix "$d/cosign" >"$d/keygen.log" 2>&1 ||
       { cat "$d/keygen.log" >&2; die "cosign2 generate-key-pair failed"; }
   fi
   # any file will do; unused with --insecure-ignore-tlog
-  export SIGSTORE_REKOR_PUBLIC_KEY="$COSIGN_PUB"
-  [[ -s $COSIGN_TRUSTED_ROOT ]] || printf '%s\n' \
+  export SIGSTORE_REKOR_PUBLIC_KEY="$E2E_COSIGN_PUB"
+  [[ -s $E2E_COSIGN_TRUSTED_ROOT ]] || printf '%s\n' \
     '{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1","tlogs":[],"certificateAuthorities":[],"ctlogs":[],"timestampAuthorities":[]}' \
-    >"$COSIGN_TRUSTED_ROOT"
-  if [[ ! -s $COSIGN_SIGNING_CONFIG ]]; then
+    >"$E2E_COSIGN_TRUSTED_ROOT"
+  if [[ ! -s $E2E_COSIGN_SIGNING_CONFIG ]]; then
     # cosign v3 writes it (no services); the same JSON by hand if that ever fails.
-    cosign3 signing-config create --out "$COSIGN_SIGNING_CONFIG" >/dev/null 2>&1 ||
+    cosign3 signing-config create --out "$E2E_COSIGN_SIGNING_CONFIG" >/dev/null 2>&1 ||
       printf '%s\n' '{"mediaType":"application/vnd.dev.sigstore.signingconfig.v0.2+json","rekorTlogConfig":{},"tsaConfig":{}}' \
-        >"$COSIGN_SIGNING_CONFIG"
+        >"$E2E_COSIGN_SIGNING_CONFIG"
   fi
 }
 
@@ -355,23 +369,23 @@ _cosign_reg_flags() { mapfile -t _CF < <(cosign_flags "$1"); }
 # cosign2_sign NAME REF@sha256:… [flags…]
 cosign2_sign() {
   local n="$1" r="$2"; shift 2; _cosign_reg_flags "$n"
-  cosign2 sign --key "$COSIGN_KEY" --tlog-upload=false -y "${_CF[@]}" "$@" "$r"
+  cosign2 sign --key "$E2E_COSIGN_KEY" --tlog-upload=false -y "${_CF[@]}" "$@" "$r"
 }
 # cosign2_verify NAME REF [flags…]
 cosign2_verify() {
   local n="$1" r="$2"; shift 2; _cosign_reg_flags "$n"
-  cosign2 verify --key "$COSIGN_PUB" --insecure-ignore-tlog=true "${_CF[@]}" "$@" "$r"
+  cosign2 verify --key "$E2E_COSIGN_PUB" --insecure-ignore-tlog=true "${_CF[@]}" "$@" "$r"
 }
 # cosign3_sign NAME REF@sha256:… [flags…]
 cosign3_sign() {
   local n="$1" r="$2"; shift 2; _cosign_reg_flags "$n"
-  cosign3 sign --key "$COSIGN_KEY" --signing-config "$COSIGN_SIGNING_CONFIG" \
-    --trusted-root "$COSIGN_TRUSTED_ROOT" -y "${_CF[@]}" "$@" "$r"
+  cosign3 sign --key "$E2E_COSIGN_KEY" --signing-config "$E2E_COSIGN_SIGNING_CONFIG" \
+    --trusted-root "$E2E_COSIGN_TRUSTED_ROOT" -y "${_CF[@]}" "$@" "$r"
 }
 # cosign3_verify NAME REF [flags…]
 cosign3_verify() {
   local n="$1" r="$2"; shift 2; _cosign_reg_flags "$n"
-  cosign3 verify --key "$COSIGN_PUB" --trusted-root "$COSIGN_TRUSTED_ROOT" \
+  cosign3 verify --key "$E2E_COSIGN_PUB" --trusted-root "$E2E_COSIGN_TRUSTED_ROOT" \
     --insecure-ignore-tlog=true "${_CF[@]}" "$@" "$r"
 }
 

@@ -105,6 +105,7 @@ func (c *checker) walk(d v1.Descriptor, from string, optional bool) {
 		c.nBlob++
 		return
 	}
+	c.seen[d.Digest] = true
 	buf, err := c.src.manifest(d)
 	if err != nil {
 		if optional && errors.Is(err, fs.ErrNotExist) {
@@ -114,7 +115,6 @@ func (c *checker) walk(d v1.Descriptor, from string, optional bool) {
 		c.fail(what, "%v", err)
 		return
 	}
-	c.seen[d.Digest] = true
 	c.validateJSON(what, d.MediaType, buf)
 }
 
