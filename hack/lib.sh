@@ -163,7 +163,8 @@ EOF
 
 # ---------------------------------------------------------------- registries
 
-_reg_dir() { echo "$E2E_DIR/reg/$1"; }
+# per stage (the runner sets STAGE_DIR), so stages may reuse names
+_reg_dir() { echo "${STAGE_DIR:-$E2E_DIR}/reg/$1"; }
 reg_get() { cat "$(_reg_dir "$1")/$2" 2>/dev/null; }
 reg_addr() { reg_get "$1" addr; }
 
