@@ -110,6 +110,7 @@ func NewRootCmd(f *Factory) *cobra.Command {
 	root.SetErr(f.Err)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.SetVersionTemplate("shoebox {{.Version}}\n")
+	cobra.EnableCommandSorting = false // help lists commands in workflow order
 	for _, newCmd := range commands {
 		root.AddCommand(newCmd(f))
 	}
