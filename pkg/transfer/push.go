@@ -767,27 +767,7 @@ func (p *pusher) pushPackage(ctx context.Context, pp *pkgPlan) error {
 		return fmt.Errorf("package %s %s: %w", pp.name, pp.res.Hash, err)
 	}
 	defer rc.Close()
-	cr := &countingReader{r: rc, p: p, res: pp.res}
-	check := func(h treehash.TarHashes) error {
-		if h.SkipEmpty != pp.res.Hash {
-			return fmt.Errorf("tree hash %s: %w", h.SkipEmpty, treehash.ErrMismatch)
-		}
-		return nil
-	}
-	var (
-		whole ocispec.Descriptor
-		parts []ocispec.Descriptor
-		scanR scanResult
-	)
-	if p.opts.DryRun || skip {
-		scanR = scan(cr, true)
-		if scanR.err == nil {
-			scanR.err = check(scanR.hashes)
-		}
-		err, whole.Size = scanR.err, cr.n
-	} else {
-		whole, parts, scanR, err = ingestChecked(ctx, p.dst, cr, p.opts.MaxPartSize, p.opts.TempDir, true, check)
-	}
+	whole, parts, scanR, fetched, err := p.store(ctx, pp.res, rc, true, skip)
 	if err != nil {
 		return fmt.Errorf("package %s@%s %s %s from %s: %w", pp.name, strings.Join(versions, ","), pp.res.UUID, pp.res.Hash, p.src.Name(), err)
 	}
@@ -796,7 +776,7 @@ func (p *pusher) pushPackage(ctx context.Context, pp *pkgPlan) error {
 	}
 	if skip {
 		item.Size, item.InDestination = whole.Size, true
-		p.record(item, skipDesc, bundle.KindPackage, false, cr.n, whole.Size)
+		p.record(item, skipDesc, bundle.KindPackage, false, fetched, whole.Size)
 		p.emit(Event{Type: EventSkipped, Resource: pp.res, Name: pp.name, Bytes: whole.Size})
 		return nil
 	}
@@ -811,7 +791,7 @@ func (p *pusher) pushPackage(ctx context.Context, pp *pkgPlan) error {
 		}
 	}
 	item.Size = whole.Size
-	p.record(item, desc, bundle.KindPackage, true, cr.n, whole.Size)
+	p.record(item, desc, bundle.KindPackage, true, fetched, whole.Size)
 	p.emit(Event{Type: EventDone, Resource: pp.res, Name: pp.name, Bytes: whole.Size})
 	return nil
 }
@@ -914,27 +894,7 @@ func (p *pusher) pushArtifact(ctx context.Context, ap *artPlan) error {
 		return fmt.Errorf("artifact %s %s: %w", ap.name, ap.res.Hash, err)
 	}
 	defer rc.Close()
-	cr := &countingReader{r: rc, p: p, res: ap.res}
-	check := func(h treehash.TarHashes) error {
-		if h.SkipEmpty != ap.res.Hash {
-			return fmt.Errorf("tree hash %s: %w", h.SkipEmpty, treehash.ErrMismatch)
-		}
-		return nil
-	}
-	var (
-		whole ocispec.Descriptor
-		parts []ocispec.Descriptor
-		scanR scanResult
-	)
-	if p.opts.DryRun {
-		scanR = scan(cr, false)
-		if scanR.err == nil {
-			scanR.err = check(scanR.hashes)
-		}
-		err, whole.Size = scanR.err, cr.n
-	} else {
-		whole, parts, scanR, err = ingestChecked(ctx, p.dst, cr, p.opts.MaxPartSize, p.opts.TempDir, false, check)
-	}
+	whole, parts, scanR, fetched, err := p.store(ctx, ap.res, rc, false, false)
 	if err != nil {
 		return fmt.Errorf("artifact %s %s from %s: %w", ap.name, ap.res.Hash, from, err)
 	}
@@ -948,7 +908,7 @@ func (p *pusher) pushArtifact(ctx context.Context, ap *artPlan) error {
 		}
 	}
 	item.Size = whole.Size
-	p.record(item, desc, bundle.KindArtifact, true, cr.n, whole.Size)
+	p.record(item, desc, bundle.KindArtifact, true, fetched, whole.Size)
 	p.emit(Event{Type: EventDone, Resource: ap.res, Name: ap.name, Bytes: whole.Size})
 	return nil
 }
@@ -1044,4 +1004,30 @@ func (p *pusher) skipped(res Resource) (ocispec.Descriptor, bool) {
 		return ocispec.Descriptor{}, false
 	}
 	return p.opts.Skip(res)
+}
+
+// store reads one package or artifact tarball from a source once: into the
+// destination while it is verified (Tar.jl's rules, the skip-empty tree hash
+// Pkg checks), or, on a dry run or for an item the other side already holds,
+// only verified. It returns the stored blobs, what the read found, and the
+// bytes read.
+func (p *pusher) store(ctx context.Context, res Resource, rc io.Reader, wantArtifacts, readOnly bool) (
+	whole ocispec.Descriptor, parts []ocispec.Descriptor, found scanResult, fetched int64, err error) {
+	cr := &countingReader{r: rc, p: p, res: res}
+	check := func(h treehash.TarHashes) error {
+		if h.SkipEmpty != res.Hash {
+			return fmt.Errorf("tree hash %s: %w", h.SkipEmpty, treehash.ErrMismatch)
+		}
+		return nil
+	}
+	if p.opts.DryRun || readOnly {
+		found = scan(cr, wantArtifacts)
+		if found.err == nil {
+			found.err = check(found.hashes)
+		}
+		whole.Size = cr.n
+		return whole, nil, found, cr.n, found.err
+	}
+	whole, parts, found, err = ingestChecked(ctx, p.dst, cr, p.opts.MaxPartSize, p.opts.TempDir, wantArtifacts, check)
+	return whole, parts, found, cr.n, err
 }
