@@ -110,11 +110,14 @@ func NewRootCmd(f *Factory) *cobra.Command {
 	root.SetErr(f.Err)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.SetVersionTemplate("shoebox {{.Version}}\n")
-	cobra.EnableCommandSorting = false // help lists commands in workflow order
 	for _, newCmd := range commands {
 		root.AddCommand(newCmd(f))
 	}
 	return root
+}
+
+func init() {
+	cobra.EnableCommandSorting = false // help lists commands in workflow order
 }
 
 // commands lists every subcommand constructor, in help order.
