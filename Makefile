@@ -4,7 +4,7 @@
 GO        ?= go
 BIN       := bin
 TOOLS     := $(CURDIR)/.tools/bin
-STATICCHECK_VERSION ?= 2026.1
+STATICCHECK_VERSION ?= v0.8.2
 FUZZTIME  ?= 10s
 PKGS      := ./...
 LDFLAGS   := -X github.com/shoebox-jl/shoebox/internal/cli.Version=$(shell git describe --tags --always --dirty 2>/dev/null || echo dev)

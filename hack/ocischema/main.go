@@ -58,15 +58,14 @@ type source interface {
 }
 
 type checker struct {
-	src      source
-	seen     map[digest.Digest]bool
-	fails    int
-	warns    int
-	nMan     int
-	nIdx     int
-	nBlob    int
-	verbose  bool
-	skipping map[string]bool
+	src     source
+	seen    map[digest.Digest]bool
+	fails   int
+	warns   int
+	nMan    int
+	nIdx    int
+	nBlob   int
+	verbose bool
 }
 
 func (c *checker) fail(what string, format string, args ...any) {

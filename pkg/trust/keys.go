@@ -227,14 +227,14 @@ func LoadPrivateKeyPEM(data []byte, pass PassFunc) (signature.Signer, error) {
 func signerFor(priv any) (signature.Signer, error) {
 	switch k := priv.(type) {
 	case *ecdsa.PrivateKey:
-		if err := cryptoutils.ValidatePubKey(k.Public()); err != nil {
+		if err := checkPublicKey(k.Public()); err != nil {
 			return nil, fmt.Errorf("ecdsa key: %w", err)
 		}
 		return signature.LoadECDSASignerVerifier(k, crypto.SHA256)
 	case ed25519.PrivateKey:
 		return signature.LoadED25519SignerVerifier(k)
 	case *rsa.PrivateKey:
-		if err := cryptoutils.ValidatePubKey(k.Public()); err != nil {
+		if err := checkPublicKey(k.Public()); err != nil {
 			return nil, fmt.Errorf("rsa key: %w", err)
 		}
 		return signature.LoadRSAPKCS1v15SignerVerifier(k, crypto.SHA256)
@@ -250,10 +250,35 @@ func ParsePublicKey(publicPEM []byte) (crypto.PublicKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parsing public key: %w", err)
 	}
-	if err := cryptoutils.ValidatePubKey(pub); err != nil {
+	if err := checkPublicKey(pub); err != nil {
 		return nil, fmt.Errorf("public key: %w", err)
 	}
 	return pub, nil
+}
+
+// checkPublicKey accepts the keys cosign signs with: ECDSA on P-256, P-384
+// or P-521, Ed25519, and RSA of at least 2048 bits. (sigstore's
+// cryptoutils.ValidatePubKey did this and is deprecated.)
+func checkPublicKey(pub crypto.PublicKey) error {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256(), elliptic.P384(), elliptic.P521():
+			return nil
+		}
+		return fmt.Errorf("unsupported ECDSA curve %s", k.Curve.Params().Name)
+	case ed25519.PublicKey:
+		if len(k) != ed25519.PublicKeySize {
+			return fmt.Errorf("ed25519 key of %d bytes", len(k))
+		}
+		return nil
+	case *rsa.PublicKey:
+		if k.N.BitLen() < 2048 {
+			return fmt.Errorf("RSA key of %d bits, want at least 2048", k.N.BitLen())
+		}
+		return nil
+	}
+	return fmt.Errorf("unsupported public key type %T", pub)
 }
 
 // LoadVerifier returns a verifier for a PKIX public key PEM. ECDSA and RSA

@@ -347,7 +347,7 @@ func testIngest(t *testing.T, s *store.Store) {
 		Verify: func(d ocispec.Descriptor) error {
 			calls++
 			if d.Digest != want.Digest || d.Size != want.Size || d.MediaType != mediaTypeLayer {
-				return fmt.Errorf("Verify got %+v, want %+v", d, want)
+				return fmt.Errorf("verify got %+v, want %+v", d, want)
 			}
 			return nil
 		},
