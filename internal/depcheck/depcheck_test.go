@@ -150,6 +150,18 @@ func TestDependencyDirection(t *testing.T) {
 			}
 		}
 	}
+	// The in-process test registry (and the distribution registry it runs)
+	// is reachable from tests only, never from the binary or libraries.
+	for _, p := range pkgs {
+		if !own(p.path) || p.path == module+"/internal/testregistry" {
+			continue
+		}
+		for _, d := range p.deps {
+			if d == module+"/internal/testregistry" || strings.HasPrefix(d, "github.com/distribution/distribution/") {
+				t.Errorf("%s depends on %s outside tests", p.path, d)
+			}
+		}
+	}
 	// Nothing under pkg/ imports internal/cli.
 	for _, p := range pkgs {
 		if strings.HasPrefix(p.path, module+"/pkg/") {
