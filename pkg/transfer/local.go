@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -26,6 +27,63 @@ func tarballOfDir(dir string) io.ReadCloser {
 		pw.CloseWithError(tarx.WriteDir(pw, dir, tarx.WriteOptions{ExcludeGit: true, SkipEmptyDirs: true}))
 	}()
 	return pr
+}
+
+// treeInfoFile is what Pkg writes into a registry it unpacked from a Pkg
+// server: the tree hash of the rest of the directory. It is not part of the
+// registry's tree, so it is left out of the hash and of the tarball.
+const treeInfoFile = ".tree_info.toml"
+
+// withoutTreeInfo hides a top-level treeInfoFile.
+type withoutTreeInfo struct{ fsys fs.FS }
+
+func (f withoutTreeInfo) Open(name string) (fs.File, error) {
+	if name == treeInfoFile {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	return f.fsys.Open(name)
+}
+
+func (f withoutTreeInfo) ReadDir(name string) ([]fs.DirEntry, error) {
+	ents, err := fs.ReadDir(f.fsys, name)
+	if name == "." {
+		ents = slices.DeleteFunc(ents, func(e fs.DirEntry) bool { return e.Name() == treeInfoFile })
+	}
+	return ents, err
+}
+
+func (f withoutTreeInfo) ReadLink(name string) (string, error) { return fs.ReadLink(f.fsys, name) }
+
+func (f withoutTreeInfo) Lstat(name string) (fs.FileInfo, error) { return fs.Lstat(f.fsys, name) }
+
+// tarballOfRegistryDir is tarballOfDir for an unpacked depot registry,
+// without its treeInfoFile.
+func tarballOfRegistryDir(dir string) io.ReadCloser {
+	pr, pw := io.Pipe()
+	go func() {
+		root, err := os.OpenRoot(dir)
+		if err != nil {
+			pw.CloseWithError(err)
+			return
+		}
+		defer root.Close()
+		pw.CloseWithError(tarx.WriteFS(pw, withoutTreeInfo{root.FS()}, tarx.WriteOptions{ExcludeGit: true, SkipEmptyDirs: true}))
+	}()
+	return pr
+}
+
+// registryDirHash is the git tree hash of an unpacked depot registry: the
+// keep-empty hash of tarballOfRegistryDir.
+func registryDirHash(dir string) (treehash.Hash, error) {
+	rc := tarballOfRegistryDir(dir)
+	defer rc.Close()
+	dec, _, err := tarx.Decompress(rc)
+	if err != nil {
+		return treehash.Hash{}, err
+	}
+	defer dec.Close()
+	h, err := treehash.Tar(dec)
+	return h.KeepEmpty, err
 }
 
 // Depot is a Source over a local Julia depot (~/.julia): its registries
@@ -96,7 +154,7 @@ func (d *Depot) registries() ([]depotRegistry, error) {
 		if err != nil {
 			continue
 		}
-		h, err := treehash.Dir(dir)
+		h, err := registryDirHash(dir)
 		if err != nil {
 			return nil, fmt.Errorf("%s: registry %s: %w", d.Name(), e.Name(), err)
 		}
@@ -134,7 +192,7 @@ func (d *Depot) Fetch(ctx context.Context, r Resource) (io.ReadCloser, error) {
 			if reg.tarball != "" {
 				return os.Open(reg.tarball)
 			}
-			return tarballOfDir(reg.dir), nil
+			return tarballOfRegistryDir(reg.dir), nil
 		}
 	case KindPackage:
 		for _, slug := range []string{julia.Slug(r.UUID, r.Hash), julia.SlugN(r.UUID, r.Hash, 4)} {
