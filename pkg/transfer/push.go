@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
@@ -422,6 +423,9 @@ func (p *pusher) registries(ctx context.Context) ([]*registrySnapshot, error) {
 		if s.hashes.KeepEmpty != ref.Hash {
 			return nil, fmt.Errorf("%s: tarball has keep-empty tree hash %s: %w", res, s.hashes.KeepEmpty, treehash.ErrMismatch)
 		}
+		if err := checkRawPaths(data); err != nil {
+			return nil, fmt.Errorf("%s: %w", res, err)
+		}
 		dec, _, err := tarx.Decompress(bytes.NewReader(data))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", res, err)
@@ -453,6 +457,45 @@ func (p *pusher) registries(ctx context.Context) ([]*registrySnapshot, error) {
 		}
 	}
 	return out, nil
+}
+
+// checkRawPaths rejects a registry tarball whose entry paths are not in
+// the canonical form ("Registry.toml", "E/Example/Package.toml"): Pkg ≥1.7
+// reads a registry tarball in memory and looks its files up by their exact
+// tar path, so a "./" prefix, which no tree hash sees, makes the registry
+// unloadable (pkg-protocol G3).
+func checkRawPaths(tarball []byte) error {
+	dec, _, err := tarx.Decompress(bytes.NewReader(tarball))
+	if err != nil {
+		return err
+	}
+	defer dec.Close()
+	tr := tar.NewReader(dec)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading the tarball: %w", err)
+		}
+		name := h.Name
+		if h.Typeflag == tar.TypeDir {
+			if name == "." || name == "./" {
+				continue
+			}
+			name = strings.TrimSuffix(name, "/")
+		}
+		var parts []string
+		for _, p := range strings.Split(name, "/") {
+			if p != "" && p != "." {
+				parts = append(parts, p)
+			}
+		}
+		if strings.Join(parts, "/") != name {
+			return fmt.Errorf("tarball entry %q: path not in canonical form; Pkg looks registry files up by their exact path and could not load this registry (pkg-protocol G3)", h.Name)
+		}
+	}
 }
 
 func wanted(names []string, reg *julia.Registry) bool {
