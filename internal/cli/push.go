@@ -316,7 +316,10 @@ func runPush(ctx context.Context, f *Factory, o *PushOptions) error {
 	if res != nil && o.DryRun && err == nil {
 		printPlan(f, o, ref, res)
 	}
-	if res != nil && o.JSON {
+	if o.JSON && (res != nil || err != nil) {
+		if res == nil {
+			res = &transfer.PushResult{} // still one JSON object, with the error
+		}
 		writeJSON(f, pushSummary(o, ref, res, err))
 	}
 	if err != nil {

@@ -563,4 +563,22 @@ func Test_runPush_JSONOnFailure(t *testing.T) {
 			t.Errorf("missing %q: want only packages", m)
 		}
 	}
+
+	// Any other failure of the push itself: still one JSON object.
+	victim, _ := plainVersions(t, w)
+	truncated := staticCopy(t, w)
+	p := filepath.Join(truncated, "package", victim.Package.UUID.String(), victim.TreeHash.String())
+	b := mustReadFile(t, p)
+	replaceFile(t, p, b[:len(b)/2])
+	code, out, errOut = runTest(t, "push", "--json", "--from", "file://"+truncated, "--manifest", writeManifest(t, victim), dest+":y")
+	if code != ExitError {
+		t.Fatalf("truncated tarball: exit %d, want %d; stderr %q", code, ExitError, errOut)
+	}
+	sum = pushJSON{}
+	if err := json.Unmarshal([]byte(out), &sum); err != nil {
+		t.Fatalf("--json output on a failed push %q: %v", out, err)
+	}
+	if !strings.Contains(sum.Error, "package "+victim.Package.Name) || !strings.Contains(sum.Error, "unexpected EOF") || sum.Digest != "" {
+		t.Errorf("--json on a failed push = %+v, want the error naming the package", sum)
+	}
 }
