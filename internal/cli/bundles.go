@@ -38,6 +38,9 @@ func readBundles(ctx context.Context, st *store.Store, ref store.Reference) ([]t
 	}
 	var out []taggedBundle
 	for _, t := range tags {
+		if referrersTagRE.MatchString(t) {
+			continue // a signature or a referrers fallback index, never a bundle
+		}
 		desc, err := st.Resolve(ctx, t)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", ref.WithTag(t), err)

@@ -1,15 +1,188 @@
 package cli
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"fmt"
+	"strings"
 
-// TODO(skeleton): replaced by the real command.
+	"github.com/sigstore/sigstore/pkg/signature/options"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/shoebox-jl/shoebox/pkg/bundle"
+	"github.com/shoebox-jl/shoebox/pkg/store"
+	"github.com/shoebox-jl/shoebox/pkg/trust"
+)
+
+// SignOptions are the flags and arguments of shoebox sign.
+type SignOptions struct {
+	Ref           string
+	Key           string
+	Format        string
+	Annotations   []string
+	PasswordStdin bool
+	JSON          bool
+	Quiet         bool
+	store         storeFlags
+}
+
+const signLong = `Sign a bundle, cosign-compatibly and fully offline.
+
+sign resolves STORE:TAG to the bundle index's digest once, then signs that
+digest: only the index is signed, and the index names every item manifest
+by digest, which names every blob by digest. The signature is stored the
+way cosign stores it, so that cosign verify, Harbor and shoebox verify all
+find it, in a registry and in an OCI layout alike:
+
+  --format simple  (default) cosign's simple-signing payload in a manifest
+                   tagged "sha256-<hex>.sig" (cosign v2's format). A second
+                   signer adds a layer to the same manifest; signing again
+                   with the same key adds nothing.
+  --format bundle  the above, plus a Sigstore bundle (v0.3, DSSE over an
+                   in-toto statement) as an OCI 1.1 referrer of the index,
+                   listed in the "sha256-<hex>" referrers fallback tag, as
+                   cosign v3 writes it.
+
+No transparency log, timestamp authority or TUF root is ever contacted;
+the only network peer is the destination registry itself.
+
+KEY is a private key file made by "shoebox key generate" or "cosign
+generate-key-pair" (encrypted), an unencrypted PEM private key (PKCS#8,
+SEC 1 or PKCS#1), or a KMS URI (hashivault://KEY). The password of an
+encrypted key comes from --password-stdin, SHOEBOX_PASSWORD,
+COSIGN_PASSWORD, or a prompt on a terminal, in that order. Registry
+credentials then come from the docker config, or --username with
+--registry-password-stdin (both cannot read standard input).`
+
+const signExample = `  shoebox sign --key release.key /media/usb/julia:2026-11
+  SHOEBOX_PASSWORD=… shoebox sign --key release.key --format bundle harbor.example.org/julia/bundles:2026-11
+  shoebox sign --key hashivault://julia-release /media/usb/julia:2026-11`
+
 func newSignCmd(f *Factory) *cobra.Command {
-	return &cobra.Command{
-		Use:    "sign",
-		Short:  "(not built yet)",
-		Hidden: true,
-		RunE: func(*cobra.Command, []string) error {
-			return errNotBuilt
+	opts := &SignOptions{}
+	cmd := &cobra.Command{
+		Use:     "sign [flags] --key KEY STORE:TAG",
+		Short:   "Sign a bundle with cosign-compatible signatures (no network beyond the store)",
+		Long:    signLong,
+		Example: signExample,
+		Args:    exactArgs(1, "STORE:TAG"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Ref = args[0]
+			return runSign(cmd.Context(), f, opts)
 		},
 	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Key, "key", "", "private key file (shoebox or cosign), unencrypted PEM key, or KMS URI")
+	fl.StringVar(&opts.Format, "format", "simple", "simple (cosign .sig tag) or bundle (also a Sigstore bundle referrer, as cosign v3)")
+	fl.StringArrayVarP(&opts.Annotations, "annotation", "a", nil, "KEY=VALUE added to the signed payload, as cosign sign -a (repeatable)")
+	fl.BoolVar(&opts.PasswordStdin, "password-stdin", false, "read the key password from standard input")
+	fl.BoolVar(&opts.JSON, "json", false, "print a JSON summary on standard output")
+	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "print nothing on success")
+	registerStoreFlagsForSign(fl, &opts.store)
+	return cmd
+}
+
+// registerStoreFlagsForSign adds the store flags, with the registry
+// password flag renamed: --password-stdin is the key's, as in key public.
+func registerStoreFlagsForSign(fs *pflag.FlagSet, s *storeFlags) {
+	tmp := pflag.NewFlagSet("store", pflag.ContinueOnError)
+	s.register(tmp)
+	tmp.VisitAll(func(fl *pflag.Flag) {
+		if fl.Name == "password-stdin" {
+			fl.Name = "registry-password-stdin"
+			fl.Usage = "read the registry password from standard input (with --username)"
+		}
+		fs.AddFlag(fl)
+	})
+}
+
+type signJSON struct {
+	Bundle    string `json:"bundle"`
+	Digest    string `json:"digest"`
+	Key       string `json:"key"`
+	KeyID     string `json:"keyId"`
+	Signature string `json:"signature"`
+	SigTag    string `json:"signatureTag"`
+	Format    string `json:"format"`
+}
+
+func runSign(ctx context.Context, f *Factory, o *SignOptions) error {
+	if o.Key == "" {
+		return usagef("--key is required")
+	}
+	if o.Format != "simple" && o.Format != "bundle" {
+		return usagef("--format %q: want simple or bundle", o.Format)
+	}
+	if o.PasswordStdin && o.store.passwordStdin {
+		return usagef("--password-stdin and --registry-password-stdin cannot both read standard input")
+	}
+	ann := map[string]string{}
+	for _, a := range o.Annotations {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok || k == "" {
+			return usagef("--annotation %q: want KEY=VALUE", a)
+		}
+		ann[k] = v
+	}
+	if len(ann) == 0 {
+		ann = nil
+	}
+	ref, err := store.ParseReference(o.Ref)
+	if err != nil {
+		return usageError{err}
+	}
+	if ref.Tag == "" {
+		return usagef("sign needs STORE:TAG or STORE@DIGEST: which bundle? (see shoebox ls %s)", o.Ref)
+	}
+	// The key first: a wrong password must not cost a lock or a request.
+	signer, err := trust.LoadSigner(ctx, o.Key, passwordSource(f, o.PasswordStdin))
+	if err != nil {
+		return err
+	}
+	pub, err := signer.PublicKey(options.WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("key %s: reading public key: %w", o.Key, err)
+	}
+	if ref.Kind == store.Layout && !layoutExists(ref.Path) {
+		return fmt.Errorf("layout %s: no OCI layout there: %w", ref.Path, errNotFoundCLI)
+	}
+	st, ref, err := o.store.open(ctx, f, o.Ref, false)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	// Resolve once; the digest is what gets signed and named from here on.
+	desc, err := st.Resolve(ctx, ref.Tag)
+	if err != nil {
+		return fmt.Errorf("%s: %w", ref, err)
+	}
+	if _, err := bundle.Read(ctx, st, desc); err != nil {
+		return fmt.Errorf("%s (%s): not a bundle: %w", ref, desc.Digest, err)
+	}
+	dockerRef := ""
+	if ref.Kind == store.Remote {
+		dockerRef = ref.Registry + "/" + ref.Repository
+	}
+	sigDesc, err := trust.Sign(ctx, st, desc, signer, trust.SignOptions{
+		DockerReference: dockerRef, Bundle: o.Format == "bundle", Annotations: ann})
+	if err != nil {
+		return fmt.Errorf("%s: signing: %w", ref, err)
+	}
+	if err := st.Close(); err != nil {
+		return err
+	}
+	sum := signJSON{Bundle: ref.String(), Digest: desc.Digest.String(), Key: o.Key, KeyID: trust.KeyID(pub),
+		Signature: sigDesc.Digest.String(), SigTag: trust.SignatureTag(desc.Digest), Format: o.Format}
+	if o.JSON {
+		writeJSON(f, sum)
+		return nil
+	}
+	if !o.Quiet {
+		fmt.Fprintf(f.Err, "signed %s (%s) with key %s\nsignature %s in %s\n",
+			ref, desc.Digest, sum.KeyID, sum.SigTag, ref.Location())
+		if o.Format == "bundle" {
+			fmt.Fprintf(f.Err, "Sigstore bundle referrer listed in %s\n", trust.ReferrersTag(desc.Digest))
+		}
+	}
+	return nil
 }

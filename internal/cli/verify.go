@@ -1,15 +1,602 @@
 package cli
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
 
-// TODO(skeleton): replaced by the real command.
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"oras.land/oras-go/v2/content"
+
+	"github.com/shoebox-jl/shoebox/pkg/bundle"
+	"github.com/shoebox-jl/shoebox/pkg/julia"
+	"github.com/shoebox-jl/shoebox/pkg/store"
+	"github.com/shoebox-jl/shoebox/pkg/transfer"
+	"github.com/shoebox-jl/shoebox/pkg/trust"
+)
+
+// Integrity, format, closure and policy-coverage failures are verification
+// failures (exit 3), like signature failures (exitcodes_trust.go).
+func init() {
+	verifyErrors = append(verifyErrors, func(err error) bool {
+		return errors.Is(err, bundle.ErrIntegrity) || errors.Is(err, bundle.ErrFormat) ||
+			errors.Is(err, transfer.ErrIncomplete) || errors.Is(err, transfer.ErrNotCovered)
+	})
+}
+
+// VerifyOptions are the flags and arguments of shoebox verify.
+type VerifyOptions struct {
+	Store       string
+	With        string
+	Deep        bool
+	Manifests   []string
+	Platforms   []string
+	Concurrency int
+	Quiet       bool
+	JSON        bool
+	policy      policyFlags
+	store       storeFlags
+}
+
+const verifyLong = `Verify bundles before anything inside trusts them.
+
+For the bundle at STORE:TAG (or STORE@DIGEST), or every bundle tagged in
+STORE when no tag is given, verify checks, and reports each separately:
+
+  signature  the bundle index's cosign signatures (the "sha256-<hex>.sig"
+             tag, cosign v2 OCI 1.1 referrers, cosign v3 Sigstore bundles)
+             against --key or --policy, with no network at all. The
+             outcomes are distinct: unsigned, signed only by unknown keys,
+             bad signature (always fatal, even beside good ones), below the
+             policy's threshold, ok.
+  integrity  every index, item manifest and blob the bundle references is
+             present with the right size and digest, streamed, several at a
+             time. With --deep, every tarball is also decompressed and held
+             to Tar.jl's rules and its tree hash (what Pkg checks).
+  closure    every package is listed at its tree hash by a registry snapshot
+             of the bundle (or of another bundle of the store, or of --with),
+             and every artifact is referenced by an Artifacts.toml of one of
+             the bundle's packages.
+
+With --manifest (and --platform, default ` + defaultPlatform + `), verify also answers
+"will Pkg.instantiate of this manifest succeed from this store": every
+package the manifest pins and every non-lazy artifact Julia would pick for
+the platform must be in a verified bundle (or in --with), and what is missing
+is listed by name, version, uuid and tree hash.
+
+--with STORE verifies a delta (a bundle pushed against an inventory of
+STORE): what the bundle references but does not carry is read from STORE.
+
+The trust policy (--policy FILE, TOML):
+  threshold = 2            # distinct trusted keys that must sign (default 1)
+  tags = ["release-*"]     # bundle tags the policy covers (default all)
+  [[keys]]
+  name = "ops"
+  path = "ops.pub"         # relative to the policy file
+--key PUB (repeatable) is the policy "any one of these keys".
+
+Exit status: 0 when everything verified, 3 when a signature, integrity,
+closure or manifest check failed (each failure is named), 4 when the store
+or tag does not exist, 1 for other errors.`
+
+const verifyExample = `  shoebox verify --key release.pub /media/usb/julia:2026-11
+  shoebox verify --policy trust.toml --deep /media/usb/julia
+  shoebox verify --key release.pub --manifest proj/Manifest.toml --platform aarch64-linux-gnu harbor.example.org/julia/bundles
+  shoebox verify --key release.pub --with harbor.example.org/julia/bundles /media/usb/julia:delta-2026-12`
+
 func newVerifyCmd(f *Factory) *cobra.Command {
-	return &cobra.Command{
-		Use:    "verify",
-		Short:  "(not built yet)",
-		Hidden: true,
-		RunE: func(*cobra.Command, []string) error {
-			return errNotBuilt
+	opts := &VerifyOptions{}
+	cmd := &cobra.Command{
+		Use:     "verify [flags] STORE[:TAG]",
+		Short:   "Verify bundles: signatures against a trust policy, every digest, closure, manifests",
+		Long:    verifyLong,
+		Example: verifyExample,
+		Args:    exactArgs(1, "STORE[:TAG]"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Store = args[0]
+			return runVerify(cmd.Context(), f, opts)
 		},
 	}
+	fl := cmd.Flags()
+	opts.policy.register(fl)
+	fl.BoolVar(&opts.Deep, "deep", false, "also decompress every tarball and check Tar.jl's rules and its tree hash")
+	fl.StringVar(&opts.With, "with", "", "read what the bundle references but does not carry from this store (a delta)")
+	fl.StringArrayVarP(&opts.Manifests, "manifest", "m", nil, "check that Pkg.instantiate of this Manifest.toml (or project directory) would succeed (repeatable)")
+	fl.StringArrayVar(&opts.Platforms, "platform", nil, "with --manifest: the platform triplet (repeatable; default "+defaultPlatform+")")
+	fl.IntVar(&opts.Concurrency, "concurrency", 4, "items checked at a time")
+	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "no progress and no summary, only errors")
+	fl.BoolVar(&opts.JSON, "json", false, "print a JSON report on standard output")
+	opts.store.register(fl)
+	return cmd
+}
+
+// policyFlags are the trust policy flags verify and copy share.
+type policyFlags struct {
+	keys   []string
+	policy string
+}
+
+func (p *policyFlags) register(fs *pflag.FlagSet) {
+	fs.StringArrayVar(&p.keys, "key", nil, "a trusted public key (PEM, e.g. cosign.pub); any one of them must sign (repeatable)")
+	fs.StringVar(&p.policy, "policy", "", "a trust policy file (TOML: keys, threshold, tags)")
+}
+
+func (p *policyFlags) given() bool { return len(p.keys) > 0 || p.policy != "" }
+
+// load reads the policy the flags name.
+func (p *policyFlags) load() (*trust.Policy, error) {
+	if len(p.keys) > 0 && p.policy != "" {
+		return nil, usagef("give --key or --policy, not both")
+	}
+	if p.policy != "" {
+		fh, err := os.Open(p.policy)
+		if err != nil {
+			return nil, fmt.Errorf("policy %s: %w", p.policy, err)
+		}
+		defer fh.Close()
+		pol, err := trust.ParsePolicy(fh, filepath.Dir(p.policy))
+		if err != nil {
+			return nil, usagef("policy %s: %v", p.policy, err)
+		}
+		return pol, nil
+	}
+	var pems [][]byte
+	for _, k := range p.keys {
+		b, err := os.ReadFile(k)
+		if err != nil {
+			return nil, fmt.Errorf("key %s: %w", k, err)
+		}
+		pems = append(pems, b)
+	}
+	pol, err := trust.PolicyFromKeys(pems...)
+	if err != nil {
+		return nil, usagef("--key %s: %v", strings.Join(p.keys, ", "), err)
+	}
+	return pol, nil
+}
+
+// openVerified opens a store read-only for verification: an index.json
+// that cannot be decoded (truncated, overwritten), or a manifest it lists
+// whose bytes do not match its digest, is an integrity failure of the
+// store, not a usage problem.
+func openVerified(ctx context.Context, f *Factory, sf *storeFlags, ref string) (*store.Store, store.Reference, error) {
+	st, r, err := sf.open(ctx, f, ref, true)
+	if err != nil {
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &se) || errors.As(err, &te) || errors.Is(err, io.ErrUnexpectedEOF) ||
+			errors.Is(err, content.ErrMismatchedDigest) || errors.Is(err, content.ErrTrailingData) {
+			return nil, r, fmt.Errorf("%w: %w", bundle.ErrIntegrity, err)
+		}
+		return nil, r, err
+	}
+	return st, r, nil
+}
+
+// bundleRef is one bundle to verify or copy: its tag ("" when named by
+// digest) and its index, resolved once.
+type bundleRef struct {
+	Tag  string
+	Desc ocispec.Descriptor
+}
+
+// referrersTagRE matches the OCI referrers tag schema's fallback tags
+// and cosign's signature, attestation and SBOM tags: never bundles.
+var referrersTagRE = regexp.MustCompile(`^sha256-[0-9a-f]{64}(\.(sig|att|sbom))?$`)
+
+// bundleRefs resolves ref's tag (or digest) once, or lists every tag of
+// the store that holds a bundle index. A tagged index whose bytes do not
+// match its digest is listed, so that verify reports it.
+func bundleRefs(ctx context.Context, st *store.Store, ref store.Reference) ([]bundleRef, error) {
+	if ref.Tag != "" {
+		d, err := st.Resolve(ctx, ref.Tag)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", ref, err)
+		}
+		tag := ref.Tag
+		if ref.IsDigest() {
+			tag = ""
+		}
+		return []bundleRef{{Tag: tag, Desc: d}}, nil
+	}
+	tags, err := st.Tags(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%s: listing tags: %w", ref.Location(), err)
+	}
+	var out []bundleRef
+	for _, t := range tags {
+		if referrersTagRE.MatchString(t) {
+			continue
+		}
+		d, err := st.Resolve(ctx, t)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", ref.WithTag(t), err)
+		}
+		if d.MediaType != ocispec.MediaTypeImageIndex {
+			continue
+		}
+		if d.ArtifactType == "" {
+			// A registry does not report artifactType on resolve: look.
+			b, err := content.FetchAll(ctx, st, ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: min(d.Size, bundle.MaxMetadataSize)})
+			if err == nil {
+				var idx struct {
+					ArtifactType string `json:"artifactType"`
+				}
+				if json.Unmarshal(b, &idx) == nil && idx.ArtifactType != bundle.ArtifactTypeBundle {
+					continue
+				}
+			}
+		} else if d.ArtifactType != bundle.ArtifactTypeBundle {
+			continue
+		}
+		out = append(out, bundleRef{Tag: t, Desc: d})
+	}
+	return out, nil
+}
+
+// storeBundles reads every bundle of a store that reads cleanly; the ones
+// that do not are skipped (verify reports them when they are verified).
+func storeBundles(ctx context.Context, st *store.Store) ([]*bundle.Bundle, error) {
+	refs, err := bundleRefs(ctx, st, st.Ref())
+	if err != nil {
+		return nil, err
+	}
+	var out []*bundle.Bundle
+	for _, r := range refs {
+		b, err := bundle.Read(ctx, st, r.Desc)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			continue
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+type verifySigJSON struct {
+	Outcome string   `json:"outcome"`
+	Signers []string `json:"signers,omitempty"`
+	Unknown int      `json:"unknown,omitempty"`
+	Formats []string `json:"formats,omitempty"`
+}
+
+type verifyIntegrityJSON struct {
+	Indexes   int      `json:"indexes"`
+	Manifests int      `json:"manifests"`
+	Blobs     int      `json:"blobs"`
+	Bytes     int64    `json:"bytes"`
+	Problems  []string `json:"problems,omitempty"`
+}
+
+type verifyClosureJSON struct {
+	Packages     int      `json:"packages"`
+	Artifacts    int      `json:"artifacts"`
+	Registries   []string `json:"registries,omitempty"`
+	Unlisted     []string `json:"unlisted,omitempty"`
+	Unreferenced []string `json:"unreferenced,omitempty"`
+}
+
+type verifyBundleJSON struct {
+	Tag       string               `json:"tag,omitempty"`
+	Digest    string               `json:"digest"`
+	OK        bool                 `json:"ok"`
+	Signature *verifySigJSON       `json:"signature,omitempty"`
+	Integrity *verifyIntegrityJSON `json:"integrity,omitempty"`
+	Closure   *verifyClosureJSON   `json:"closure,omitempty"`
+	Errors    []string             `json:"errors,omitempty"`
+}
+
+type verifyManifestJSON struct {
+	Manifest  string           `json:"manifest"`
+	Platform  string           `json:"platform"`
+	OK        bool             `json:"ok"`
+	Packages  int              `json:"packages"`
+	Artifacts int              `json:"artifacts"`
+	Missing   []bundle.Missing `json:"missing,omitempty"`
+}
+
+type verifyJSON struct {
+	Store     string               `json:"store"`
+	OK        bool                 `json:"ok"`
+	Bundles   []verifyBundleJSON   `json:"bundles"`
+	Manifests []verifyManifestJSON `json:"manifests,omitempty"`
+	Bytes     int64                `json:"bytes"`
+	Seconds   float64              `json:"seconds"`
+	Error     string               `json:"error,omitempty"`
+}
+
+// bundleJSON summarises one transfer.Verify outcome.
+func bundleJSON(r bundleRef, res *transfer.VerifyResult, err error) verifyBundleJSON {
+	out := verifyBundleJSON{Tag: r.Tag, Digest: r.Desc.Digest.String(), OK: err == nil}
+	if res != nil {
+		if s := res.Signature; s != nil {
+			out.Signature = &verifySigJSON{Outcome: string(s.Outcome), Signers: s.Signers, Unknown: s.Unknown, Formats: s.Formats}
+		}
+		if c := res.Check; c != nil {
+			out.Integrity = &verifyIntegrityJSON{Indexes: c.Indexes, Manifests: c.Manifests, Blobs: c.Blobs, Bytes: c.Bytes}
+			for _, p := range c.Problems {
+				out.Integrity.Problems = append(out.Integrity.Problems, p.Error())
+			}
+		}
+		if c := res.Closure; c != nil {
+			out.Closure = &verifyClosureJSON{Packages: c.Packages, Artifacts: c.Artifacts, Registries: c.Registries}
+			for _, e := range c.Unlisted {
+				out.Closure.Unlisted = append(out.Closure.Unlisted, e.Item.String())
+			}
+			for _, e := range c.Unreferenced {
+				out.Closure.Unreferenced = append(out.Closure.Unreferenced, e.Item.String())
+			}
+		}
+	}
+	if err != nil {
+		for _, e := range unjoin(err) {
+			out.Errors = append(out.Errors, e.Error())
+		}
+	}
+	return out
+}
+
+// unjoin splits an errors.Join result into its members.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// printBundle writes the human summary of one verified bundle.
+func printBundle(f *Factory, name string, b verifyBundleJSON) {
+	w := f.Out
+	fmt.Fprintf(w, "bundle %s (%s)\n", name, b.Digest)
+	if s := b.Signature; s != nil {
+		if s.Outcome == string(trust.OutcomeOK) {
+			fmt.Fprintf(w, "  signature  ok: signed by %s [%s]\n", strings.Join(s.Signers, ", "), strings.Join(s.Formats, ", "))
+		} else {
+			fmt.Fprintf(w, "  signature  FAILED: %s\n", sigError(b))
+		}
+	} else if err := firstMatching(b, transfer.ErrNotCovered.Error()); err != "" {
+		fmt.Fprintf(w, "  signature  FAILED: %s\n", err)
+	}
+	if c := b.Integrity; c != nil {
+		if len(c.Problems) == 0 {
+			fmt.Fprintf(w, "  integrity  ok: %s, %s, %s, %s read\n", plural(c.Indexes, "index", "indexes"),
+				plural(c.Manifests, "manifest", "manifests"), plural(c.Blobs, "blob", "blobs"), humanBytes(c.Bytes))
+		} else {
+			fmt.Fprintf(w, "  integrity  FAILED: %s\n", plural(len(c.Problems), "problem", "problems"))
+			for _, p := range c.Problems {
+				fmt.Fprintf(w, "    %s\n", p)
+			}
+		}
+	}
+	if c := b.Closure; c != nil {
+		if len(c.Unlisted)+len(c.Unreferenced) == 0 {
+			regs := "no registry needed"
+			if len(c.Registries) > 0 {
+				regs = "listed in " + strings.Join(c.Registries, ", ")
+			}
+			fmt.Fprintf(w, "  closure    ok: %s %s, %s referenced by them\n", plural(c.Packages, "package", "packages"), regs,
+				plural(c.Artifacts, "artifact", "artifacts"))
+		} else {
+			fmt.Fprintf(w, "  closure    FAILED\n")
+			for _, u := range c.Unlisted {
+				fmt.Fprintf(w, "    %s: not listed at this tree hash in any registry snapshot\n", u)
+			}
+			for _, u := range c.Unreferenced {
+				fmt.Fprintf(w, "    %s: referenced by no Artifacts.toml of the bundle's packages\n", u)
+			}
+		}
+	} else if b.Integrity != nil && len(b.Integrity.Problems) > 0 {
+		fmt.Fprintf(w, "  closure    not checked (integrity failed)\n")
+	}
+}
+
+func sigError(b verifyBundleJSON) string {
+	for _, e := range b.Errors {
+		if strings.HasPrefix(e, b.Digest+": ") {
+			return e
+		}
+	}
+	return b.Signature.Outcome
+}
+
+func firstMatching(b verifyBundleJSON, needle string) string {
+	for _, e := range b.Errors {
+		if strings.Contains(e, needle) {
+			return e
+		}
+	}
+	return ""
+}
+
+func runVerify(ctx context.Context, f *Factory, o *VerifyOptions) error {
+	if !o.policy.given() {
+		return usagef("verify needs --key or --policy: say whose signatures to trust")
+	}
+	if len(o.Platforms) > 0 && len(o.Manifests) == 0 {
+		return usagef("--platform needs --manifest")
+	}
+	pol, err := o.policy.load()
+	if err != nil {
+		return err
+	}
+	var platforms []julia.Platform
+	for _, t := range o.Platforms {
+		pl, err := julia.ParsePlatform(t)
+		if err != nil {
+			return usagef("--platform %q: %v", t, err)
+		}
+		platforms = append(platforms, pl)
+	}
+	if len(platforms) == 0 {
+		platforms = []julia.Platform{julia.MustParsePlatform(defaultPlatform)}
+	}
+	var manifests []transfer.NamedManifest
+	for _, m := range o.Manifests {
+		nm, err := readManifest(m, "")
+		if err != nil {
+			return err
+		}
+		manifests = append(manifests, nm)
+	}
+	start := f.Now()
+
+	st, ref, err := openVerified(ctx, f, &o.store, o.Store)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	var src transfer.VerifyTarget = st
+	var withBundles []*bundle.Bundle
+	if o.With != "" {
+		ws, _, err := o.store.open(ctx, f, o.With, true)
+		if err != nil {
+			return fmt.Errorf("--with: %w", err)
+		}
+		defer ws.Close()
+		src = &transfer.Overlay{Primary: st, Fallback: ws}
+		if withBundles, err = storeBundles(ctx, ws); err != nil {
+			return fmt.Errorf("--with %s: %w", o.With, err)
+		}
+	}
+	refs, err := bundleRefs(ctx, st, ref)
+	if err != nil {
+		return err
+	}
+	if len(refs) == 0 {
+		return fmt.Errorf("%s: no bundle: %w", ref.Location(), errNotFoundCLI)
+	}
+	others, err := storeBundles(ctx, st)
+	if err != nil {
+		return err
+	}
+	ctxBundles := append(others, withBundles...)
+	planned := map[string]int{}
+	for _, b := range ctxBundles {
+		planned[b.Index.Digest.String()] = len(b.Entries)
+	}
+
+	report := verifyJSON{Store: ref.Location(), OK: true, Bundles: []verifyBundleJSON{}}
+	var fails []error
+	var good []*bundle.Bundle
+	prog := newProgress(f, "verify", o.Quiet || o.JSON && !f.ErrIsTerminal)
+	planTotal := 0
+	for _, r := range refs {
+		name := ref.WithTag(r.Tag).String()
+		if r.Tag == "" {
+			name = ref.WithTag(r.Desc.Digest.String()).String()
+		}
+		planTotal += planned[r.Desc.Digest.String()]
+		prog.Event(transfer.Event{Type: transfer.EventPlanned, Items: planTotal})
+		res, err := transfer.Verify(ctx, src, r.Desc, transfer.VerifyOptions{
+			Policy: pol, Tag: r.Tag, Signatures: st, Deep: o.Deep, Context: ctxBundles, Concurrency: o.Concurrency,
+			Progress: func(e bundle.CheckEvent) {
+				if e.Bytes > 0 {
+					prog.Event(transfer.Event{Type: transfer.EventBytes, Bytes: e.Bytes})
+				}
+				if e.Entry != nil && e.Descriptor.Digest == e.Entry.Manifest.Digest {
+					prog.Event(transfer.Event{Type: transfer.EventDone})
+				}
+			},
+		})
+		if res == nil && err != nil {
+			prog.Finish()
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		bj := bundleJSON(r, res, err)
+		report.Bundles = append(report.Bundles, bj)
+		if res.Check != nil {
+			report.Bytes += res.Check.Bytes
+		}
+		if err != nil {
+			report.OK = false
+			fails = append(fails, fmt.Errorf("%s: %w", name, err))
+		} else if b, rerr := bundle.Read(ctx, src, r.Desc); rerr == nil {
+			good = append(good, b)
+		}
+		if !o.Quiet && !o.JSON {
+			clearProgress(prog)
+			printBundle(f, name, bj)
+		}
+	}
+	prog.Finish()
+
+	if len(manifests) > 0 {
+		cat := bundle.NewCatalog(append(good, withBundles...)...)
+		for _, m := range manifests {
+			for _, pl := range platforms {
+				mr, err := transfer.CheckManifest(ctx, src, cat, m, pl, o.Concurrency)
+				if err != nil {
+					return err
+				}
+				mj := verifyManifestJSON{Manifest: mr.Manifest, Platform: mr.Platform, OK: len(mr.Missing) == 0,
+					Packages: mr.Packages, Artifacts: mr.Artifacts, Missing: mr.Missing}
+				report.Manifests = append(report.Manifests, mj)
+				if err := mr.Err(); err != nil {
+					report.OK = false
+					fails = append(fails, err)
+				}
+				if !o.Quiet && !o.JSON {
+					printManifest(f, mj)
+				}
+			}
+		}
+	}
+	elapsed := f.Now().Sub(start)
+	report.Seconds = elapsed.Seconds()
+	err = errors.Join(fails...)
+	if err != nil {
+		report.Error = err.Error()
+	}
+	if o.JSON {
+		writeJSON(f, report)
+	} else if !o.Quiet {
+		verdict := "ok"
+		if err != nil {
+			verdict = "FAILED"
+		}
+		fmt.Fprintf(f.Out, "verified %s, %s read, in %s: %s\n", plural(len(refs), "bundle", "bundles"), humanBytes(report.Bytes), elapsed.Round(time.Millisecond), verdict)
+	}
+	if err != nil {
+		return fmt.Errorf("verification failed: %w", err)
+	}
+	return nil
+}
+
+func printManifest(f *Factory, m verifyManifestJSON) {
+	if m.OK {
+		fmt.Fprintf(f.Out, "manifest %s on %s: ok: %s, %s in the store\n", m.Manifest, m.Platform,
+			plural(m.Packages, "package", "packages"), plural(m.Artifacts, "artifact", "artifacts"))
+		return
+	}
+	fmt.Fprintf(f.Out, "manifest %s on %s: FAILED: Pkg.instantiate would miss %d of %d packages and artifacts:\n",
+		m.Manifest, m.Platform, len(m.Missing), m.Packages+m.Artifacts)
+	for _, mi := range m.Missing {
+		fmt.Fprintf(f.Out, "  missing %s\n", transfer.MissingString(mi))
+	}
+}
+
+// clearProgress removes a live progress line before other output.
+func clearProgress(p *progress) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clear()
+}
+
+// plural formats a count with the right form of a noun.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

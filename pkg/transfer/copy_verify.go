@@ -1,0 +1,550 @@
+package transfer
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"slices"
+	"strings"
+	"sync"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/errdef"
+
+	"github.com/shoebox-jl/shoebox/internal/tarx"
+	"github.com/shoebox-jl/shoebox/pkg/bundle"
+	"github.com/shoebox-jl/shoebox/pkg/julia"
+	"github.com/shoebox-jl/shoebox/pkg/treehash"
+	"github.com/shoebox-jl/shoebox/pkg/trust"
+)
+
+// ErrIncomplete marks a bundle (or a store) whose content does not hang
+// together for Pkg: a package that no registry snapshot lists at its tree
+// hash, an artifact that no bundled package's Artifacts.toml references, or
+// something a Manifest.toml needs that the store lacks. Test with errors.Is.
+var ErrIncomplete = errors.New("incomplete for Pkg")
+
+// ErrNotCovered marks a bundle whose tag the trust policy does not cover
+// (trust.Policy.Tags): no key is trusted to sign it. Test with errors.Is.
+var ErrNotCovered = errors.New("tag not covered by the trust policy")
+
+// VerifyTarget is what Verify reads: content and tag resolution
+// (oras.ReadOnlyTarget). *store.Store and Overlay satisfy it.
+type VerifyTarget interface {
+	content.ReadOnlyStorage
+	content.Resolver
+}
+
+// VerifyOptions tune Verify. The zero value checks integrity (every index,
+// manifest and blob digest) and closure, with 4 workers, and no signatures.
+type VerifyOptions struct {
+	// Policy is the trust policy the bundle's signatures are judged
+	// against (trust.Verify). nil skips the signature check:
+	// VerifyResult.Signature is then nil.
+	Policy *trust.Policy
+	// Tag is the bundle's tag, matched against Policy.Tags; "" (a bundle
+	// named by digest) is covered only by a policy without Tags.
+	Tag string
+	// Signatures is where signatures are looked for; nil means src.
+	Signatures trust.ReadOnlyTarget
+	// Deep also decompresses every tarball and checks Tar.jl's rules and
+	// its tree hashes (bundle.CheckOptions.Deep).
+	Deep bool
+	// NoClosure skips the closure check.
+	NoClosure bool
+	// Context are other bundles (of the same store, or of the store a
+	// delta is meant for) whose registry snapshots may list the bundle's
+	// packages. Their tarballs are read from src.
+	Context []*bundle.Bundle
+	// Concurrency bounds the items checked at once; ≤ 0 means 4.
+	Concurrency int
+	// Progress, if set, receives bundle.Check's events (serialized).
+	Progress func(bundle.CheckEvent)
+}
+
+// VerifyResult is what Verify found about one bundle.
+type VerifyResult struct {
+	// Index is the bundle's top index.
+	Index ocispec.Descriptor
+	// Tag is VerifyOptions.Tag.
+	Tag string
+	// Signature is the signature verdict; nil when no policy was given or
+	// the policy does not cover the tag.
+	Signature *trust.Result
+	// Check is the integrity report (never nil when Verify returns a
+	// result).
+	Check *bundle.CheckReport
+	// Closure is the closure report; nil with NoClosure or when the
+	// integrity check failed (what is broken cannot be read).
+	Closure *ClosureReport
+}
+
+// ClosureReport says whether a bundle's items hang together.
+type ClosureReport struct {
+	// Packages and Artifacts count the items checked.
+	Packages, Artifacts int
+	// Registries names the registry snapshots that were read to find the
+	// packages ("General 1f2e…"), sorted.
+	Registries []string
+	// Unlisted are the packages that no registry snapshot of the bundle or
+	// its context lists at their tree hash.
+	Unlisted []bundle.Entry
+	// Unreferenced are the artifacts that no package of the bundle
+	// references in an Artifacts.toml.
+	Unreferenced []bundle.Entry
+}
+
+// Err is nil when the closure holds, else an error wrapping ErrIncomplete
+// that names every unlisted package and unreferenced artifact.
+func (r *ClosureReport) Err() error {
+	if r == nil || len(r.Unlisted)+len(r.Unreferenced) == 0 {
+		return nil
+	}
+	var lines []string
+	for _, e := range r.Unlisted {
+		lines = append(lines, fmt.Sprintf("%s: not listed at this tree hash in any registry snapshot", e.Item))
+	}
+	for _, e := range r.Unreferenced {
+		lines = append(lines, fmt.Sprintf("%s: referenced by no Artifacts.toml of the bundle's packages", e.Item))
+	}
+	return fmt.Errorf("closure: %w: %s", ErrIncomplete, strings.Join(lines, "; "))
+}
+
+// Verify checks one bundle: its signatures against opts.Policy (first,
+// and unless no policy is given), the integrity of everything it
+// references (bundle.Check: every index, manifest and blob, streamed on
+// opts.Concurrency workers; deeply with opts.Deep), and its closure (every
+// package listed at its tree hash in a registry snapshot of the bundle or
+// of opts.Context; every artifact referenced by a bundled package's
+// Artifacts.toml, read from the package tarballs).
+//
+// It runs every check even when an earlier one fails, so the result tells
+// everything, and returns the failures joined: a *trust.VerificationError
+// for signatures, errors wrapping ErrNotCovered, bundle.ErrIntegrity (or
+// bundle.ErrFormat) and ErrIncomplete. Other errors (I/O, transport,
+// cancellation) come with a nil result.
+func Verify(ctx context.Context, src VerifyTarget, index ocispec.Descriptor, opts VerifyOptions) (*VerifyResult, error) {
+	res := &VerifyResult{Index: index, Tag: opts.Tag}
+	var fails []error
+	if opts.Policy != nil {
+		sigs := opts.Signatures
+		if sigs == nil {
+			sigs = src
+		}
+		switch {
+		case !opts.Policy.Covers(opts.Tag):
+			what := fmt.Sprintf("tag %q", opts.Tag)
+			if opts.Tag == "" {
+				what = "a bundle named by digest"
+			}
+			fails = append(fails, fmt.Errorf("bundle %s: %s: %w (tags %s)", index.Digest, what, ErrNotCovered, strings.Join(opts.Policy.Tags, ", ")))
+		default:
+			r, err := trust.Verify(ctx, sigs, index, opts.Policy)
+			var ve *trust.VerificationError
+			if err != nil && !errors.As(err, &ve) {
+				return nil, fmt.Errorf("bundle %s: verifying signatures: %w", index.Digest, err)
+			}
+			res.Signature = r
+			if err != nil {
+				fails = append(fails, err)
+			}
+		}
+	}
+
+	rep, err := bundle.Check(ctx, src, index, bundle.CheckOptions{Deep: opts.Deep, Concurrency: opts.Concurrency, Progress: opts.Progress})
+	res.Check = rep
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if !errors.Is(err, bundle.ErrIntegrity) {
+			return nil, err
+		}
+		fails = append(fails, integrityError(rep))
+	}
+	if err == nil && !opts.NoClosure {
+		cl, err := checkClosure(ctx, src, rep.Entries, opts)
+		if err != nil {
+			return nil, fmt.Errorf("bundle %s: closure: %w", index.Digest, err)
+		}
+		res.Closure = cl
+		if err := cl.Err(); err != nil {
+			fails = append(fails, fmt.Errorf("bundle %s: %w", index.Digest, err))
+		}
+	}
+	return res, errors.Join(fails...)
+}
+
+// integrityError turns a check report into one error that wraps
+// bundle.ErrIntegrity (and every problem) and whose text names each
+// problem's item and cause, one per line.
+func integrityError(rep *bundle.CheckReport) error {
+	return rep.Err()
+}
+
+// checkClosure checks that every package is listed in a registry snapshot
+// and every artifact is referenced by a package of the bundle.
+func checkClosure(ctx context.Context, src content.Fetcher, entries []bundle.Entry, opts VerifyOptions) (*ClosureReport, error) {
+	rep := &ClosureReport{}
+	var pkgs, arts, regs []bundle.Entry
+	for _, e := range entries {
+		switch e.Kind {
+		case bundle.KindPackage:
+			pkgs = append(pkgs, e)
+		case bundle.KindArtifact:
+			arts = append(arts, e)
+		case bundle.KindRegistry:
+			regs = append(regs, e)
+		}
+	}
+	rep.Packages, rep.Artifacts = len(pkgs), len(arts)
+	// The bundle's own snapshots first, then the context's, each once.
+	seen := map[string]bool{}
+	for _, e := range regs {
+		seen[e.Manifest.Digest.String()] = true
+	}
+	for _, b := range opts.Context {
+		for _, e := range b.Entries {
+			if e.Kind == bundle.KindRegistry && !seen[e.Manifest.Digest.String()] {
+				seen[e.Manifest.Digest.String()] = true
+				regs = append(regs, e)
+			}
+		}
+	}
+
+	// Every Artifacts.toml of every package, read from its tarball.
+	referenced := map[treehash.Hash]bool{}
+	var mu sync.Mutex // guards referenced; taken by the package readers
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(cmp.Or(max(opts.Concurrency, 0), 4))
+	if len(arts) > 0 {
+		for _, p := range pkgs {
+			g.Go(func() error {
+				files, err := artifactsTOMLs(gctx, src, p)
+				if err != nil {
+					return err
+				}
+				for name, body := range files {
+					list, err := julia.ParseArtifacts(name, body)
+					if err != nil {
+						return fmt.Errorf("%s: %w", p.Item, err)
+					}
+					mu.Lock()
+					for _, a := range list {
+						referenced[a.TreeHash] = true
+					}
+					mu.Unlock()
+				}
+				return nil
+			})
+		}
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	for _, a := range arts {
+		if !referenced[a.TreeHash] {
+			rep.Unreferenced = append(rep.Unreferenced, a)
+		}
+	}
+
+	// Registry snapshots, read lazily: most bundles need only their own.
+	left := pkgs
+	used := map[string]bool{}
+	for _, r := range regs {
+		if len(left) == 0 {
+			break
+		}
+		snap, err := loadSnapshot(ctx, src, r)
+		if err != nil {
+			return nil, err
+		}
+		var still []bundle.Entry
+		for _, p := range left {
+			ok, err := snap.lists(p.UUID, p.TreeHash)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				used[r.Name+" "+r.TreeHash.String()] = true
+			} else {
+				still = append(still, p)
+			}
+		}
+		left = still
+	}
+	rep.Unlisted = left
+	for k := range used {
+		rep.Registries = append(rep.Registries, k)
+	}
+	slices.Sort(rep.Registries)
+	return rep, nil
+}
+
+// artifactsTOMLs reads a package tarball once and returns the bodies of
+// every (Julia)Artifacts.toml in it, by path.
+func artifactsTOMLs(ctx context.Context, src content.Fetcher, e bundle.Entry) (map[string][]byte, error) {
+	rc, err := bundle.Open(ctx, src, e)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", e.Item, err)
+	}
+	defer rc.Close()
+	s := scan(rc, true)
+	if s.err != nil {
+		return nil, fmt.Errorf("%s: reading tarball: %w", e.Item, s.err)
+	}
+	return s.artifacts, nil
+}
+
+// snapshot is one registry snapshot's files, read for lookups.
+type snapshot struct {
+	entry bundle.Entry
+	fsys  fs.FS
+	reg   *julia.Registry
+
+	// mu guards hashes, the tree hashes per package uuid found so far.
+	mu     sync.Mutex
+	hashes map[julia.UUID]map[treehash.Hash]bool
+}
+
+// loadSnapshot reads a registry tarball into memory (tarx.ReadFiles'
+// limits) and parses Registry.toml.
+func loadSnapshot(ctx context.Context, src content.Fetcher, e bundle.Entry) (*snapshot, error) {
+	rc, err := bundle.Open(ctx, src, e)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", e.Item, err)
+	}
+	defer rc.Close()
+	dec, _, err := tarx.Decompress(rc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", e.Item, err)
+	}
+	defer dec.Close()
+	fsys, err := tarx.ReadFiles(dec, tarx.Limits{})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", e.Item, err)
+	}
+	reg, err := julia.ReadRegistry(fsys)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", e.Item, err)
+	}
+	return &snapshot{entry: e, reg: reg, fsys: fsys, hashes: map[julia.UUID]map[treehash.Hash]bool{}}, nil
+}
+
+// lists reports whether the snapshot lists package uuid at tree hash h.
+func (s *snapshot) lists(uuid julia.UUID, h treehash.Hash) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	set, ok := s.hashes[uuid]
+	if !ok {
+		set = map[treehash.Hash]bool{}
+		if _, listed := s.reg.Packages[uuid]; listed {
+			p, err := s.reg.LoadPackage(s.fsys, uuid)
+			if err != nil {
+				return false, fmt.Errorf("%s: %w", s.entry.Item, err)
+			}
+			for _, v := range p.Versions {
+				set[v.TreeHash] = true
+			}
+		}
+		s.hashes[uuid] = set
+	}
+	return set[h], nil
+}
+
+// ManifestReport says what Pkg.instantiate of one manifest on one platform
+// needs that a store lacks.
+type ManifestReport struct {
+	// Manifest is the manifest's name (its path) and Platform the target
+	// platform's triplet.
+	Manifest, Platform string
+	// Packages and Artifacts count what instantiate would download.
+	Packages, Artifacts int
+	// Missing lists what the store lacks, sorted by kind, name and tree
+	// hash; RequiredBy names the package needing an artifact.
+	Missing []bundle.Missing
+}
+
+// Err is nil when nothing is missing, else an error wrapping
+// ErrIncomplete that names every missing package and artifact.
+func (r *ManifestReport) Err() error {
+	if r == nil || len(r.Missing) == 0 {
+		return nil
+	}
+	var lines []string
+	for _, m := range r.Missing {
+		lines = append(lines, MissingString(m))
+	}
+	return fmt.Errorf("manifest %s on %s: %d missing: %w: %s", r.Manifest, r.Platform, len(r.Missing), ErrIncomplete, strings.Join(lines, "; "))
+}
+
+// MissingString formats a missing item for messages:
+// "package Name 1.2.3 <uuid> <tree hash>" or
+// "artifact Name <tree hash> (platform, for Pkg)".
+func MissingString(m bundle.Missing) string {
+	var b strings.Builder
+	b.WriteString(string(m.Kind))
+	for _, s := range []string{m.Name, m.Version} {
+		if s != "" {
+			b.WriteString(" " + s)
+		}
+	}
+	if !m.UUID.IsZero() {
+		b.WriteString(" " + m.UUID.String())
+	}
+	if !m.TreeHash.IsZero() {
+		b.WriteString(" " + m.TreeHash.String())
+	}
+	if m.Platform != "" {
+		b.WriteString(" (" + m.Platform + ")")
+	}
+	if len(m.RequiredBy) > 0 {
+		b.WriteString(" required by " + strings.Join(m.RequiredBy, ", "))
+	}
+	if m.Reason != "" {
+		b.WriteString(": " + m.Reason)
+	}
+	return b.String()
+}
+
+// CheckManifest answers "will Pkg.instantiate of this manifest succeed
+// from this store" for one platform: every entry that tracks a registered
+// version (julia.ManifestEntry.Fetchable) must be in cat at its uuid and
+// tree hash, and every non-lazy artifact that Julia would select for
+// platform from the package's top-level (Julia)Artifacts.toml must be in
+// cat at its tree hash. Package tarballs are read from src to find the
+// artifacts. Packages the store lacks are reported without their
+// artifacts (which cannot be known).
+//
+// The error is nil when the check ran; what is missing is in the report
+// (see ManifestReport.Err).
+func CheckManifest(ctx context.Context, src content.Fetcher, cat *bundle.Catalog, m NamedManifest, platform julia.Platform, concurrency int) (*ManifestReport, error) {
+	rep := &ManifestReport{Manifest: m.Name, Platform: platform.Triplet()}
+	host := julia.HostPlatform(platform)
+	var mu sync.Mutex // guards rep; taken by the package readers
+	missing := map[string]bundle.Missing{}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(cmp.Or(max(concurrency, 0), 4))
+	for _, me := range m.Manifest.Entries {
+		if !me.Fetchable() {
+			continue
+		}
+		rep.Packages++
+		e, ok := cat.Package(me.UUID, me.TreeHash)
+		if !ok {
+			missing["p"+me.UUID.String()+me.TreeHash.String()] = bundle.Missing{Kind: bundle.KindPackage, Name: me.Name,
+				UUID: me.UUID, Version: me.Version, TreeHash: me.TreeHash, Reason: "not in the store"}
+			continue
+		}
+		g.Go(func() error {
+			files, err := artifactsTOMLs(gctx, src, e)
+			if err != nil {
+				return err
+			}
+			name := "JuliaArtifacts.toml"
+			if _, ok := files[name]; !ok {
+				name = "Artifacts.toml"
+			}
+			body, ok := files[name]
+			if !ok {
+				return nil
+			}
+			arts, err := julia.ParseArtifacts(me.Name+"/"+name, body)
+			if err != nil {
+				return fmt.Errorf("package %s %s: %w", me.Name, me.TreeHash, err)
+			}
+			var names []string
+			for _, a := range arts {
+				if !a.Lazy && !slices.Contains(names, a.Name) {
+					names = append(names, a.Name)
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, n := range names {
+				a, ok := julia.SelectBest(arts, n, host)
+				if !ok || a.Lazy {
+					continue // no variant for this platform: Pkg installs nothing
+				}
+				rep.Artifacts++
+				if _, ok := cat.Artifact(a.TreeHash); ok {
+					continue
+				}
+				key := "a" + a.TreeHash.String()
+				mi, ok := missing[key]
+				if !ok {
+					mi = bundle.Missing{Kind: bundle.KindArtifact, Name: a.Name, TreeHash: a.TreeHash, Reason: "not in the store"}
+					if a.Platform != nil {
+						mi.Platform = a.Platform.Triplet()
+					}
+				}
+				if !slices.Contains(mi.RequiredBy, me.Name) {
+					mi.RequiredBy = append(mi.RequiredBy, me.Name)
+					slices.Sort(mi.RequiredBy)
+				}
+				missing[key] = mi
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	for _, mi := range missing {
+		rep.Missing = append(rep.Missing, mi)
+	}
+	slices.SortFunc(rep.Missing, func(a, b bundle.Missing) int {
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Name, b.Name), cmp.Compare(a.TreeHash.String(), b.TreeHash.String()))
+	})
+	return rep, nil
+}
+
+// Overlay is a read-only view of two stores: content (Fetch, Exists) comes
+// from the primary store and, when it lacks a blob or manifest, from the
+// fallback; tags resolve in the primary only. It is what verifies a delta
+// bundle (written against an inventory) before it is copied into the store
+// that holds the rest: `verify --with` and copy. Content is addressed by
+// digest and every read is verified, so the fallback cannot substitute
+// anything. It is safe for concurrent use if both stores are.
+type Overlay struct {
+	Primary, Fallback VerifyTarget
+}
+
+var _ VerifyTarget = (*Overlay)(nil)
+
+// Fetch implements content.Fetcher.
+func (o *Overlay) Fetch(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
+	rc, err := o.Primary.Fetch(ctx, d)
+	if err == nil || o.Fallback == nil || !errors.Is(err, errdef.ErrNotFound) {
+		return rc, err
+	}
+	return o.Fallback.Fetch(ctx, d)
+}
+
+// Exists implements content.ReadOnlyStorage.
+func (o *Overlay) Exists(ctx context.Context, d ocispec.Descriptor) (bool, error) {
+	ok, err := o.Primary.Exists(ctx, d)
+	if err != nil || ok || o.Fallback == nil {
+		return ok, err
+	}
+	return o.Fallback.Exists(ctx, d)
+}
+
+// Resolve implements content.Resolver, in the primary store only.
+func (o *Overlay) Resolve(ctx context.Context, ref string) (ocispec.Descriptor, error) {
+	return o.Primary.Resolve(ctx, ref)
+}
+
+// Predecessors lists the primary store's referrers of node, so that
+// trust.Verify finds OCI 1.1 signature referrers through an Overlay.
+func (o *Overlay) Predecessors(ctx context.Context, node ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+	if p, ok := o.Primary.(trust.ReferrerLister); ok {
+		return p.Predecessors(ctx, node)
+	}
+	return nil, nil
+}
