@@ -473,7 +473,7 @@ func checkRawPaths(tarball []byte) error {
 	tr := tar.NewReader(dec)
 	for {
 		h, err := tr.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err != nil {
