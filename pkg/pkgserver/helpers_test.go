@@ -1,0 +1,193 @@
+package pkgserver_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
+
+	"github.com/shoebox-jl/shoebox/internal/fixture"
+	"github.com/shoebox-jl/shoebox/internal/pkgclient"
+	"github.com/shoebox-jl/shoebox/pkg/bundle"
+	"github.com/shoebox-jl/shoebox/pkg/julia"
+	"github.com/shoebox-jl/shoebox/pkg/pkgserver"
+	"github.com/shoebox-jl/shoebox/pkg/store"
+	"github.com/shoebox-jl/shoebox/pkg/transfer"
+	"github.com/shoebox-jl/shoebox/pkg/treehash"
+)
+
+var (
+	worldOnce   sync.Once
+	world       *fixture.World
+	worldStatic string
+	worldErr    error
+)
+
+// testWorld is a generated Julia world whose first registry carries
+// General's real uuid (so an empty depot installs it, G9), with every tree
+// feature (empty dirs, symlinks, executables), served as a static mirror
+// directory for transfer.Push.
+func testWorld(t *testing.T) (*fixture.World, string) {
+	t.Helper()
+	worldOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "shoebox-pkgserver-world-")
+		if err != nil {
+			worldErr = err
+			return
+		}
+		world, worldErr = fixture.Generate(context.Background(), filepath.Join(dir, "world"), fixture.Config{
+			Seed: 21, Packages: 10, VersionsPerPackage: 3, ArtifactPackages: 0.4, RealGeneralUUID: true,
+			Platforms: []string{"x86_64-linux-gnu", "aarch64-linux-gnu"},
+			EmptyDirs: true, Symlinks: true, Executables: true, PlatformIndependent: true,
+		})
+		if worldErr == nil {
+			worldStatic = filepath.Join(dir, "static")
+			worldErr = world.WriteStaticServer(worldStatic)
+		}
+	})
+	if worldErr != nil {
+		t.Fatal(worldErr)
+	}
+	return world, worldStatic
+}
+
+var linux = julia.MustParsePlatform("x86_64-linux-gnu")
+
+func manifest(t *testing.T, p string) *julia.Manifest {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := julia.ParseManifest(p, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// pushManifests pushes what the manifests need (for x86_64 Linux) into
+// dst as a bundle tagged tag, and returns the bundle as read back.
+func pushManifests(t *testing.T, dst *store.Store, tag string, created time.Time, paths ...string) *bundle.Bundle {
+	t.Helper()
+	_, static := testWorld(t)
+	src, err := transfer.NewPkgServer("file://"+static, transfer.ServerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ms []transfer.NamedManifest
+	for _, p := range paths {
+		ms = append(ms, transfer.NamedManifest{Name: p, Manifest: manifest(t, p)})
+	}
+	res, err := transfer.Push(context.Background(), src, dst, transfer.PushRequest{Manifests: ms},
+		transfer.PushOptions{Platforms: []julia.Platform{linux}, Tag: tag, Created: created, ToolVersion: "test"})
+	if err != nil {
+		t.Fatalf("Push: %v", err)
+	}
+	return readBundle(t, dst, res.Index)
+}
+
+func readBundle(t *testing.T, src content.Fetcher, d ocispec.Descriptor) *bundle.Bundle {
+	t.Helper()
+	b, err := bundle.Read(context.Background(), src, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func openLayout(t *testing.T, dir string) *store.Store {
+	t.Helper()
+	s, err := store.Open(context.Background(), store.Reference{Kind: store.Layout, Path: dir}, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// serve builds a BundleSource over bundles and serves it on 127.0.0.1.
+func serve(t *testing.T, fetcher content.Fetcher, opts pkgserver.SourceOptions, bundles ...*bundle.Bundle) (*httptest.Server, *pkgserver.Server, *pkgserver.BundleSource) {
+	t.Helper()
+	src, err := pkgserver.NewBundleSource(context.Background(), fetcher, bundles, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := pkgserver.New(src, pkgserver.Options{Version: "test"})
+	srv.Update(src, pkgserver.Status{Items: src.Counts()})
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	return hs, srv, src
+}
+
+func newClient(t *testing.T, base string, opts pkgclient.Options) *pkgclient.Client {
+	t.Helper()
+	if opts.Depot == "" {
+		opts.Depot = t.TempDir()
+	}
+	c, err := pkgclient.New(base, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func get(t *testing.T, url string, hdr ...string) (*http.Response, []byte) {
+	t.Helper()
+	return do(t, http.MethodGet, url, hdr...)
+}
+
+func do(t *testing.T, method, url string, hdr ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body []byte
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		body = append(body, buf[:n]...)
+		if err != nil {
+			break
+		}
+	}
+	return resp, body
+}
+
+// held reports the (uuid, tree) pairs of packages a bundle holds.
+func held(bs ...*bundle.Bundle) map[[2]string]bool {
+	out := map[[2]string]bool{}
+	for _, b := range bs {
+		for _, e := range b.Entries {
+			if e.Kind == bundle.KindPackage {
+				out[[2]string{e.UUID.String(), e.TreeHash.String()}] = true
+			}
+		}
+	}
+	return out
+}
+
+func hashOf(t *testing.T, s string) treehash.Hash {
+	t.Helper()
+	h, err := treehash.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}

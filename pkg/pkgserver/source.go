@@ -1,0 +1,119 @@
+package pkgserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"oras.land/oras-go/v2/errdef"
+
+	"github.com/shoebox-jl/shoebox/pkg/bundle"
+	"github.com/shoebox-jl/shoebox/pkg/julia"
+	"github.com/shoebox-jl/shoebox/pkg/treehash"
+)
+
+// Resource is one immutable Pkg resource: /registry/<uuid>/<hash>,
+// /package/<uuid>/<hash> or /artifact/<hash>. UUID is zero for artifacts.
+type Resource struct {
+	Kind bundle.Kind
+	UUID julia.UUID
+	Hash treehash.Hash
+}
+
+// Path returns the resource's protocol path, e.g. "/package/<uuid>/<hash>".
+func (r Resource) Path() string {
+	if r.Kind == bundle.KindArtifact {
+		return "/artifact/" + r.Hash.String()
+	}
+	return "/" + string(r.Kind) + "/" + r.UUID.String() + "/" + r.Hash.String()
+}
+
+// String names the resource for messages.
+func (r Resource) String() string { return strings.TrimPrefix(r.Path(), "/") }
+
+// RegistryRef is one line of /registries: a registry uuid and the tree hash
+// the server advertises for it.
+type RegistryRef struct {
+	UUID julia.UUID
+	Hash treehash.Hash
+}
+
+// Content is a resource a Source found: its size and how to read it.
+type Content struct {
+	// Size is the size of the tarball in bytes.
+	Size int64
+	// Zstd is true when the tarball is zstd-compressed (else gzip).
+	Zstd bool
+	// Open returns the tarball positioned at 0. Reading it from 0 to the
+	// end must verify it (a mismatch is an error from Read, never a clean
+	// io.EOF); Seek may be used for ranges. ctx bounds the reads.
+	Open func(ctx context.Context) (io.ReadSeekCloser, error)
+}
+
+// Source is what a Server serves. Implementations must be safe for
+// concurrent use. BundleSource is the one over verified bundles.
+type Source interface {
+	// Registries returns the /registries lines, sorted by uuid.
+	Registries() []RegistryRef
+	// Lookup finds a resource without reading its content. An unknown
+	// resource is an error wrapping errdef.ErrNotFound.
+	Lookup(ctx context.Context, r Resource) (Content, error)
+}
+
+// ErrUnavailable is returned (wrapped) for content the server knows but
+// cannot serve now: a backend that is down, a blob that failed
+// verification. It becomes 503.
+var ErrUnavailable = errors.New("temporarily unavailable")
+
+// ErrUpstream is returned (wrapped) when the backing store failed to
+// deliver content. It becomes 502.
+var ErrUpstream = errors.New("upstream store failed")
+
+// parseResource parses a request path into a resource. It accepts only
+// lowercase canonical uuids and hashes (pkg-protocol §2.1).
+func parseResource(path string) (Resource, bool) {
+	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	var r Resource
+	switch {
+	case len(parts) == 3 && (parts[0] == "registry" || parts[0] == "package"):
+		r.Kind = bundle.Kind(parts[0])
+		if !lowerUUID(parts[1]) || !lowerHex40(parts[2]) {
+			return r, false
+		}
+		r.UUID = julia.MustParseUUID(parts[1])
+		r.Hash = treehash.MustParse(parts[2])
+	case len(parts) == 2 && parts[0] == "artifact":
+		r.Kind = bundle.KindArtifact
+		if !lowerHex40(parts[1]) {
+			return r, false
+		}
+		r.Hash = treehash.MustParse(parts[1])
+	default:
+		return r, false
+	}
+	return r, true
+}
+
+func lowerHex40(s string) bool {
+	if len(s) != 40 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func lowerUUID(s string) bool {
+	_, err := julia.ParseUUID(s) // canonical lowercase only
+	return err == nil
+}
+
+// notFound returns an error for an unknown resource.
+func notFound(r Resource) error {
+	return fmt.Errorf("%s: %w", r, errdef.ErrNotFound)
+}
