@@ -264,7 +264,7 @@ func Test_runPush_HostileInput(t *testing.T) {
 		{name: "truncated gzip", wantCode: ExitError,
 			mirror:  func(dir string) { replaceFile(t, pkgPath(dir), good[:len(good)/2]) },
 			wantErr: []string{"package " + victim.Package.Name + "@" + victim.Version, "unexpected EOF"}},
-		{name: "registry with ./ paths", wantCode: ExitError,
+		{name: "registry with ./ paths", wantCode: ExitVerify,
 			mirror:  func(dir string) { replaceFile(t, regPath(dir), dotSlashRegistry(t, reg.Tarball)) },
 			wantErr: []string{"registry " + reg.UUID.String() + "/" + reg.TreeHash.String(), `tarball entry "./`, "pkg-protocol G3"}},
 		{name: "HTTP 500", wantCode: ExitError,

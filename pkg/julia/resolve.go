@@ -23,6 +23,9 @@ type Requirement struct {
 	UUID UUID
 	// Spec constrains the versions; nil means any version.
 	Spec *VersionSpec
+	// Text is the requirement as ParseRequirement read it ("Example@=0.5.3"),
+	// for records; "" when built otherwise.
+	Text string
 }
 
 // ParseRequirement reads "Name" or "Name@spec", spec in Project.toml
@@ -32,7 +35,7 @@ func ParseRequirement(s string) (Requirement, error) {
 	if name == "" {
 		return Requirement{}, errf("requirement %q: empty package name", s)
 	}
-	r := Requirement{Name: name}
+	r := Requirement{Name: name, Text: s}
 	if found {
 		vs, err := ParseSpec(spec)
 		if err != nil {

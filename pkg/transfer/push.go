@@ -493,7 +493,7 @@ func checkRawPaths(tarball []byte) error {
 			}
 		}
 		if strings.Join(parts, "/") != name {
-			return fmt.Errorf("tarball entry %q: path not in canonical form; Pkg looks registry files up by their exact path and could not load this registry (pkg-protocol G3)", h.Name)
+			return fmt.Errorf("tarball entry %q: path not in canonical form; Pkg looks registry files up by their exact path and could not load this registry (pkg-protocol G3)%.0w", h.Name, treehash.ErrTarEntry)
 		}
 	}
 }
@@ -988,9 +988,12 @@ func (p *pusher) finish(ctx context.Context) error {
 		inputs = append(inputs, m.Name)
 	}
 	for _, r := range p.req.Packages {
-		s := r.Name
-		if r.Spec != nil {
-			s += "@" + r.Spec.String()
+		s := r.Text
+		if s == "" {
+			s = r.Name
+			if r.Spec != nil {
+				s += "@" + r.Spec.String()
+			}
 		}
 		reqs = append(reqs, bundle.Request{Type: "package", Value: s})
 		inputs = append(inputs, "package "+s)
