@@ -1,15 +1,654 @@
 package cli
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
 
-// TODO(skeleton): replaced by the real command.
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/spf13/cobra"
+	"oras.land/oras-go/v2/content"
+
+	"github.com/shoebox-jl/shoebox/pkg/bundle"
+	"github.com/shoebox-jl/shoebox/pkg/pkgserver"
+	"github.com/shoebox-jl/shoebox/pkg/store"
+	"github.com/shoebox-jl/shoebox/pkg/trust"
+)
+
+// ServeOptions are the flags of shoebox serve.
+type ServeOptions struct {
+	Store             string
+	Addr              string
+	URL               string
+	Policy            string
+	Keys              []string
+	InsecureNoVerify  bool
+	View              string
+	ReloadInterval    time.Duration
+	DeepCheck         bool
+	CacheDir          string
+	CacheSize         string
+	TLSCert, TLSKey   string
+	MaxConcurrent     int
+	LogFormat         string
+	AccessLog         bool
+	PrintClientConfig bool
+	store             storeFlags
+
+	// reload, when set (tests), replaces SIGHUP: a value forces a full
+	// reload (every bundle checked again).
+	reload <-chan struct{}
+	// ready, when set (tests), is called with the listening address.
+	ready func(addr string)
+}
+
+const serveLong = `Serve Julia's Pkg server protocol straight from an OCI store, so that
+users set JULIA_PKG_SERVER=http://host:port and Pkg.add / Pkg.instantiate
+work as on the internet, for what was carried.
+
+The store is an OCI layout (a USB stick: oci-layout:PATH or a plain path)
+or a registry repository (REGISTRY/REPO, with --ca-file, --plain-http,
+--username/--password-stdin or docker config credentials). Every tagged
+bundle of the store is considered (--store REF:TAG serves one tag).
+
+Only bundles that verify are served: their signatures must satisfy the
+trust policy (--policy FILE, or --key PUB for "any of these keys"; tags
+the policy does not cover are not served) and bundle.Check must find every
+index, manifest and blob intact (--deep-check also re-hashes every tarball
+and applies Tar.jl's rules). --insecure-no-verify skips the signatures, for
+labs only; it is logged loudly. A store with nothing verified serves
+nothing: /healthz and /registries answer 503 and the log says why.
+
+Verification runs at start and at every reload: every --reload-interval
+the store is polled (a layout costs one stat of index.json; a registry a
+tag listing), and bundles added meanwhile by shoebox copy or push are
+verified and served without a restart; SIGHUP forces a full reload that
+checks every bundle again. A tarball whose bytes fail their digest while
+streaming is cut off mid-transfer (never a complete-looking body), withdrawn
+at once, and its bundle is checked again at the next reload.
+
+Each registry is advertised as its available view (--registry-view
+available, the default): the newest verified snapshot with every package
+version the store lacks removed, so Pkg's resolver never picks what cannot
+be downloaded; yanked versions that are held stay. --registry-view full
+serves the snapshots unchanged. Serve General under its real uuid so that
+users can start from an empty depot (see --print-client-config).
+
+Endpoints: /registries (+ .eager, .conservative), /registry/<uuid>/<hash>,
+/package/<uuid>/<hash>, /artifact/<hash> (GET and HEAD, single Range
+requests, immutable caching, ETag = tree hash, application/x-gzip, never a
+Content-Encoding), /healthz, /meta (JSON), /metrics (Prometheus).
+
+From a registry, blobs are streamed through, never held whole; --cache-dir
+adds an on-disk read-through cache of at most --cache-size, filled only
+with digest-verified blobs. SIGTERM or Ctrl-C shuts down gracefully.`
+
 func newServeCmd(f *Factory) *cobra.Command {
-	return &cobra.Command{
-		Use:    "serve",
-		Short:  "(not built yet)",
-		Hidden: true,
-		RunE: func(*cobra.Command, []string) error {
-			return errNotBuilt
+	opts := &ServeOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve --store REF [--policy FILE | --key PUB | --insecure-no-verify]",
+		Short: "Serve the Pkg protocol (JULIA_PKG_SERVER) from verified bundles",
+		Long:  serveLong,
+		Example: `  shoebox serve --store /media/stick --key team.pub --addr 0.0.0.0:8000
+  shoebox serve --store harbor.example.org/julia/bundles --policy policy.toml \
+      --ca-file ca.pem --cache-dir /var/cache/shoebox --cache-size 50GiB
+  shoebox serve --store /media/stick --key team.pub --print-client-config`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServe(cmd.Context(), f, opts)
 		},
 	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Store, "store", "", "the store: oci-layout:PATH[:TAG], a path, or REGISTRY/REPO[:TAG] (required)")
+	fl.StringVar(&opts.Addr, "addr", "127.0.0.1:8000", "address to listen on")
+	fl.StringVar(&opts.URL, "url", "", "the URL clients use (for --print-client-config); default from --addr")
+	fl.StringVar(&opts.Policy, "policy", "", "trust policy file (TOML) the bundles' signatures must satisfy")
+	fl.StringSliceVar(&opts.Keys, "key", nil, "trusted public key file (PEM); any one signature by one of them suffices (repeatable)")
+	fl.BoolVar(&opts.InsecureNoVerify, "insecure-no-verify", false, "serve bundles without checking signatures (labs only; integrity is still checked)")
+	fl.StringVar(&opts.View, "registry-view", "available", "registry trees to advertise: available (only what the store holds) or full")
+	fl.DurationVar(&opts.ReloadInterval, "reload-interval", 10*time.Second, "how often to poll the store for new bundles (0: only on SIGHUP)")
+	fl.BoolVar(&opts.DeepCheck, "deep-check", false, "also re-hash every tarball and apply Tar.jl's rules when verifying")
+	fl.StringVar(&opts.CacheDir, "cache-dir", "", "on-disk read-through blob cache (registry stores)")
+	fl.StringVar(&opts.CacheSize, "cache-size", "10GiB", "size limit of --cache-dir (e.g. 500MiB, 50GiB)")
+	fl.StringVar(&opts.TLSCert, "tls-cert", "", "serve HTTPS with this certificate (PEM; with --tls-key)")
+	fl.StringVar(&opts.TLSKey, "tls-key", "", "private key of --tls-cert (PEM)")
+	fl.IntVar(&opts.MaxConcurrent, "max-concurrent", 64, "tarball downloads streamed at once; more wait up to 10 s, then get 503")
+	fl.StringVar(&opts.LogFormat, "log-format", "text", "log format on standard error: text or json")
+	fl.BoolVar(&opts.AccessLog, "access-log", true, "log every request")
+	fl.BoolVar(&opts.PrintClientConfig, "print-client-config", false, "print what Julia users set (JULIA_PKG_SERVER, first-run steps) and exit")
+	opts.store.register(fl)
+	return cmd
 }
+
+func runServe(ctx context.Context, f *Factory, opts *ServeOptions) error {
+	if opts.Store == "" {
+		return usagef("--store is required")
+	}
+	view := pkgserver.ViewMode(opts.View)
+	if view != pkgserver.ViewAvailable && view != pkgserver.ViewFull {
+		return usagef("--registry-view %q: want available or full", opts.View)
+	}
+	if (opts.TLSCert == "") != (opts.TLSKey == "") {
+		return usagef("--tls-cert and --tls-key go together")
+	}
+	if opts.LogFormat != "text" && opts.LogFormat != "json" {
+		return usagef("--log-format %q: want text or json", opts.LogFormat)
+	}
+	if opts.ReloadInterval < 0 {
+		return usagef("--reload-interval %s: must not be negative", opts.ReloadInterval)
+	}
+	var cacheSize int64
+	if opts.CacheDir != "" {
+		var err error
+		if cacheSize, err = parseSize(opts.CacheSize); err != nil || cacheSize <= 0 {
+			return usagef("--cache-size %q: want a positive size such as 500M or 50GiB", opts.CacheSize)
+		}
+	}
+	policy, err := servePolicy(opts)
+	if err != nil {
+		return err
+	}
+
+	var h slog.Handler
+	if opts.LogFormat == "json" {
+		h = slog.NewJSONHandler(f.Err, nil)
+	} else {
+		h = slog.NewTextHandler(f.Err, nil)
+	}
+	log := slog.New(h)
+	if opts.InsecureNoVerify {
+		log.Warn("INSECURE: --insecure-no-verify: bundles are served WITHOUT signature verification; use only in a lab")
+	}
+
+	st, ref, err := opts.store.open(ctx, f, opts.Store, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	var fetcher content.Fetcher = st
+	var cache *pkgserver.Cache
+	if opts.CacheDir != "" {
+		if cache, err = pkgserver.NewCache(opts.CacheDir, cacheSize, st); err != nil {
+			return err
+		}
+		fetcher = cache
+	}
+	l := &serveLoader{st: st, ref: ref, fetch: fetcher, policy: policy, deep: opts.DeepCheck, view: view, log: log,
+		checked: map[digest.Digest]bool{}, read: map[digest.Digest]*bundle.Bundle{}, now: f.Now}
+
+	if opts.PrintClientConfig {
+		src, _, err := l.load(ctx, true)
+		if err != nil {
+			return err
+		}
+		return printClientConfig(f.Out, opts, src)
+	}
+
+	srvLog := log
+	if !opts.AccessLog {
+		srvLog = slog.New(levelFilter{h, slog.LevelWarn})
+	}
+	srv := pkgserver.New(nil, pkgserver.Options{Logger: srvLog, MaxConcurrent: opts.MaxConcurrent, Version: version(), View: string(view), Cache: cache, Now: f.Now})
+	l.reloadOnce(ctx, srv, true)
+
+	ln, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", opts.Addr, err)
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(h, slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	scheme := "http"
+	if opts.TLSCert != "" {
+		scheme = "https"
+		hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	log.Info("serving", slog.String("url", scheme+"://"+ln.Addr().String()), slog.String("store", ref.String()),
+		slog.String("view", string(view)), slog.Duration("reload_interval", opts.ReloadInterval))
+	if opts.ready != nil {
+		opts.ready(ln.Addr().String())
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if opts.TLSCert != "" {
+			errc <- hs.ServeTLS(ln, opts.TLSCert, opts.TLSKey)
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+
+	reload := opts.reload
+	if reload == nil {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		ch := make(chan struct{})
+		go func() {
+			for {
+				select {
+				case <-hup:
+					select {
+					case ch <- struct{}{}:
+					case <-ctx.Done():
+						return
+					}
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+		reload = ch
+	}
+	var tick <-chan time.Time
+	if opts.ReloadInterval > 0 {
+		t := time.NewTicker(opts.ReloadInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case err := <-errc:
+			if errors.Is(err, http.ErrServerClosed) {
+				return nil
+			}
+			return fmt.Errorf("serving on %s: %w", opts.Addr, err)
+		case <-tick:
+			l.reloadOnce(ctx, srv, false)
+		case <-reload:
+			log.Info("reload requested: checking every bundle again")
+			l.reloadOnce(ctx, srv, true)
+		case <-ctx.Done():
+			log.Info("shutting down")
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			err := hs.Shutdown(sctx)
+			cancel()
+			if err != nil {
+				hs.Close()
+				log.Warn("shutdown: closed remaining connections", slog.String("error", err.Error()))
+			}
+			return nil
+		}
+	}
+}
+
+// servePolicy builds the trust policy from --policy or --key; nil with
+// --insecure-no-verify.
+func servePolicy(opts *ServeOptions) (*trust.Policy, error) {
+	n := 0
+	for _, set := range []bool{opts.Policy != "", len(opts.Keys) > 0, opts.InsecureNoVerify} {
+		if set {
+			n++
+		}
+	}
+	switch {
+	case n == 0:
+		return nil, usagef("serve needs a trust policy: --policy FILE or --key PUB (or --insecure-no-verify, labs only)")
+	case n > 1:
+		return nil, usagef("--policy, --key and --insecure-no-verify exclude each other")
+	case opts.InsecureNoVerify:
+		return nil, nil
+	case opts.Policy != "":
+		fh, err := os.Open(opts.Policy)
+		if err != nil {
+			return nil, fmt.Errorf("policy: %w", err)
+		}
+		defer fh.Close()
+		p, err := trust.ParsePolicy(fh, filepath.Dir(opts.Policy))
+		if err != nil {
+			return nil, usagef("policy %s: %v", opts.Policy, err)
+		}
+		return p, nil
+	default:
+		var pems [][]byte
+		for _, k := range opts.Keys {
+			b, err := os.ReadFile(k)
+			if err != nil {
+				return nil, fmt.Errorf("key: %w", err)
+			}
+			pems = append(pems, b)
+		}
+		p, err := trust.PolicyFromKeys(pems...)
+		if err != nil {
+			return nil, usagef("--key: %v", err)
+		}
+		return p, nil
+	}
+}
+
+// levelFilter drops records below a level (the access log when it is off).
+type levelFilter struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (l levelFilter) Enabled(ctx context.Context, lv slog.Level) bool {
+	return lv >= l.min && l.Handler.Enabled(ctx, lv)
+}
+
+// readOnlyStorage is the fetcher (maybe the cache) with the store's Exists,
+// what bundle.Check reads.
+type readOnlyStorage struct {
+	content.Fetcher
+	st *store.Store
+}
+
+func (r readOnlyStorage) Exists(ctx context.Context, d ocispec.Descriptor) (bool, error) {
+	return r.st.Exists(ctx, d)
+}
+
+// serveLoader turns the store into a BundleSource: it lists the bundles,
+// verifies them and remembers what it verified, so that a poll that finds
+// nothing new costs one stat (layouts) or one tag listing (registries).
+type serveLoader struct {
+	st     *store.Store
+	ref    store.Reference
+	fetch  content.Fetcher
+	policy *trust.Policy // nil: --insecure-no-verify
+	deep   bool
+	view   pkgserver.ViewMode
+	log    *slog.Logger
+	now    func() time.Time
+
+	// checked are the bundle index digests whose Check passed; read are the
+	// bundles read so far. Only the reload loop (one goroutine) uses them.
+	checked map[digest.Digest]bool
+	read    map[digest.Digest]*bundle.Bundle
+	tags    map[string]digest.Digest // the last listing
+	src     *pkgserver.BundleSource
+	status  pkgserver.Status
+}
+
+// reloadOnce reloads and hands the result to srv; on failure srv keeps
+// what it serves.
+func (l *serveLoader) reloadOnce(ctx context.Context, srv *pkgserver.Server, force bool) {
+	src, changed, err := l.load(ctx, force)
+	if ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		l.log.Error("reload failed; serving what was verified before", slog.String("store", l.ref.String()), slog.String("error", err.Error()))
+		st := l.status
+		st.ReloadError = err.Error()
+		if l.src == nil {
+			st.Reason = "store " + l.ref.String() + " could not be read: " + err.Error()
+		}
+		if l.src == nil {
+			srv.Update(nil, st)
+		} else {
+			srv.Update(l.src, st)
+		}
+		return
+	}
+	if !changed && !force {
+		return
+	}
+	if src == nil {
+		srv.Update(nil, l.status)
+		return
+	}
+	srv.Update(src, l.status)
+}
+
+// servedRef is one bundle found under one or more tags.
+type servedRef struct {
+	desc ocispec.Descriptor
+	tags []string
+}
+
+// load lists and verifies the store's bundles and builds the source. It
+// reports whether anything changed since the last load; when nothing did
+// (and force is false) it returns the current source untouched.
+func (l *serveLoader) load(ctx context.Context, force bool) (*pkgserver.BundleSource, bool, error) {
+	layoutChanged, err := l.st.Reload(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	tags, refs, err := l.list(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	quarantined := map[digest.Digest]bool{}
+	if l.src != nil {
+		for _, d := range l.src.Quarantined() {
+			quarantined[d] = true
+		}
+	}
+	if !force && l.tags != nil && !layoutChanged && len(quarantined) == 0 && mapsEqual(tags, l.tags) {
+		return l.src, false, nil
+	}
+	l.tags = tags
+
+	var ok []*bundle.Bundle
+	var infos []pkgserver.BundleInfo
+	var rejected []string
+	for _, r := range refs {
+		name := strings.Join(r.tags, ",")
+		reject := func(why string) {
+			l.log.Error("bundle rejected: not served", slog.String("tag", name), slog.String("digest", r.desc.Digest.String()), slog.String("reason", why))
+			rejected = append(rejected, name+": "+why)
+			delete(l.checked, r.desc.Digest)
+		}
+		var signers []string
+		if l.policy != nil {
+			covered := slices.ContainsFunc(r.tags, l.policy.Covers)
+			if !covered {
+				reject("tag not covered by the trust policy")
+				continue
+			}
+			res, err := trust.Verify(ctx, l.st, r.desc, l.policy)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil, false, ctx.Err()
+				}
+				reject(err.Error())
+				continue
+			}
+			signers = res.Signers
+		}
+		b, err := l.bundle(ctx, r.desc)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, false, ctx.Err()
+			}
+			reject(err.Error())
+			continue
+		}
+		suspect := false
+		for _, e := range b.Entries {
+			if quarantined[e.Whole.Digest] {
+				suspect = true
+			}
+		}
+		if force || suspect || !l.checked[r.desc.Digest] {
+			rep, err := bundle.Check(ctx, readOnlyStorage{l.fetch, l.st}, r.desc, bundle.CheckOptions{Deep: l.deep})
+			if ctx.Err() != nil {
+				return nil, false, ctx.Err()
+			}
+			if err != nil {
+				why := err.Error()
+				if rep != nil && len(rep.Problems) > 0 {
+					why = fmt.Sprintf("%d integrity problems, first: %v", len(rep.Problems), rep.Problems[0])
+				}
+				reject(why)
+				continue
+			}
+			l.checked[r.desc.Digest] = true
+		}
+		items := map[string]int{}
+		for k, n := range countKinds(b) {
+			items[string(k)] = n
+		}
+		if signers == nil {
+			signers = []string{}
+		}
+		infos = append(infos, pkgserver.BundleInfo{Tag: name, Digest: r.desc.Digest.String(), Created: b.Created, Signers: signers, Items: items})
+		l.log.Info("bundle verified", slog.String("tag", name), slog.String("digest", r.desc.Digest.String()),
+			slog.String("signers", strings.Join(signers, ",")), slog.Int("items", len(b.Entries)))
+		ok = append(ok, b)
+	}
+	st := pkgserver.Status{Bundles: infos, Reloaded: l.now()}
+	if len(ok) == 0 {
+		switch {
+		case len(refs) == 0:
+			st.Reason = "no bundle in " + l.ref.String()
+		default:
+			st.Reason = fmt.Sprintf("no verified bundle in %s: %d found, all rejected: %s", l.ref.String(), len(refs), strings.Join(rejected, "; "))
+		}
+		l.log.Error("serving nothing", slog.String("reason", st.Reason))
+		l.src, l.status = nil, st
+		return nil, true, nil
+	}
+	src, err := pkgserver.NewBundleSource(ctx, l.fetch, ok, pkgserver.SourceOptions{View: l.view, Logger: l.log, Previous: l.src})
+	if err != nil {
+		return nil, false, err
+	}
+	st.Items = src.Counts()
+	l.src, l.status = src, st
+	return src, true, nil
+}
+
+// list resolves every tag (signature tags included, so that a new
+// signature is noticed) and returns the bundles among them.
+func (l *serveLoader) list(ctx context.Context) (map[string]digest.Digest, []servedRef, error) {
+	var tags []string
+	if l.ref.Tag != "" {
+		tags = []string{l.ref.Tag}
+	} else {
+		var err error
+		if tags, err = l.st.Tags(ctx); err != nil {
+			return nil, nil, fmt.Errorf("%s: listing tags: %w", l.ref.Location(), err)
+		}
+	}
+	out := map[string]digest.Digest{}
+	byDigest := map[digest.Digest]*servedRef{}
+	var order []digest.Digest
+	for _, t := range tags {
+		d, err := l.st.Resolve(ctx, t)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", l.ref.WithTag(t), err)
+		}
+		out[t] = d.Digest
+		if !isBundleIndex(d) {
+			continue
+		}
+		if r, ok := byDigest[d.Digest]; ok {
+			r.tags = append(r.tags, t)
+			continue
+		}
+		byDigest[d.Digest] = &servedRef{desc: d, tags: []string{t}}
+		order = append(order, d.Digest)
+	}
+	refs := make([]servedRef, 0, len(order))
+	for _, d := range order {
+		refs = append(refs, *byDigest[d])
+	}
+	return out, refs, nil
+}
+
+// bundle reads a bundle once per digest.
+func (l *serveLoader) bundle(ctx context.Context, d ocispec.Descriptor) (*bundle.Bundle, error) {
+	if b, ok := l.read[d.Digest]; ok {
+		return b, nil
+	}
+	b, err := bundle.Read(ctx, l.fetch, d)
+	if err != nil {
+		return nil, err
+	}
+	l.read[d.Digest] = b
+	return b, nil
+}
+
+func mapsEqual(a, b map[string]digest.Digest) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// printClientConfig prints what users set to use this server.
+func printClientConfig(w io.Writer, opts *ServeOptions, src *pkgserver.BundleSource) error {
+	u := opts.URL
+	if u == "" {
+		host, port, err := net.SplitHostPort(opts.Addr)
+		if err != nil {
+			return usagef("--addr %q: %v", opts.Addr, err)
+		}
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			if host, err = os.Hostname(); err != nil {
+				host = "localhost"
+			}
+		}
+		scheme := "http"
+		if opts.TLSCert != "" {
+			scheme = "https"
+		}
+		u = scheme + "://" + net.JoinHostPort(host, port)
+	}
+	pu, err := url.Parse(u)
+	if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+		return usagef("--url %q: want http://host:port or https://host:port", u)
+	}
+	u = strings.TrimRight(u, "/")
+	var b strings.Builder
+	fmt.Fprintf(&b, "JULIA_PKG_SERVER=%s\n\n", u)
+	fmt.Fprintf(&b, "Set it for every Julia user; keep the explicit %s:// (without a scheme Pkg assumes https):\n", pu.Scheme)
+	fmt.Fprintf(&b, "  export JULIA_PKG_SERVER=%s                 # sh, bash, zsh\n", u)
+	fmt.Fprintf(&b, "  ENV[\"JULIA_PKG_SERVER\"] = \"%s\"         # ~/.julia/config/startup.jl\n\n", u)
+	var views []pkgserver.View
+	if src != nil {
+		views = src.Views()
+	}
+	if len(views) == 0 {
+		b.WriteString("No registry is served yet (nothing verified); see the server's log.\n")
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
+	fmt.Fprintf(&b, "Registries served (%s view):\n", opts.View)
+	general := false
+	for _, v := range views {
+		fmt.Fprintf(&b, "  %-20s %s  %s\n", v.Name, v.UUID, v.Hash)
+		if v.UUID.String() == generalUUID {
+			general = true
+		}
+	}
+	b.WriteString("\nFirst run from an empty depot:\n")
+	if general {
+		b.WriteString("  General is served under its real uuid: Pkg installs it, and every registry above,\n")
+		b.WriteString("  from this server on first use. Nothing else to do.\n")
+	} else {
+		b.WriteString("  General is not served, so Pkg would try to git clone it from GitHub and fail offline.\n")
+		b.WriteString("  Add the served registries first:\n")
+		for _, v := range views {
+			fmt.Fprintf(&b, "    julia -e 'using Pkg; Pkg.Registry.add(uuid=\"%s\")'   # %s\n", v.UUID, v.Name)
+		}
+	}
+	_, err = io.WriteString(w, b.String())
+	return err
+}
+
+const generalUUID = "23338594-aafe-5451-b93e-139f81909106"
