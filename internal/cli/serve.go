@@ -429,7 +429,7 @@ func (l *serveLoader) load(ctx context.Context, force bool) (*pkgserver.BundleSo
 	}
 	quarantined := map[digest.Digest]bool{}
 	if l.src != nil {
-		for _, d := range l.src.Quarantined() {
+		for _, d := range l.src.Suspects() {
 			quarantined[d] = true
 		}
 	}

@@ -63,8 +63,9 @@ type BundleSource struct {
 	counts  map[bundle.Kind]int
 
 	// bad holds the whole-tarball digests of items withdrawn because their
-	// bytes failed verification while being served (digest → error text).
-	bad sync.Map
+	// bytes failed their digest while being served (digest → error text);
+	// suspect those whose reads failed in any way (digest → error text).
+	bad, suspect sync.Map
 }
 
 // View is the registry tree a BundleSource advertises for one registry.
@@ -216,12 +217,21 @@ func (s *BundleSource) Counts() map[bundle.Kind]int {
 func (s *BundleSource) Catalog() *bundle.Catalog { return s.cat }
 
 // Quarantined returns the whole-tarball digests of the items withdrawn
-// because they failed verification while being served, sorted. They stay
-// withdrawn for the life of this source; the caller re-checks the bundles
-// holding them before building the next one.
-func (s *BundleSource) Quarantined() []digest.Digest {
+// because their bytes did not match their digest while being served,
+// sorted. They stay withdrawn (404) for the life of this source; the
+// caller re-checks the bundles holding them before building the next one.
+// A transfer that merely broke off (a registry dropping the connection)
+// withdraws nothing: see Suspects.
+func (s *BundleSource) Quarantined() []digest.Digest { return keys(&s.bad) }
+
+// Suspects returns the whole-tarball digests of the items whose reads
+// failed in any way while being served (including Quarantined ones),
+// sorted: the bundles holding them deserve a check at the next reload.
+func (s *BundleSource) Suspects() []digest.Digest { return keys(&s.suspect) }
+
+func keys(m *sync.Map) []digest.Digest {
 	var out []digest.Digest
-	s.bad.Range(func(k, _ any) bool {
+	m.Range(func(k, _ any) bool {
 		out = append(out, k.(digest.Digest))
 		return true
 	})
@@ -270,7 +280,8 @@ type nopCloser struct{ *bytes.Reader }
 
 func (nopCloser) Close() error { return nil }
 
-// watchReader withdraws its item when its bytes fail verification.
+// watchReader withdraws its item when its bytes fail their digest, and
+// marks it suspect on any read error but the caller's cancellation.
 type watchReader struct {
 	*bundle.Reader
 	s *BundleSource
@@ -279,7 +290,11 @@ type watchReader struct {
 
 func (w *watchReader) Read(p []byte) (int, error) {
 	n, err := w.Reader.Read(p)
-	if err != nil && (errors.Is(err, bundle.ErrIntegrity) || errors.Is(err, content.ErrMismatchedDigest)) {
+	if err == nil || errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) {
+		return n, err
+	}
+	w.s.suspect.LoadOrStore(w.e.Whole.Digest, err.Error())
+	if errors.Is(err, content.ErrMismatchedDigest) || errors.Is(err, content.ErrTrailingData) {
 		if _, loaded := w.s.bad.LoadOrStore(w.e.Whole.Digest, err.Error()); !loaded {
 			w.s.log.Error("item withdrawn: content failed verification", slog.String("item", w.e.Item.String()),
 				slog.String("digest", w.e.Whole.Digest.String()), slog.String("error", err.Error()))
