@@ -1,0 +1,730 @@
+package transfer
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/errdef"
+
+	"github.com/shoebox-jl/shoebox/pkg/bundle"
+	"github.com/shoebox-jl/shoebox/pkg/store"
+	"github.com/shoebox-jl/shoebox/pkg/trust"
+)
+
+// CopySource is what Copy reads: content and tag resolution
+// (oras.ReadOnlyTarget). When it also lists referrers (as *store.Store
+// does), the bundle's OCI 1.1 referrers are copied too.
+type CopySource interface {
+	content.ReadOnlyStorage
+	content.Resolver
+}
+
+// CopyTarget is where Copy writes: content storage that resolves and sets
+// tags (oras.Target). *store.Store satisfies it.
+type CopyTarget interface {
+	content.Storage
+	content.TagResolver
+}
+
+// referrersLister is the optional capability of a CopySource to list the
+// manifests whose subject is a node (store.Store.Referrers).
+type referrersLister interface {
+	Referrers(ctx context.Context, subject ocispec.Descriptor, artifactType string) ([]ocispec.Descriptor, error)
+}
+
+// CopyOptions tune Copy. The zero value copies with 4 transfers at a time,
+// 5 attempts per blob or manifest, and no progress reports.
+type CopyOptions struct {
+	// Concurrency bounds the blobs and manifests transferred (and checked
+	// for existence) at once; ≤ 0 means 4.
+	Concurrency int
+	// Attempts is how many times one blob or manifest is tried when a
+	// transfer fails in a way a retry may cure (5xx, 429, connection
+	// resets, truncated bodies); ≤ 0 means 5. Errors a retry cannot cure
+	// (missing or corrupt source content, 4xx, authentication, a full
+	// disk) fail at once.
+	Attempts int
+	// Backoff is the wait before the first retry, doubled each time up to
+	// 8 s; ≤ 0 means 250 ms.
+	Backoff time.Duration
+	// Progress, if set, receives events (EventPlanned with the number of
+	// nodes found, EventSkipped for each node the destination already has,
+	// EventStart/EventBytes/EventDone for each one copied; Name is the
+	// Julia item's name when known, else the digest). It must be cheap and
+	// safe for concurrent calls.
+	Progress func(Event)
+	// Logger receives retry notices; nil discards them.
+	Logger *slog.Logger
+}
+
+// CopyResult summarises a Copy.
+type CopyResult struct {
+	// Index is the bundle index copied and Tags the tags set on it.
+	Index ocispec.Descriptor
+	Tags  []string
+	// Copied and Skipped count the nodes (blobs and manifests) written and
+	// those the destination already had; their bytes likewise. A skipped
+	// manifest's subgraph is not visited (the destination has it whole).
+	Copied, Skipped           int
+	BytesCopied, BytesSkipped int64
+	// Signatures counts the signature manifests carried: the cosign
+	// ".sig" manifest (merged with the destination's when both have one)
+	// and the OCI 1.1 referrers.
+	Signatures int
+	// Retries counts transfers that were tried again.
+	Retries int
+}
+
+// Copy copies the bundle whose top index is index from src to dst, with
+// its signatures, then points tags at it; the bundle is resolved by the
+// caller once and named by digest from then on.
+//
+// The order makes a partial copy invisible: blobs first, then manifests
+// children before parents (item manifests, child indexes, the top index),
+// then the signatures (cosign's "sha256-<hex>.sig" manifest, merged with
+// one the destination already has so that no signature is lost; the
+// OCI 1.1 referrers of the index; the referrers fallback tag index
+// "sha256-<hex>", merged likewise), and the bundle's tags last. A tag
+// never points at an incomplete graph, and an interrupted Copy leaves
+// only untagged content, which the next run reuses: nodes the destination
+// already has are skipped (a manifest with its whole subgraph), so a
+// re-run transfers only what is missing, and copying a delta bundle
+// (pushed against an inventory of dst) needs from src only what dst
+// lacks.
+//
+// Every blob is streamed from src to dst (never spooled) and checked
+// against its digest and size by the destination; manifests are read
+// through a 4 MiB cap and digest-checked. Transfers run on
+// opts.Concurrency goroutines and are retried per node (opts.Attempts).
+func Copy(ctx context.Context, src CopySource, dst CopyTarget, index ocispec.Descriptor, tags []string, opts CopyOptions) (*CopyResult, error) {
+	c := &copier{src: src, dst: dst, opts: opts, res: &CopyResult{Index: index}}
+	if c.opts.Logger == nil {
+		c.opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := c.graph(ctx, index); err != nil {
+		return c.res, fmt.Errorf("bundle %s: %w", index.Digest, err)
+	}
+	if err := c.signatures(ctx, index); err != nil {
+		return c.res, fmt.Errorf("bundle %s: signatures: %w", index.Digest, err)
+	}
+	for _, t := range tags {
+		if err := c.retry(ctx, "tagging "+t, func() error { return dst.Tag(ctx, index, t) }); err != nil {
+			return c.res, fmt.Errorf("bundle %s: tagging %q: %w", index.Digest, t, err)
+		}
+		c.res.Tags = append(c.res.Tags, t)
+	}
+	return c.res, nil
+}
+
+// copier is one Copy.
+type copier struct {
+	src  CopySource
+	dst  CopyTarget
+	opts CopyOptions
+	// mu guards res; every worker takes it briefly.
+	mu  sync.Mutex
+	res *CopyResult
+}
+
+// node is one blob or manifest of a graph being copied.
+type node struct {
+	desc     ocispec.Descriptor
+	name     string
+	exists   bool
+	manifest []byte          // the manifest's bytes (manifests only)
+	children []digest.Digest // successors (manifests only)
+	height   int             // 0 for blobs, 1 + the children's for manifests
+}
+
+func (c *copier) emit(e Event) {
+	if c.opts.Progress != nil {
+		c.opts.Progress(e)
+	}
+}
+
+func (c *copier) limit() int { return cmp.Or(max(c.opts.Concurrency, 0), 4) }
+
+// isManifestType reports whether a media type is a manifest or index,
+// which has successors.
+func isManifestType(mt string) bool {
+	switch mt {
+	case ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageIndex,
+		"application/vnd.docker.distribution.manifest.v2+json",
+		"application/vnd.docker.distribution.manifest.list.v2+json",
+		"application/vnd.oci.artifact.manifest.v1+json":
+		return true
+	}
+	return false
+}
+
+// maxCopyManifest bounds a manifest read from the source (registries cap
+// manifests at 4 MiB).
+const maxCopyManifest = 4 << 20
+
+// graph copies root and everything below it that dst lacks.
+func (c *copier) graph(ctx context.Context, root ocispec.Descriptor) error {
+	nodes, err := c.discover(ctx, root)
+	if err != nil {
+		return err
+	}
+	var blobs []*node
+	var manifests []*node
+	var planned int
+	for _, n := range nodes {
+		planned++
+		if n.exists {
+			c.mu.Lock()
+			c.res.Skipped++
+			c.res.BytesSkipped += n.desc.Size
+			c.mu.Unlock()
+			continue
+		}
+		if n.manifest != nil {
+			manifests = append(manifests, n)
+		} else {
+			blobs = append(blobs, n)
+		}
+	}
+	c.emit(Event{Type: EventPlanned, Items: planned})
+	for _, n := range nodes {
+		if n.exists {
+			c.emit(Event{Type: EventSkipped, Name: n.label(), Bytes: n.desc.Size})
+		}
+	}
+	// Largest blobs first: the long transfers start early.
+	slices.SortFunc(blobs, func(a, b *node) int {
+		return cmp.Or(cmp.Compare(b.desc.Size, a.desc.Size), cmp.Compare(a.desc.Digest, b.desc.Digest))
+	})
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.limit())
+	for _, n := range blobs {
+		g.Go(func() error { return c.copyBlob(gctx, n) })
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	// Manifests by height: a manifest is pushed after all its children.
+	setHeights(nodes)
+	slices.SortFunc(manifests, func(a, b *node) int {
+		return cmp.Or(cmp.Compare(a.height, b.height), cmp.Compare(a.desc.Digest, b.desc.Digest))
+	})
+	for i := 0; i < len(manifests); {
+		j := i
+		for j < len(manifests) && manifests[j].height == manifests[i].height {
+			j++
+		}
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(c.limit())
+		for _, n := range manifests[i:j] {
+			g.Go(func() error { return c.pushManifest(gctx, n) })
+		}
+		if err := g.Wait(); err != nil {
+			return err
+		}
+		i = j
+	}
+	return nil
+}
+
+func (n *node) label() string {
+	if n.name != "" {
+		return n.name
+	}
+	return n.desc.Digest.String()
+}
+
+// setHeights computes every manifest's height over the nodes to copy.
+func setHeights(nodes map[digest.Digest]*node) {
+	done := map[digest.Digest]bool{}
+	var height func(n *node, depth int) int
+	height = func(n *node, depth int) int {
+		if n.exists || n.manifest == nil || depth > 64 {
+			return 0
+		}
+		if done[n.desc.Digest] {
+			return n.height
+		}
+		done[n.desc.Digest] = true // a cycle (impossible with digests) stops here
+		h := 0
+		for _, ch := range n.children {
+			if cn := nodes[ch]; cn != nil && cn.manifest != nil && !cn.exists {
+				h = max(h, height(cn, depth+1))
+			}
+		}
+		n.height = h + 1
+		return n.height
+	}
+	for _, n := range nodes {
+		height(n, 0)
+	}
+}
+
+// discover walks the graph from root: nodes dst has are marked and not
+// descended into; the others' manifests are read from src.
+func (c *copier) discover(ctx context.Context, root ocispec.Descriptor) (map[digest.Digest]*node, error) {
+	nodes := map[digest.Digest]*node{}
+	var mu sync.Mutex // guards nodes; taken by the visitors
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.limit())
+	var visit func(d ocispec.Descriptor, name string) error
+	visit = func(d ocispec.Descriptor, name string) error {
+		mu.Lock()
+		if _, seen := nodes[d.Digest]; seen {
+			mu.Unlock()
+			return nil
+		}
+		n := &node{desc: d, name: name}
+		nodes[d.Digest] = n
+		mu.Unlock()
+		var ok bool
+		err := c.retry(gctx, "checking "+d.Digest.String(), func() (err error) {
+			ok, err = c.dst.Exists(gctx, d)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("%s: checking the destination: %w", d.Digest, err)
+		}
+		if ok {
+			n.exists = true
+			return nil
+		}
+		if !isManifestType(d.MediaType) {
+			return nil
+		}
+		var b []byte
+		err = c.retry(gctx, "reading manifest "+d.Digest.String(), func() (err error) {
+			b, err = c.fetchManifest(gctx, d)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		succs, err := successors(b)
+		if err != nil {
+			return fmt.Errorf("manifest %s: %w", d.Digest, err)
+		}
+		n.manifest = b
+		for _, s := range succs {
+			n.children = append(n.children, s.Digest)
+			childName := name
+			if v := s.Annotations[bundle.AnnotationName]; v != "" {
+				childName = v
+			}
+			f := func() error { return visit(s, childName) }
+			if !g.TryGo(f) {
+				if err := f(); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	g.Go(func() error { return visit(root, "") })
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return nodes, nil
+}
+
+// fetchManifest reads a manifest from src through the size cap and checks
+// its digest.
+func (c *copier) fetchManifest(ctx context.Context, d ocispec.Descriptor) ([]byte, error) {
+	if d.Size > maxCopyManifest || d.Size < 0 {
+		return nil, fmt.Errorf("manifest %s: size %d: %w", d.Digest, d.Size, errdef.ErrSizeExceedsLimit)
+	}
+	rc, err := c.src.Fetch(ctx, d)
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", d.Digest, err)
+	}
+	defer rc.Close()
+	b, err := content.ReadAll(rc, d)
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", d.Digest, err)
+	}
+	return b, nil
+}
+
+// successors lists the descriptors a manifest or index points at: subject,
+// config, layers, manifests (and the artifact manifest's blobs).
+func successors(b []byte) ([]ocispec.Descriptor, error) {
+	var m struct {
+		Subject   *ocispec.Descriptor  `json:"subject,omitempty"`
+		Config    ocispec.Descriptor   `json:"config"`
+		Layers    []ocispec.Descriptor `json:"layers"`
+		Manifests []ocispec.Descriptor `json:"manifests"`
+		Blobs     []ocispec.Descriptor `json:"blobs"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("decoding: %w", err)
+	}
+	var out []ocispec.Descriptor
+	if m.Subject != nil {
+		out = append(out, *m.Subject)
+	}
+	if m.Config.Digest != "" {
+		out = append(out, m.Config)
+	}
+	out = append(out, m.Layers...)
+	out = append(out, m.Manifests...)
+	out = append(out, m.Blobs...)
+	for _, d := range out {
+		if err := d.Digest.Validate(); err != nil {
+			return nil, fmt.Errorf("descriptor %q: %w", d.Digest, err)
+		}
+	}
+	return out, nil
+}
+
+// copyBlob streams one blob from src to dst, retrying transient failures.
+func (c *copier) copyBlob(ctx context.Context, n *node) error {
+	c.emit(Event{Type: EventStart, Name: n.label()})
+	err := c.retry(ctx, "copying "+n.desc.Digest.String(), func() error {
+		rc, err := c.src.Fetch(ctx, n.desc)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		cr := &progressReader{r: rc, c: c, name: n.label()}
+		err = c.dst.Push(ctx, n.desc, cr)
+		cr.flush()
+		if err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s %s (%s): %w", n.label(), n.desc.Digest, n.desc.MediaType, err)
+	}
+	c.done(n)
+	return nil
+}
+
+func (c *copier) pushManifest(ctx context.Context, n *node) error {
+	c.emit(Event{Type: EventStart, Name: n.label()})
+	err := c.retry(ctx, "pushing manifest "+n.desc.Digest.String(), func() error {
+		err := c.dst.Push(ctx, n.desc, bytes.NewReader(n.manifest))
+		if err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("manifest %s (%s): %w", n.desc.Digest, n.label(), err)
+	}
+	c.emit(Event{Type: EventBytes, Name: n.label(), Bytes: n.desc.Size})
+	c.done(n)
+	return nil
+}
+
+func (c *copier) done(n *node) {
+	c.mu.Lock()
+	c.res.Copied++
+	c.res.BytesCopied += n.desc.Size
+	c.mu.Unlock()
+	c.emit(Event{Type: EventDone, Name: n.label(), Bytes: n.desc.Size})
+}
+
+// progressReader reports bytes read as EventBytes, every 256 KiB.
+type progressReader struct {
+	r       io.Reader
+	c       *copier
+	name    string
+	pending int64
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.pending += int64(n)
+	if p.pending >= 256<<10 {
+		p.flush()
+	}
+	return n, err
+}
+
+func (p *progressReader) flush() {
+	if p.pending > 0 {
+		p.c.emit(Event{Type: EventBytes, Name: p.name, Bytes: p.pending})
+		p.pending = 0
+	}
+}
+
+// retry runs op up to opts.Attempts times while it fails transiently,
+// waiting opts.Backoff (doubling, at most 8 s) between attempts.
+func (c *copier) retry(ctx context.Context, what string, op func() error) error {
+	attempts := cmp.Or(max(c.opts.Attempts, 0), 5)
+	wait := cmp.Or(max(c.opts.Backoff, 0), 250*time.Millisecond)
+	var err error
+	for i := 1; ; i++ {
+		if err = op(); err == nil || i >= attempts || !retryable(ctx, err) {
+			return err
+		}
+		c.mu.Lock()
+		c.res.Retries++
+		c.mu.Unlock()
+		c.opts.Logger.Debug("retrying", "what", what, "attempt", i, "error", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait = min(2*wait, 8*time.Second)
+	}
+}
+
+// retryable reports whether a failed transfer may succeed when tried
+// again: not when the context ended, the source lacks the content or it
+// is corrupt, the credentials are refused, the store is read-only or
+// locked, the disk is full, or the registry answered 4xx (other than 408
+// and 429). Server errors, connection resets and cut-off bodies are.
+func retryable(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	for _, perm := range []error{
+		context.Canceled, context.DeadlineExceeded,
+		errdef.ErrNotFound, errdef.ErrSizeExceedsLimit, errdef.ErrInvalidDigest, errdef.ErrInvalidReference,
+		errdef.ErrUnsupported, content.ErrMismatchedDigest, content.ErrTrailingData,
+		store.ErrUnauthorized, store.ErrReadOnly, store.ErrLocked,
+		fs.ErrPermission, fs.ErrNotExist, errNoSpace,
+	} {
+		if errors.Is(err, perm) {
+			return false
+		}
+	}
+	if code := httpStatus(err); code >= 400 && code < 500 && code != http.StatusRequestTimeout && code != http.StatusTooManyRequests {
+		return false
+	}
+	return true
+}
+
+// httpStatus finds an HTTP status in an error chain: a StatusCode (or
+// Code) int field of an error struct, as oras-go's errcode.ErrorResponse
+// and this package's StatusError carry. 0 if none.
+func httpStatus(err error) int {
+	code := 0
+	walkErrors(err, func(e error) bool {
+		v := reflect.ValueOf(e)
+		for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
+			if v.IsNil() {
+				return false
+			}
+			v = v.Elem()
+		}
+		if v.Kind() != reflect.Struct {
+			return false
+		}
+		for _, name := range []string{"StatusCode", "Code"} {
+			if f := v.FieldByName(name); f.IsValid() && f.Kind() == reflect.Int && f.Int() >= 100 && f.Int() < 600 {
+				code = int(f.Int())
+				return true
+			}
+		}
+		return false
+	})
+	return code
+}
+
+// walkErrors visits err and everything it wraps until visit returns true.
+func walkErrors(err error, visit func(error) bool) bool {
+	for err != nil {
+		if visit(err) {
+			return true
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				if walkErrors(e, visit) {
+					return true
+				}
+			}
+			return false
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+// signatures copies what signs index: the cosign ".sig" manifest (merged
+// with the destination's), the OCI 1.1 referrers, and the referrers
+// fallback tag index (merged likewise).
+func (c *copier) signatures(ctx context.Context, index ocispec.Descriptor) error {
+	// cosign v2: the "sha256-<hex>.sig" tag.
+	tag := trust.SignatureTag(index.Digest)
+	sd, found, err := c.resolve(ctx, c.src, tag)
+	if err != nil {
+		return err
+	}
+	if found {
+		if err := c.graph(ctx, sd); err != nil {
+			return fmt.Errorf("%s: %w", tag, err)
+		}
+		have, there, err := c.resolve(ctx, c.dst, tag)
+		if err != nil {
+			return err
+		}
+		want := sd
+		if there && have.Digest != sd.Digest {
+			if want, err = trust.MergeSignatures(ctx, c.dst, have, sd); err != nil {
+				return fmt.Errorf("%s: merging with the destination's: %w", tag, err)
+			}
+		}
+		if !there || have.Digest != want.Digest {
+			if err := c.retry(ctx, "tagging "+tag, func() error { return c.dst.Tag(ctx, want, tag) }); err != nil {
+				return fmt.Errorf("tagging %s: %w", tag, err)
+			}
+		}
+		c.countSignature()
+	}
+
+	// OCI 1.1 referrers (cosign v2 --registry-referrers-mode=oci-1-1,
+	// Sigstore bundles), found by the source's referrers listing and its
+	// fallback tag index.
+	ftag := trust.ReferrersTag(index.Digest)
+	srcIdx, srcHas, err := c.readIndex(ctx, c.src, ftag)
+	if err != nil {
+		return err
+	}
+	var refs []ocispec.Descriptor
+	if rl, ok := c.src.(referrersLister); ok {
+		if refs, err = rl.Referrers(ctx, index, ""); err != nil {
+			return fmt.Errorf("listing referrers: %w", err)
+		}
+	}
+	for _, d := range srcIdx.Manifests {
+		if !slices.ContainsFunc(refs, func(r ocispec.Descriptor) bool { return r.Digest == d.Digest }) {
+			refs = append(refs, d)
+		}
+	}
+	slices.SortFunc(refs, func(a, b ocispec.Descriptor) int { return cmp.Compare(a.Digest, b.Digest) })
+	for _, r := range refs {
+		if err := c.graph(ctx, r); err != nil {
+			return fmt.Errorf("referrer %s: %w", r.Digest, err)
+		}
+		c.countSignature()
+	}
+	if len(refs) == 0 && !srcHas {
+		return nil
+	}
+	// The fallback tag: a registry with no referrers API had oras-go keep
+	// it up to date as the referrers were pushed; a layout has none unless
+	// written here. Either way, make it list every referrer of both sides.
+	dstIdx, _, err := c.readIndex(ctx, c.dst, ftag)
+	if err != nil {
+		return err
+	}
+	merged := dstIdx
+	changed := false
+	for _, d := range refs {
+		if slices.ContainsFunc(merged.Manifests, func(m ocispec.Descriptor) bool { return m.Digest == d.Digest }) {
+			continue
+		}
+		entry := ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size, ArtifactType: d.ArtifactType, Annotations: d.Annotations}
+		if i := slices.IndexFunc(srcIdx.Manifests, func(m ocispec.Descriptor) bool { return m.Digest == d.Digest }); i >= 0 {
+			entry = srcIdx.Manifests[i]
+		}
+		merged.Manifests = append(merged.Manifests, entry)
+		changed = true
+	}
+	if !changed {
+		return nil
+	}
+	merged.SchemaVersion, merged.MediaType = 2, ocispec.MediaTypeImageIndex
+	b, err := json.Marshal(merged)
+	if err != nil {
+		return fmt.Errorf("encoding %s: %w", ftag, err)
+	}
+	desc := content.NewDescriptorFromBytes(ocispec.MediaTypeImageIndex, b)
+	err = c.retry(ctx, "pushing "+ftag, func() error {
+		if err := c.dst.Push(ctx, desc, bytes.NewReader(b)); err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
+			return err
+		}
+		return c.dst.Tag(ctx, desc, ftag)
+	})
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", ftag, err)
+	}
+	return nil
+}
+
+func (c *copier) countSignature() {
+	c.mu.Lock()
+	c.res.Signatures++
+	c.mu.Unlock()
+}
+
+// resolve resolves a tag, telling "not there" from failures.
+func (c *copier) resolve(ctx context.Context, r content.Resolver, tag string) (ocispec.Descriptor, bool, error) {
+	var d ocispec.Descriptor
+	err := c.retry(ctx, "resolving "+tag, func() (err error) {
+		d, err = r.Resolve(ctx, tag)
+		return err
+	})
+	if errors.Is(err, errdef.ErrNotFound) {
+		return d, false, nil
+	}
+	if err != nil {
+		return d, false, fmt.Errorf("resolving %s: %w", tag, err)
+	}
+	return d, true, nil
+}
+
+// readIndex reads the image index at tag; a missing tag is an empty index.
+func (c *copier) readIndex(ctx context.Context, s interface {
+	content.Fetcher
+	content.Resolver
+}, tag string) (ocispec.Index, bool, error) {
+	idx := ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex}
+	d, found, err := c.resolve(ctx, s, tag)
+	if err != nil || !found {
+		return idx, false, err
+	}
+	if d.MediaType != ocispec.MediaTypeImageIndex {
+		return idx, false, nil // not a referrers index (GitLab answers with the image)
+	}
+	var b []byte
+	err = c.retry(ctx, "reading "+tag, func() error {
+		if d.Size > maxCopyManifest {
+			return fmt.Errorf("%s: size %d: %w", tag, d.Size, errdef.ErrSizeExceedsLimit)
+		}
+		rc, err := s.Fetch(ctx, d)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		b, err = content.ReadAll(rc, d)
+		return err
+	})
+	if err != nil {
+		return idx, false, fmt.Errorf("reading %s: %w", tag, err)
+	}
+	if err := json.Unmarshal(b, &idx); err != nil {
+		return idx, false, fmt.Errorf("decoding %s: %w", tag, err)
+	}
+	return idx, true, nil
+}
+
+// errNoSpace is a full disk: retrying does not help.
+var errNoSpace error = syscall.ENOSPC

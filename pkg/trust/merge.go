@@ -1,0 +1,66 @@
+package trust
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// MergeSignatures combines two cosign ".sig" signature manifests of the
+// same subject, both already in target (for example the one a registry
+// holds and the one a copy brings), into one, as a second `cosign sign`
+// would have written it: the layers of have, then each layer of add that
+// have lacks (same payload digest and same signature), with cosign's image
+// config for the result. It pushes the config and the merged manifest (it
+// does not tag them) and returns the manifest's descriptor; when add brings
+// nothing new it returns have. Merging is what keeps a signature made on
+// one side (a counter-signature inside) when the other side's ".sig" tag is
+// copied over it.
+func MergeSignatures(ctx context.Context, target Target, have, add ocispec.Descriptor) (ocispec.Descriptor, error) {
+	a, err := fetchManifest(ctx, target, have)
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("reading %s: %w", have.Digest, err)
+	}
+	b, err := fetchManifest(ctx, target, add)
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("reading %s: %w", add.Digest, err)
+	}
+	key := func(l ocispec.Descriptor) string {
+		return l.MediaType + " " + l.Digest.String() + " " + l.Annotations[AnnotationSignature]
+	}
+	seen := map[string]bool{}
+	for _, l := range a.Layers {
+		seen[key(l)] = true
+	}
+	layers := append([]ocispec.Descriptor(nil), a.Layers...)
+	for _, l := range b.Layers {
+		if !seen[key(l)] {
+			seen[key(l)] = true
+			layers = append(layers, l)
+		}
+	}
+	if len(layers) == len(a.Layers) {
+		return have, nil
+	}
+	if len(layers) > maxSignatures {
+		return ocispec.Descriptor{}, fmt.Errorf("merging %s and %s: %d signatures, more than %d", have.Digest, add.Digest, len(layers), maxSignatures)
+	}
+	cfg, err := signatureConfig(layers)
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("encoding config: %w", err)
+	}
+	cfgDesc, err := pushBlob(ctx, target, ocispec.MediaTypeImageConfig, cfg)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	m := ocispec.Manifest{
+		Versioned:   specs.Versioned{SchemaVersion: 2},
+		MediaType:   ocispec.MediaTypeImageManifest,
+		Config:      cfgDesc,
+		Layers:      layers,
+		Annotations: a.Annotations,
+	}
+	return pushJSON(ctx, target, ocispec.MediaTypeImageManifest, m)
+}
