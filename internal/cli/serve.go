@@ -52,9 +52,22 @@ type ServeOptions struct {
 	// reload, when set (tests), replaces SIGHUP: a value forces a full
 	// reload (every bundle checked again).
 	reload <-chan struct{}
-	// ready, when set (tests), is called with the listening address.
-	ready func(addr string)
+	// ready, when set (tests), is called with the listening address;
+	// reloaded after every requested reload.
+	ready    func(addr string)
+	reloaded chan<- struct{}
 }
+
+// serveHooks let tests drive a running server; see serveTestHooks.
+type serveHooks struct {
+	ready    func(addr string)
+	reload   chan struct{}
+	reloaded chan struct{}
+}
+
+// serveTestHooks is set by tests only: it replaces SIGHUP and reports the
+// listening address and finished reloads.
+var serveTestHooks *serveHooks
 
 const serveLong = `Serve Julia's Pkg server protocol straight from an OCI store, so that
 users set JULIA_PKG_SERVER=http://host:port and Pkg.add / Pkg.instantiate
@@ -131,6 +144,9 @@ func newServeCmd(f *Factory) *cobra.Command {
 	fl.BoolVar(&opts.AccessLog, "access-log", true, "log every request")
 	fl.BoolVar(&opts.PrintClientConfig, "print-client-config", false, "print what Julia users set (JULIA_PKG_SERVER, first-run steps) and exit")
 	opts.store.register(fl)
+	if h := serveTestHooks; h != nil {
+		opts.ready, opts.reload, opts.reloaded = h.ready, h.reload, h.reloaded
+	}
 	return cmd
 }
 
@@ -277,6 +293,9 @@ func runServe(ctx context.Context, f *Factory, opts *ServeOptions) error {
 		case <-reload:
 			log.Info("reload requested: checking every bundle again")
 			l.reloadOnce(ctx, srv, true)
+			if opts.reloaded != nil {
+				opts.reloaded <- struct{}{}
+			}
 		case <-ctx.Done():
 			log.Info("shutting down")
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
