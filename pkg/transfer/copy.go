@@ -66,7 +66,8 @@ type CopyOptions struct {
 	// 8 s; ≤ 0 means 250 ms.
 	Backoff time.Duration
 	// Progress, if set, receives events (EventPlanned with the number of
-	// nodes found, EventSkipped for each node the destination already has,
+	// nodes found so far, growing as the signatures' graphs are found,
+	// EventSkipped for each node the destination already has,
 	// EventStart/EventBytes/EventDone for each one copied; Name is the
 	// Julia item's name when known, else the digest). It must be cheap and
 	// safe for concurrent calls.
@@ -139,9 +140,10 @@ type copier struct {
 	src  CopySource
 	dst  CopyTarget
 	opts CopyOptions
-	// mu guards res; every worker takes it briefly.
-	mu  sync.Mutex
-	res *CopyResult
+	// mu guards res and planned; every worker takes it briefly.
+	mu      sync.Mutex
+	res     *CopyResult
+	planned int // nodes found so far, over every graph of this Copy
 }
 
 // node is one blob or manifest of a graph being copied.
@@ -187,9 +189,11 @@ func (c *copier) graph(ctx context.Context, root ocispec.Descriptor) error {
 	}
 	var blobs []*node
 	var manifests []*node
-	var planned int
+	c.mu.Lock()
+	c.planned += len(nodes)
+	planned := c.planned
+	c.mu.Unlock()
 	for _, n := range nodes {
-		planned++
 		if n.exists {
 			c.mu.Lock()
 			c.res.Skipped++
