@@ -74,8 +74,11 @@ var ErrUpstream = errors.New("upstream store failed")
 // parseResource parses a request path into a resource. It accepts only
 // lowercase canonical uuids and hashes (pkg-protocol §2.1).
 func parseResource(path string) (Resource, bool) {
-	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
 	var r Resource
+	if !strings.HasPrefix(path, "/") {
+		return r, false
+	}
+	parts := strings.Split(path[1:], "/")
 	switch {
 	case len(parts) == 3 && (parts[0] == "registry" || parts[0] == "package"):
 		r.Kind = bundle.Kind(parts[0])
