@@ -75,6 +75,7 @@ func FuzzParseResource(f *testing.F) {
 		"/artifact/43563e7631a7eafae1f9f8d9d332e3de44ad7239",
 		"/artifact/43563E7631A7EAFAE1F9F8D9D332E3DE44AD7239", "/package/x/y", "/registries",
 		"artifact/000000000000aaaa000000000000000000000000", // found by fuzzing: no leading slash
+		"/registry/00000000-0000-0000-0000-0A0000000000/0000000000000000000000000000000000000000", // found by fuzzing: uppercase second nibble
 	} {
 		f.Add(s)
 	}

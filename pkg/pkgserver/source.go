@@ -111,9 +111,27 @@ func lowerHex40(s string) bool {
 	return true
 }
 
+// lowerUUID accepts only the canonical lowercase form. (It checks every
+// character itself: julia.ParseUUID, as of this writing, checks only the
+// first character of each hex pair.)
 func lowerUUID(s string) bool {
-	_, err := julia.ParseUUID(s) // canonical lowercase only
-	return err == nil
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // notFound returns an error for an unknown resource.
