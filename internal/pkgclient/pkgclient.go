@@ -83,8 +83,9 @@ type Options struct {
 	// Platform is the host triplet without julia_version (that tag is
 	// added); "" means "x86_64-linux-gnu-libgfortran5-cxx11".
 	Platform string
-	// HTTPClient makes the requests; nil means a client without redirects
-	// limits beyond Go's default (10; libcurl allows 50).
+	// HTTPClient makes the requests; nil means one that, like libcurl in
+	// Downloads.jl, sends no Accept-Encoding of its own and decodes no
+	// Content-Encoding (a given client must do the same to stay faithful).
 	HTTPClient *http.Client
 	// RetryDelay is the pause between the attempts of an artifact download
 	// (1 s in Pkg); 0 means none.
@@ -179,7 +180,11 @@ func New(server string, opts Options) (*Client, error) {
 	}
 	c := &Client{base: base, opts: opts, httpc: opts.HTTPClient, registries: map[julia.UUID]*Registry{}}
 	if c.httpc == nil {
-		c.httpc = &http.Client{}
+		// libcurl as Downloads.jl uses it neither asks for nor decodes a
+		// Content-Encoding; Go's transport would do both.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.DisableCompression = true
+		c.httpc = &http.Client{Transport: tr}
 	}
 	vs := strings.SplitN(strings.SplitN(opts.JuliaVersion, "-", 2)[0], ".", 3)
 	for i := 0; i < len(vs) && i < 3; i++ {
