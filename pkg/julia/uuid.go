@@ -22,23 +22,31 @@ func ParseUUID(s string) (UUID, error) {
 		return u, fmt.Errorf("%q: %w", s, ErrInvalidUUID)
 	}
 	j := 0
-	for i := 0; i < 36; i++ {
+	for i := 0; i < 36; i += 2 {
 		if i == 8 || i == 13 || i == 18 || i == 23 {
+			i--
 			continue
 		}
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+		hi, ok1 := lowerHex(s[i])
+		lo, ok2 := lowerHex(s[i+1])
+		if !ok1 || !ok2 {
 			return u, fmt.Errorf("%q: want lowercase hex: %w", s, ErrInvalidUUID)
 		}
-		var b [1]byte
-		if _, err := hex.Decode(b[:], []byte{s[i], s[i+1]}); err != nil {
-			return u, fmt.Errorf("%q: %w", s, ErrInvalidUUID)
-		}
-		u[j] = b[0]
+		u[j] = hi<<4 | lo
 		j++
-		i++
 	}
 	return u, nil
+}
+
+// lowerHex decodes one lowercase hex digit.
+func lowerHex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
 }
 
 // MustParseUUID is ParseUUID for constants; it panics on error.
