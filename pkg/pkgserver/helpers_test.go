@@ -94,7 +94,7 @@ func pushManifests(t *testing.T, dst *store.Store, tag string, created time.Time
 	return readBundle(t, dst, res.Index)
 }
 
-func readBundle(t *testing.T, src content.Fetcher, d ocispec.Descriptor) *bundle.Bundle {
+func readBundle(t testing.TB, src content.Fetcher, d ocispec.Descriptor) *bundle.Bundle {
 	t.Helper()
 	b, err := bundle.Read(context.Background(), src, d)
 	if err != nil {
@@ -103,7 +103,7 @@ func readBundle(t *testing.T, src content.Fetcher, d ocispec.Descriptor) *bundle
 	return b
 }
 
-func openLayout(t *testing.T, dir string) *store.Store {
+func openLayout(t testing.TB, dir string) *store.Store {
 	t.Helper()
 	s, err := store.Open(context.Background(), store.Reference{Kind: store.Layout, Path: dir}, store.Options{})
 	if err != nil {

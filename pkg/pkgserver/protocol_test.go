@@ -28,7 +28,7 @@ import (
 // fileSize pseudo-random bytes and is padded (gzip header extra field) to
 // exactly size bytes when size > 0. It returns the bundle, the tarball and
 // the tree hash.
-func artifactBundle(t *testing.T, st *store.Store, seed uint64, fileSize, size int) (*bundle.Bundle, []byte, treehash.Hash) {
+func artifactBundle(t testing.TB, st *store.Store, seed uint64, fileSize, size int) (*bundle.Bundle, []byte, treehash.Hash) {
 	t.Helper()
 	data := make([]byte, fileSize)
 	r := rand.New(rand.NewPCG(seed, 1))

@@ -317,7 +317,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, res Resource, err 
 	emptyStatus(w, code)
 }
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+// bufPool holds the copy buffers; a body is copied through two of them
+// (the one being sent and the one held back).
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b }}
 
 // serveContent answers one tarball resource.
 func (s *Server) serveContent(w *countWriter, r *http.Request, st *state, res Resource) {
@@ -374,16 +376,20 @@ func (s *Server) serveContent(w *countWriter, r *http.Request, st *state, res Re
 	}
 
 	// A slot, or 503 before Pkg's stall limit.
-	t := time.NewTimer(s.opts.QueueTimeout)
 	select {
 	case s.sem <- struct{}{}:
-		t.Stop()
-	case <-t.C:
-		s.fail(w, r, res, fmtErr(res, "waiting for a slot", ErrUnavailable))
-		return
-	case <-r.Context().Done():
-		t.Stop()
-		return
+	default:
+		t := time.NewTimer(s.opts.QueueTimeout)
+		select {
+		case s.sem <- struct{}{}:
+			t.Stop()
+		case <-t.C:
+			s.fail(w, r, res, fmtErr(res, "waiting for a slot", ErrUnavailable))
+			return
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
 	}
 	defer func() { <-s.sem }()
 	s.m.inFlight.Add(1)

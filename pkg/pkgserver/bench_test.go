@@ -1,0 +1,36 @@
+package pkgserver_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/shoebox-jl/shoebox/pkg/bundle"
+	"github.com/shoebox-jl/shoebox/pkg/pkgserver"
+)
+
+// discardWriter is a ResponseWriter that drops the body.
+type discardWriter struct{ h http.Header }
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (d *discardWriter) WriteHeader(int)             {}
+
+// BenchmarkServer_Artifact10K is the handler's own cost per GET of a
+// 10 KiB tarball from a layout, without the network: lookup, open, stream
+// with digest verification. hack/bench-serve.sh measures the whole server.
+func BenchmarkServer_Artifact10K(b *testing.B) {
+	st := openLayout(b, b.TempDir())
+	bd, tgz, h := artifactBundle(b, st, 1, 10<<10, 0)
+	src, err := pkgserver.NewBundleSource(b.Context(), st, []*bundle.Bundle{bd}, pkgserver.SourceOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := pkgserver.New(src, pkgserver.Options{})
+	req := httptest.NewRequest(http.MethodGet, "/artifact/"+h.String(), nil)
+	b.SetBytes(int64(len(tgz)))
+	b.ReportAllocs()
+	for b.Loop() {
+		srv.ServeHTTP(&discardWriter{h: http.Header{}}, req)
+	}
+}
