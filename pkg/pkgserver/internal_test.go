@@ -74,7 +74,7 @@ func FuzzParseResource(f *testing.F) {
 		"/registry/23338594-aafe-5451-b93e-139f81909106/5ddac1103f9fdad5b784b32ad1739c01bd58d02f",
 		"/artifact/43563e7631a7eafae1f9f8d9d332e3de44ad7239",
 		"/artifact/43563E7631A7EAFAE1F9F8D9D332E3DE44AD7239", "/package/x/y", "/registries",
-		"artifact/000000000000aaaa000000000000000000000000", // found by fuzzing: no leading slash
+		"artifact/000000000000aaaa000000000000000000000000",                                       // found by fuzzing: no leading slash
 		"/registry/00000000-0000-0000-0000-0A0000000000/0000000000000000000000000000000000000000", // found by fuzzing: uppercase second nibble
 	} {
 		f.Add(s)
