@@ -525,6 +525,17 @@ func (l *serveLoader) load(ctx context.Context, force bool) (*pkgserver.BundleSo
 			slog.String("signers", strings.Join(signers, ",")), slog.Int("items", len(b.Entries)))
 		ok = append(ok, b)
 	}
+	// Forget bundles no tag names any more.
+	current := map[digest.Digest]bool{}
+	for _, r := range refs {
+		current[r.desc.Digest] = true
+	}
+	for d := range l.read {
+		if !current[d] {
+			delete(l.read, d)
+			delete(l.checked, d)
+		}
+	}
 	st := pkgserver.Status{Bundles: infos, Reloaded: l.now()}
 	if len(ok) == 0 {
 		switch {

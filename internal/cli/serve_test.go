@@ -3,8 +3,17 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -417,4 +426,43 @@ func itemEntry(t *testing.T, st *store.Store, path string) bundle.Entry {
 	}
 	t.Fatalf("no item %s", path)
 	return bundle.Entry{}
+}
+
+func Test_runServe_TLS(t *testing.T) {
+	w, static := testWorld(t)
+	dest := filepath.Join(t.TempDir(), "stick")
+	pushTag(t, static, w.Manifests[0], dest, "v1")
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	addr, _, stop := serveHarness(t, "--store", dest, "--insecure-no-verify", "--addr", "127.0.0.1:0", "--reload-interval", "0",
+		"--tls-cert", certFile, "--tls-key", keyFile)
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := c.Get("https://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "ok\n" || resp.TLS == nil {
+		t.Errorf("GET https /healthz = %d %q (TLS %v)", resp.StatusCode, body, resp.TLS != nil)
+	}
+	if code, errOut := stop(); code != 0 || !strings.Contains(errOut, "url=https://"+addr) {
+		t.Errorf("exit %d, log:\n%s", code, errOut)
+	}
 }
