@@ -3,17 +3,23 @@ package transfer
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/sigstore/sigstore/pkg/signature"
+	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
+	"oras.land/oras-go/v2/registry/remote/errcode"
 
 	"github.com/shoebox-jl/shoebox/internal/faultproxy"
 	"github.com/shoebox-jl/shoebox/internal/testregistry"
@@ -338,5 +344,58 @@ func TestCopy_Faults(t *testing.T) {
 				res1.Copied, res2.Copied, res2.Skipped, res1.Copied+2, fx.nodes+1+5+2)
 		}
 		mustVerify(t, direct, pol, fx.index)
+	})
+}
+
+func TestRetryable(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	resp := func(code int) error {
+		return fmt.Errorf("pushing: %w", &errcode.ErrorResponse{Method: http.MethodPut, URL: &url.URL{Path: "/v2/x/blobs/uploads/1"}, StatusCode: code})
+	}
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		err  error
+		want bool
+	}{
+		{"500", ctx, resp(500), true},
+		{"503", ctx, resp(503), true},
+		{"429", ctx, resp(429), true},
+		{"408", ctx, resp(408), true},
+		{"400", ctx, resp(400), false},
+		{"413", ctx, resp(413), false},
+		{"connection reset", ctx, fmt.Errorf("put: %w", syscall.ECONNRESET), true},
+		{"cut body", ctx, fmt.Errorf("read: %w", io.ErrUnexpectedEOF), true},
+		{"not found", ctx, fmt.Errorf("x: %w", errdef.ErrNotFound), false},
+		{"corrupt source", ctx, fmt.Errorf("x: %w", content.ErrMismatchedDigest), false},
+		{"unauthorized", ctx, fmt.Errorf("x: %w", store.ErrUnauthorized), false},
+		{"disk full", ctx, &os.PathError{Op: "write", Path: "/x", Err: syscall.ENOSPC}, false},
+		{"cancelled", cancelled, resp(500), false},
+		{"status error 404", ctx, &StatusError{URL: "http://x", Code: 404}, false},
+		{"joined 502", ctx, errors.Join(errors.New("a"), resp(502)), true},
+	} {
+		if got := retryable(tc.ctx, tc.err); got != tc.want {
+			t.Errorf("%s: retryable(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
+		}
+	}
+}
+
+func FuzzSuccessors(f *testing.F) {
+	f.Add([]byte(`{"schemaVersion":2,"config":{"mediaType":"a","digest":"sha256:` + strings.Repeat("a", 64) + `","size":2},"layers":[]}`))
+	f.Add([]byte(`{"manifests":[{"digest":"sha256:zz"}]}`))
+	f.Add([]byte(`{"subject":{"digest":"sha256:` + strings.Repeat("b", 64) + `"},"blobs":[]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ds, err := successors(b)
+		if err != nil {
+			return
+		}
+		for _, d := range ds {
+			if d.Digest.Validate() != nil {
+				t.Fatalf("successors accepted an invalid digest %q", d.Digest)
+			}
+		}
 	})
 }

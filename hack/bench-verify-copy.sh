@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Benchmark: shoebox verify and shoebox copy of a ~1 GB signed bundle, against
+# the physical limit and the peer tool, all in one run on one machine:
+#   1. verify (signature, every digest, closure) vs sha256sum over the same blob
+#      files (the limit: every byte read and hashed once; also run nproc-parallel,
+#      as verify hashes on several cores); --deep for information
+#   2. copy layout → local registry (distribution v3, plain HTTP): shoebox copy
+#      (verifying first, the default) vs oras cp --from-oci-layout; shoebox copy
+#      --no-verify for information. Runs alternate between the tools, each into a
+#      fresh repository.
+# Page cache warm for every tool (each is run once before timing). Medians of
+# RUNS runs (default 3). Sizes as hack/bench-push.sh: PACKAGES (400),
+# ARTIFACT_BYTES (800000) give ~1 GB.
+#
+#   bash hack/bench-verify-copy.sh             # the full ~1 GB benchmark
+#   PACKAGES=40 bash hack/bench-verify-copy.sh # a quick ~100 MB one
+set -euo pipefail
+HACK="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HACK/.." && pwd)"
+export REPO
+E2E_DIR="${BENCH_DIR:-$REPO/.bench/verify-copy}"
+export E2E_DIR
+mkdir -p "$E2E_DIR"
+# shellcheck source=lib.sh
+source "$HACK/lib.sh"
+trap 'stop_all' EXIT
+rm -rf "$E2E_DIR/reg"
+
+RUNS="${RUNS:-3}"
+PACKAGES="${PACKAGES:-400}"
+ARTIFACT_BYTES="${ARTIFACT_BYTES:-800000}"
+PLATFORMS="x86_64-linux-gnu,aarch64-linux-gnu,x86_64-apple-darwin,aarch64-apple-darwin,x86_64-w64-mingw32,x86_64-linux-musl"
+
+[[ -x $TOOLS_DIR/oras && -x $TOOLS_DIR/registry ]] || bash "$HACK/install-tools.sh"
+(cd "$REPO" && make --no-print-directory build >&2)
+
+# The world (shared with bench-push.sh when it made one of the same size).
+W="$REPO/.bench/push/world-$PACKAGES-$ARTIFACT_BYTES"
+if [[ ! -d $W/static ]]; then
+  log "generating the world ($PACKAGES packages × 2 versions, artifacts of $ARTIFACT_BYTES bytes)"
+  rm -rf "$W" && mkdir -p "$W"
+  (cd "$REPO" && go run ./internal/fixture/cmd/genworld -out "$W/world" -static "$W/static" -seed 42 \
+    -packages "$PACKAGES" -versions 2 -artifact-fraction 0.25 -artifact-bytes "$ARTIFACT_BYTES" \
+    -platforms "$PLATFORMS" -yanked-every -1 >"$W/world.json")
+fi
+
+# The signed stick.
+S="$E2E_DIR/stick-$PACKAGES-$ARTIFACT_BYTES"
+export SHOEBOX_PASSWORD=bench
+if [[ ! -s $S.ok ]]; then
+  rm -rf "$S" "$E2E_DIR/key.key" "$E2E_DIR/key.pub"
+  log "pushing the bundle into $S"
+  shoebox push -q --from "file://$W/static" --all --versions latest:2 --all-platforms \
+    --created 2026-11-23T00:00:00Z "$S:bench"
+  shoebox key generate --output-prefix "$E2E_DIR/key" 2>/dev/null
+  shoebox sign -q --key "$E2E_DIR/key.key" "$S:bench"
+  echo ok >"$S.ok"
+fi
+PUB="$E2E_DIR/key.pub"
+blobs="$(find "$S/blobs" -type f | wc -l)"
+bytes="$(du -sb "$S/blobs" | cut -f1)"
+log "stick: $blobs blobs, $bytes bytes"
+
+now() { date +%s.%N; }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+timeit() { # timeit CMD… : seconds; a failing command aborts the benchmark
+  local t0 t1
+  sync # no write-back of the previous run is billed to this one
+  t0="$(now)"
+  "$@" >/dev/null 2>"$E2E_DIR/last.err" || { cat "$E2E_DIR/last.err" >&2; die "$* failed"; }
+  t1="$(now)"
+  echo "$t1 - $t0" | bc -l
+}
+declare -A T
+
+# -- 1. verify
+sha_all() { find "$S/blobs" -type f -print0 | xargs -0 sha256sum >/dev/null; }
+sha_par() { find "$S/blobs" -type f -print0 | xargs -0 -P "$(nproc)" -n 64 sha256sum >/dev/null; }
+verify() { shoebox verify -q --key "$PUB" "$S:bench"; }
+verify_deep() { shoebox verify -q --deep --key "$PUB" "$S:bench"; }
+for name in sha_all sha_par verify verify_deep; do
+  "$name" >/dev/null 2>&1 || die "$name failed" # warm the cache, check it works
+  for ((i = 0; i < RUNS; i++)); do timeit "$name"; done | median >"$E2E_DIR/$name.t"
+  T[$name]="$(cat "$E2E_DIR/$name.t")"
+  log "$name: median ${T[$name]} s"
+done
+
+# -- 2. copy layout → registry
+start_distribution bench >/dev/null
+addr="$(reg_addr bench)"
+n=0
+copy_reg() { n=$((n + 1)); shoebox copy -q --plain-http --key "$PUB" "$S:bench" "$addr/shoebox$n/bundle"; }
+copy_noverify() { n=$((n + 1)); shoebox copy -q --plain-http --no-verify "$S:bench" "$addr/noverify$n/bundle"; }
+orascp_reg() { n=$((n + 1)); oras cp -r --from-oci-layout --to-plain-http "$S:bench" "$addr/oras$n/bundle:bench" >/dev/null; }
+names=(copy_reg orascp_reg copy_noverify)
+for name in "${names[@]}"; do "$name" >/dev/null 2>&1 || die "$name failed"; done # warm
+for name in "${names[@]}"; do : >"$E2E_DIR/$name.runs"; done
+for ((i = 0; i < RUNS; i++)); do
+  for name in "${names[@]}"; do timeit "$name" >>"$E2E_DIR/$name.runs"; done
+done
+for name in "${names[@]}"; do
+  T[$name]="$(median <"$E2E_DIR/$name.runs")"
+  log "$name: median ${T[$name]} s (runs: $(tr '\n' ' ' <"$E2E_DIR/$name.runs"))"
+done
+# what shoebox copied verifies in the registry
+shoebox verify -q --plain-http --key "$PUB" "$addr/shoebox1/bundle:bench" || die "the copy does not verify"
+
+ratio() { echo "scale=2; $1 / $2" | bc -l; }
+mbps() { echo "scale=1; $bytes / 1048576 / $1" | bc -l; }
+cat <<MD | tee "$E2E_DIR/results.md"
+### verify and copy benchmark ($(date -u +%Y-%m-%d), $(nproc) cores, $blobs blobs, $((bytes / 1048576)) MiB, medians of $RUNS, warm cache)
+
+| what | seconds | MiB/s | ratio | target |
+| --- | ---: | ---: | ---: | --- |
+| sha256sum of every blob (the limit) | ${T[sha_all]} | $(mbps "${T[sha_all]}") | 1.00 | |
+| sha256sum, $(nproc) in parallel | ${T[sha_par]} | $(mbps "${T[sha_par]}") | $(ratio "${T[sha_par]}" "${T[sha_all]}") | |
+| shoebox verify (signature, digests, closure) | ${T[verify]} | $(mbps "${T[verify]}") | $(ratio "${T[verify]}" "${T[sha_all]}") | ≤ 1.2 |
+| shoebox verify --deep (+ tree hashes, Tar.jl rules) | ${T[verify_deep]} | $(mbps "${T[verify_deep]}") | $(ratio "${T[verify_deep]}" "${T[sha_all]}") | |
+| oras cp layout → registry (the peer) | ${T[orascp_reg]} | $(mbps "${T[orascp_reg]}") | 1.00 | |
+| shoebox copy layout → registry (verifies first) | ${T[copy_reg]} | $(mbps "${T[copy_reg]}") | $(ratio "${T[copy_reg]}" "${T[orascp_reg]}") | ≤ 1.1 |
+| shoebox copy --no-verify | ${T[copy_noverify]} | $(mbps "${T[copy_noverify]}") | $(ratio "${T[copy_noverify]}" "${T[orascp_reg]}") | |
+
+Command: \`PACKAGES=$PACKAGES ARTIFACT_BYTES=$ARTIFACT_BYTES RUNS=$RUNS bash hack/bench-verify-copy.sh\`
+MD
