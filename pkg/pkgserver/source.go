@@ -111,9 +111,10 @@ func lowerHex40(s string) bool {
 	return true
 }
 
-// lowerUUID accepts only the canonical lowercase form. (It checks every
-// character itself: julia.ParseUUID, as of this writing, checks only the
-// first character of each hex pair.)
+// lowerUUID accepts only the canonical lowercase form, checking every
+// character itself so that the protocol's rule (pkg-protocol §2.1) does
+// not depend on the parser (julia.ParseUUID once let an uppercase second
+// digit of a pair through; FuzzParseResource found it).
 func lowerUUID(s string) bool {
 	if len(s) != 36 {
 		return false
