@@ -189,3 +189,36 @@ func Test_runCopy_Refuses(t *testing.T) {
 		})
 	}
 }
+
+// Harbor-style registry access: TLS with a private CA, basic auth from
+// standard input (a robot account).
+func Test_runCopy_TLSAuth(t *testing.T) {
+	e := trustSetup(t)
+	stick := copyLayout(t, e.layout)
+	if code, _, errOut := signWith(t, e.keyA, "-q", stick+":v1"); code != ExitOK {
+		t.Fatalf("sign: %s", errOut)
+	}
+	reg := testregistry.New(t, testregistry.Options{TLS: true, Htpasswd: map[string]string{"robot$julia": "s3cret"}})
+	repo := reg.Host() + "/julia/bundles"
+	code, _, errOut := keyRun{stdin: "s3cret\n"}.run(t, "copy", "-q", "--key", e.pubA, "--ca-file", reg.CAFile(),
+		"--username", "robot$julia", "--password-stdin", stick+":v1", repo)
+	if code != ExitOK {
+		t.Fatalf("copy over TLS with basic auth = %d %s", code, errOut)
+	}
+	code, out, errOut := keyRun{stdin: "s3cret\n"}.run(t, "verify", "--key", e.pubA, "--ca-file", reg.CAFile(),
+		"--username", "robot$julia", "--password-stdin", repo+":v1")
+	if code != ExitOK || !strings.Contains(out, "  signature  ok: signed by "+e.idA) {
+		t.Errorf("verify over TLS with basic auth = %d\n%s\n%s", code, out, errOut)
+	}
+	// A wrong password: a clear error naming the registry, nothing copied.
+	code, _, errOut = keyRun{stdin: "wrong\n"}.run(t, "copy", "-q", "--key", e.pubA, "--ca-file", reg.CAFile(),
+		"--username", "robot$julia", "--password-stdin", stick+":v1", reg.Host()+"/julia/other")
+	if code != ExitError || !strings.Contains(errOut, "registry "+reg.Host()+": repository julia/other: registry authentication failed") {
+		t.Errorf("copy with a wrong password = %d %q", code, errOut)
+	}
+	// Without the CA: the TLS failure is reported, exit 1.
+	code, _, errOut = runTest(t, "verify", "--key", e.pubA, repo+":v1")
+	if code != ExitError || !strings.Contains(errOut, "certificate") {
+		t.Errorf("verify without --ca-file = %d %q", code, errOut)
+	}
+}

@@ -3,6 +3,11 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"encoding/json"
 	"io/fs"
 	"os"
@@ -563,5 +568,48 @@ func Test_runVerify_Closure(t *testing.T) {
 				t.Errorf("exit %d (want %d)\nstdout:\n%s\nwant %q\nstderr:\n%s\nwant %q", code, tc.wantCode, out, tc.wantOut, errOut, tc.wantErr)
 			}
 		})
+	}
+}
+
+// sign reads key passwords from --password-stdin and COSIGN_PASSWORD, and
+// takes unencrypted PKCS#8 keys with no password at all.
+func Test_runSign_KeySources(t *testing.T) {
+	e := trustSetup(t)
+	dir := t.TempDir()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(k)
+	plain := filepath.Join(dir, "plain.pem")
+	os.WriteFile(plain, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+	pubDER, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	plainPub := filepath.Join(dir, "plain.pub")
+	os.WriteFile(plainPub, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o644)
+
+	l := copyLayout(t, e.layout)
+	for _, tc := range []struct {
+		name string
+		run  keyRun
+		key  string
+	}{
+		{"password on stdin", keyRun{stdin: testPassword + "\n"}, e.keyA},
+		{"COSIGN_PASSWORD", keyRun{env: map[string]string{"COSIGN_PASSWORD": testPassword}}, e.keyB},
+		{"unencrypted PKCS#8", keyRun{}, plain},
+	} {
+		args := []string{"sign", "-q", "--key", tc.key, l + ":v1"}
+		if tc.run.stdin != "" {
+			args = append(args, "--password-stdin")
+		}
+		if code, _, errOut := tc.run.run(t, args...); code != ExitOK {
+			t.Errorf("%s: sign = %d %s", tc.name, code, errOut)
+		}
+	}
+	pol := filepath.Join(dir, "all.toml")
+	os.WriteFile(pol, []byte("threshold = 3\n[[keys]]\nname = \"a\"\npath = \""+e.pubA+"\"\n[[keys]]\nname = \"b\"\npath = \""+e.pubB+
+		"\"\n[[keys]]\nname = \"plain\"\npath = \""+plainPub+"\"\n"), 0o644)
+	code, out, errOut := runTest(t, "verify", "--policy", pol, l+":v1")
+	if code != ExitOK || !strings.Contains(out, "  signature  ok: signed by a, b, plain [cosign-sig-tag]\n") {
+		t.Errorf("verify 3-of-3 = %d\n%s\n%s", code, out, errOut)
 	}
 }
