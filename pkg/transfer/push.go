@@ -233,7 +233,23 @@ type pusher struct {
 	result   PushResult
 	arts     map[treehash.Hash]*artPlan
 	existing map[string]bundle.Entry // identity key → entry already in the destination
-	flushed  time.Time               // last Flush of the destination
+	flushed  time.Time               // last Flush request
+	flushReq chan struct{}           // to the flusher goroutine
+}
+
+// flusher saves the destination's index whenever asked, until done closes.
+func (p *pusher) flusher(ctx context.Context, done <-chan struct{}, stopped chan<- struct{}) {
+	defer close(stopped)
+	for {
+		select {
+		case <-done:
+			return
+		case <-p.flushReq:
+			if err := p.dst.Flush(ctx); err != nil {
+				p.log.Warn("saving the layout index", "error", err)
+			}
+		}
+	}
 }
 
 // flushEvery is how often a push saves a layout's index while it runs.
@@ -254,10 +270,14 @@ func Push(ctx context.Context, src Source, dst *store.Store, req PushRequest, op
 		req.VersionsPerPackage = 1
 	}
 	p := &pusher{src: src, dst: dst, req: req, opts: opts, log: opts.Logger,
-		arts: map[treehash.Hash]*artPlan{}, existing: map[string]bundle.Entry{}, flushed: time.Now()}
+		arts: map[treehash.Hash]*artPlan{}, existing: map[string]bundle.Entry{}, flushed: time.Now(),
+		flushReq: make(chan struct{}, 1)}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go p.flusher(ctx, done, stopped)
+	defer func() { close(done); <-stopped }()
 	p.result.Items = map[bundle.Kind]int{}
 	if err := p.loadExisting(ctx); err != nil {
 		return nil, err
@@ -693,9 +713,11 @@ func (p *pusher) record(item PlannedItem, desc ocispec.Descriptor, kind bundle.K
 	defer p.mu.Unlock()
 	if stored && !p.opts.DryRun && time.Since(p.flushed) > flushEvery {
 		// Save the layout's index now and then, so a killed push leaves its
-		// stored items findable for the re-run.
-		if err := p.dst.Flush(context.Background()); err != nil {
-			p.log.Warn("saving the layout index", "error", err)
+		// stored items findable for the re-run. The save (which first makes
+		// the new blobs durable) runs beside the transfers, not in their way.
+		select {
+		case p.flushReq <- struct{}{}:
+		default: // one is already pending
 		}
 		p.flushed = time.Now()
 	}
