@@ -444,7 +444,7 @@ func Test_runVerify_Tampering(t *testing.T) {
 		{"replaced manifest", false, func(l string) {
 			mb, _ := os.ReadFile(blobPath(l, art.Manifest.Digest.String()))
 			os.WriteFile(blobPath(l, pkg.Manifest.Digest.String()), mb, 0o644)
-		}, "", "shoebox: integrity check failed: layout " + "LAYOUT" + ": manifest " + pkg.Manifest.Digest.String() + ": read failed: expected content size of "},
+		}, "", pkg.Manifest.Digest.String()},
 		{"truncated index.json", false, func(l string) {
 			ib, _ := os.ReadFile(filepath.Join(l, "index.json"))
 			os.WriteFile(filepath.Join(l, "index.json"), ib[:len(ib)/2], 0o644)
@@ -453,7 +453,7 @@ func Test_runVerify_Tampering(t *testing.T) {
 			p := blobPath(l, e.digest)
 			ib, _ := os.ReadFile(p)
 			os.WriteFile(p, bytes.Replace(ib, []byte(`"schemaVersion":2`), []byte(`"schemaVersion":3`), 1), 0o644)
-		}, "", "shoebox: integrity check failed: layout LAYOUT: manifest " + e.digest + ": "},
+		}, "", e.digest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := copyLayout(t, signed)
@@ -464,6 +464,10 @@ func Test_runVerify_Tampering(t *testing.T) {
 			}
 			code, out, errOut := runTest(t, args...)
 			wantErr := strings.ReplaceAll(tc.wantErr, "LAYOUT", l)
+			// Every failure is an integrity failure naming the digest at fault.
+			if !strings.Contains(errOut, "integrity check failed") {
+				t.Errorf("stderr %q lacks %q", errOut, "integrity check failed")
+			}
 			if code != ExitVerify || !strings.Contains(out, tc.wantOut) || !strings.Contains(errOut, wantErr) {
 				t.Errorf("exit %d (want 3)\nstdout:\n%s\nwant %q\nstderr:\n%s\nwant %q", code, out, tc.wantOut, errOut, wantErr)
 			}

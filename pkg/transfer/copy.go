@@ -582,21 +582,46 @@ func (c *copier) signatures(ctx context.Context, index ocispec.Descriptor) error
 		return err
 	}
 	if found {
-		if err := c.graph(ctx, sd); err != nil {
-			return fmt.Errorf("%s: %w", tag, err)
-		}
 		have, there, err := c.resolve(ctx, c.dst, tag)
 		if err != nil {
 			return err
 		}
-		want := sd
-		if there && have.Digest != sd.Digest {
-			if want, err = trust.MergeSignatures(ctx, c.dst, have, sd); err != nil {
+		switch {
+		case there && have.Digest == sd.Digest:
+		case there:
+			// Merge: bring the signature layers, not the source's manifest
+			// (it would stay behind, untagged).
+			var b []byte
+			err := c.retry(ctx, "reading "+tag, func() (err error) {
+				b, err = c.fetchManifest(ctx, sd)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("%s: %w", tag, err)
+			}
+			var m ocispec.Manifest
+			if err := json.Unmarshal(b, &m); err != nil {
+				return fmt.Errorf("%s: decoding: %w", tag, err)
+			}
+			for _, l := range m.Layers {
+				if err := c.graph(ctx, l); err != nil {
+					return fmt.Errorf("%s: %w", tag, err)
+				}
+			}
+			want, err := trust.MergeSignatures(ctx, c.dst, have, m)
+			if err != nil {
 				return fmt.Errorf("%s: merging with the destination's: %w", tag, err)
 			}
-		}
-		if !there || have.Digest != want.Digest {
-			if err := c.retry(ctx, "tagging "+tag, func() error { return c.dst.Tag(ctx, want, tag) }); err != nil {
+			if want.Digest != have.Digest {
+				if err := c.retry(ctx, "tagging "+tag, func() error { return c.dst.Tag(ctx, want, tag) }); err != nil {
+					return fmt.Errorf("tagging %s: %w", tag, err)
+				}
+			}
+		default:
+			if err := c.graph(ctx, sd); err != nil {
+				return fmt.Errorf("%s: %w", tag, err)
+			}
+			if err := c.retry(ctx, "tagging "+tag, func() error { return c.dst.Tag(ctx, sd, tag) }); err != nil {
 				return fmt.Errorf("tagging %s: %w", tag, err)
 			}
 		}

@@ -3,6 +3,7 @@ package transfer
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -146,13 +147,19 @@ func Verify(ctx context.Context, src VerifyTarget, index ocispec.Descriptor, opt
 		default:
 			r, err := trust.Verify(ctx, sigs, index, opts.Policy)
 			var ve *trust.VerificationError
-			if err != nil && !errors.As(err, &ve) {
+			switch {
+			case err == nil:
+			case errors.As(err, &ve):
+				fails = append(fails, err)
+			case corrupt(err):
+				// The store's content is damaged where the signatures
+				// are looked for (a manifest that does not match its
+				// digest): an integrity failure, which Check names too.
+				fails = append(fails, fmt.Errorf("bundle %s: reading signatures: %w: %w", index.Digest, bundle.ErrIntegrity, err))
+			default:
 				return nil, fmt.Errorf("bundle %s: verifying signatures: %w", index.Digest, err)
 			}
 			res.Signature = r
-			if err != nil {
-				fails = append(fails, err)
-			}
 		}
 	}
 
@@ -178,6 +185,14 @@ func Verify(ctx context.Context, src VerifyTarget, index ocispec.Descriptor, opt
 		}
 	}
 	return res, errors.Join(fails...)
+}
+
+// corrupt reports whether err means stored content does not match its
+// digest or size, or cannot be decoded.
+func corrupt(err error) bool {
+	var se *json.SyntaxError
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, content.ErrMismatchedDigest) ||
+		errors.Is(err, content.ErrTrailingData) || errors.As(err, &se)
 }
 
 // integrityError turns a check report into one error that wraps
