@@ -40,6 +40,7 @@ type ServeOptions struct {
 	View              string
 	ReloadInterval    time.Duration
 	DeepCheck         bool
+	CheckBlobs        bool
 	CacheDir          string
 	CacheSize         string
 	TLSCert, TLSKey   string
@@ -80,9 +81,18 @@ bundle of the store is considered (--store REF:TAG serves one tag).
 
 Only bundles that verify are served: their signatures must satisfy the
 trust policy (--policy FILE, or --key PUB for "any of these keys"; tags
-the policy does not cover are not served) and bundle.Check must find every
-index, manifest and blob intact (--deep-check also re-hashes every tarball
-and applies Tar.jl's rules). --insecure-no-verify skips the signatures, for
+the policy does not cover are not served), and every index of the bundle
+must be present, match its digest and be well formed. The signature covers
+the top index's digest, and the indexes carry the digest and size of every
+tarball served, so this digest chain pins every byte a client can get.
+Tarball bytes are not read at start: every byte served is verified against
+that digest while it streams, and the last chunk of a response is held back
+until the whole tarball verified, so a tampered or truncated tarball is never
+delivered as a complete response (see below). --check-blobs also runs a full
+bundle.Check at start and on SIGHUP (every manifest and every blob read and
+hashed: slow on large stores, but a damaged stick is reported before any
+client asks); --deep-check implies it and also re-hashes every tarball's tree
+and applies Tar.jl's rules. --insecure-no-verify skips the signatures, for
 labs only; it is logged loudly. A store with nothing verified serves
 nothing: /healthz and /registries answer 503 and the log says why.
 
@@ -90,9 +100,10 @@ Verification runs at start and at every reload: every --reload-interval
 the store is polled (a layout costs one stat of index.json; a registry a
 tag listing), and bundles added meanwhile by shoebox copy or push are
 verified and served without a restart; SIGHUP forces a full reload that
-checks every bundle again. A tarball whose bytes fail their digest while
+verifies every bundle again. A tarball whose bytes fail their digest while
 streaming is cut off mid-transfer (never a complete-looking body), withdrawn
-at once, and its bundle is checked again at the next reload.
+at once, and its bundle gets a full bundle.Check at the next reload (it is
+no longer served if that finds a problem).
 
 Each registry is advertised as its available view (--registry-view
 available, the default): the newest verified snapshot with every package
@@ -134,7 +145,8 @@ func newServeCmd(f *Factory) *cobra.Command {
 	fl.BoolVar(&opts.InsecureNoVerify, "insecure-no-verify", false, "serve bundles without checking signatures (labs only; integrity is still checked)")
 	fl.StringVar(&opts.View, "registry-view", "available", "registry trees to advertise: available (only what the store holds) or full")
 	fl.DurationVar(&opts.ReloadInterval, "reload-interval", 10*time.Second, "how often to poll the store for new bundles (0: only on SIGHUP)")
-	fl.BoolVar(&opts.DeepCheck, "deep-check", false, "also re-hash every tarball and apply Tar.jl's rules when verifying")
+	fl.BoolVar(&opts.CheckBlobs, "check-blobs", false, "at start and on SIGHUP, read and hash every manifest and blob of every bundle (bundle.Check) before serving it")
+	fl.BoolVar(&opts.DeepCheck, "deep-check", false, "like --check-blobs, and also re-hash every tarball's tree and apply Tar.jl's rules")
 	fl.StringVar(&opts.CacheDir, "cache-dir", "", "on-disk read-through blob cache (registry stores)")
 	fl.StringVar(&opts.CacheSize, "cache-size", "10GiB", "size limit of --cache-dir (e.g. 500MiB, 50GiB)")
 	fl.StringVar(&opts.TLSCert, "tls-cert", "", "serve HTTPS with this certificate (PEM; with --tls-key)")
@@ -190,7 +202,18 @@ func runServe(ctx context.Context, f *Factory, opts *ServeOptions) error {
 		log.Warn("INSECURE: --insecure-no-verify: bundles are served WITHOUT signature verification; use only in a lab")
 	}
 
-	st, ref, err := opts.store.open(ctx, f, opts.Store, true)
+	ref, err := store.ParseReference(opts.Store)
+	if err != nil {
+		return usageError{err}
+	}
+	sopts, err := opts.store.options(f, true)
+	if err != nil {
+		return err
+	}
+	// Serving reads tags, indexes and blobs only: the manifest graph is
+	// walked only if signature verification asks for predecessors.
+	sopts.LazyGraph = true
+	st, err := store.Open(ctx, ref, sopts)
 	if err != nil {
 		return err
 	}
@@ -203,7 +226,7 @@ func runServe(ctx context.Context, f *Factory, opts *ServeOptions) error {
 		}
 		fetcher = cache
 	}
-	l := &serveLoader{st: st, ref: ref, fetch: fetcher, policy: policy, deep: opts.DeepCheck, view: view, log: log,
+	l := &serveLoader{st: st, ref: ref, fetch: fetcher, policy: policy, deep: opts.DeepCheck, checkBlobs: opts.CheckBlobs || opts.DeepCheck, view: view, log: log,
 		checked: map[digest.Digest]bool{}, read: map[digest.Digest]*bundle.Bundle{}, now: f.Now}
 
 	if opts.PrintClientConfig {
@@ -384,9 +407,12 @@ type serveLoader struct {
 	fetch  content.Fetcher
 	policy *trust.Policy // nil: --insecure-no-verify
 	deep   bool
-	view   pkgserver.ViewMode
-	log    *slog.Logger
-	now    func() time.Time
+	// checkBlobs runs bundle.Check on every new bundle and on forced
+	// reloads; without it only bundles holding suspects are checked.
+	checkBlobs bool
+	view       pkgserver.ViewMode
+	log        *slog.Logger
+	now        func() time.Time
 
 	// checked are the bundle index digests whose Check passed; read are the
 	// bundles read so far. Only the reload loop (one goroutine) uses them.
@@ -498,7 +524,11 @@ func (l *serveLoader) load(ctx context.Context, force bool) (*pkgserver.BundleSo
 				suspect = true
 			}
 		}
-		if force || suspect || !l.checked[r.desc.Digest] {
+		// Without --check-blobs, a bundle is trusted through its digest
+		// chain (signature → index → tarball digests, read above) and
+		// every tarball is verified while it streams; only bundles with
+		// a suspect tarball get a full Check.
+		if suspect || (l.checkBlobs && (force || !l.checked[r.desc.Digest])) {
 			rep, err := bundle.Check(ctx, readOnlyStorage{l.fetch, l.st}, r.desc, bundle.CheckOptions{Deep: l.deep})
 			if ctx.Err() != nil {
 				return nil, false, ctx.Err()

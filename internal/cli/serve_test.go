@@ -466,3 +466,75 @@ func Test_runServe_TLS(t *testing.T) {
 		t.Errorf("exit %d, log:\n%s", code, errOut)
 	}
 }
+
+// A tarball tampered with before start: by default serve reads no blob at
+// start (the signed digest chain pins every tarball), so the bundle is
+// served, but the tampered tarball is never delivered complete: its first
+// GET is cut off and withdraws it, and a reload then rejects its bundle.
+// With --check-blobs the bundle is rejected at start.
+func Test_runServe_TamperedBeforeStart(t *testing.T) {
+	w, static := testWorld(t)
+	dest := filepath.Join(t.TempDir(), "stick")
+	pushTag(t, static, w.Manifests[0], dest, "v1")
+	ro := openRW(t, dest)
+	d, err := ro.Resolve(context.Background(), "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := bundle.Read(context.Background(), ro, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro.Close()
+	var e bundle.Entry
+	for _, x := range b.Entries {
+		if x.Kind == bundle.KindPackage {
+			e = x
+			break
+		}
+	}
+	path := "/package/" + e.UUID.String() + "/" + e.TreeHash.String()
+	blob := filepath.Join(dest, "blobs", "sha256", e.Whole.Digest.Encoded())
+	data, err := os.ReadFile(blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0xff
+	os.Chmod(blob, 0o644)
+	if err := os.WriteFile(blob, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("default", func(t *testing.T) {
+		addr, _, stop := serveHarness(t, "--store", dest, "--insecure-no-verify", "--addr", "127.0.0.1:0", "--reload-interval", "0", "--log-format", "json")
+		base := "http://" + addr
+		if got := bundleTags(metaOf(t, addr)); got != "v1[]" {
+			t.Errorf("/meta bundles = %s, want v1 (blobs are not read at start)", got)
+		}
+		if code, body, _ := httpGet(t, base+path); code == 200 && int64(len(body)) == e.Whole.Size {
+			t.Errorf("GET %s of a tampered blob: complete 200", path)
+		}
+		if code, _, _ := httpGet(t, base+path); code != 404 {
+			t.Errorf("GET %s again = %d, want 404 (withdrawn)", path, code)
+		}
+		serveTestReload(t)
+		if got := bundleTags(metaOf(t, addr)); got != "" {
+			t.Errorf("/meta bundles after a reload = %q, want none (the suspect bundle failed its check)", got)
+		}
+		if code, errOut := stop(); code != 0 || !strings.Contains(errOut, `"msg":"item withdrawn: content failed verification"`) {
+			t.Errorf("exit %d, log:\n%s", code, errOut)
+		}
+	})
+	t.Run("check-blobs", func(t *testing.T) {
+		addr, _, stop := serveHarness(t, "--store", dest, "--insecure-no-verify", "--check-blobs", "--addr", "127.0.0.1:0", "--reload-interval", "0", "--log-format", "json")
+		if code, _, _ := httpGet(t, "http://"+addr+"/healthz"); code != 503 {
+			t.Errorf("/healthz = %d, want 503 (the only bundle failed its check)", code)
+		}
+		if code, _, _ := httpGet(t, "http://"+addr+path); code != 404 {
+			t.Errorf("GET %s = %d, want 404", path, code)
+		}
+		if code, errOut := stop(); code != 0 || !strings.Contains(errOut, `"msg":"bundle rejected: not served"`) {
+			t.Errorf("exit %d, log:\n%s", code, errOut)
+		}
+	})
+}

@@ -64,6 +64,7 @@ func isManifest(desc ocispec.Descriptor) bool {
 type layout struct {
 	root     string
 	readOnly bool
+	lazy     bool // read-only with Options.LazyGraph
 	log      *slog.Logger
 	lock     *fileLock // nil when read-only
 	blobs    *oci.ReadOnlyStorage
@@ -80,6 +81,21 @@ type layout struct {
 	savedGen  uint64                                       // gen that index.json reflects
 	stamp     indexStamp                                   // index.json as last loaded
 	closed    bool
+	// A lazy layout (read-only, Options.LazyGraph) builds the graph
+	// when first needed: reload records the
+	// manifests index.json lists (top) and leaves graphOK false; the first
+	// call that needs the graph (Exists or Resolve of a manifest index.json
+	// does not list, Predecessors, Roots) walks it (ensureGraph). Serving
+	// needs only tags and blobs, so it never pays for the walk. loadSeq is
+	// bumped by every reload, so that a walk of an older index.json is not
+	// installed.
+	top     map[digest.Digest]ocispec.Descriptor
+	roots   []ocispec.Descriptor // index.json's manifests, ref.name removed
+	graphOK bool
+	loadSeq uint64
+
+	// graphMu serialises lazy graph builds; taken before mu.
+	graphMu sync.Mutex
 
 	// saveMu serialises index.json writes; taken before mu.
 	saveMu sync.Mutex
@@ -106,6 +122,7 @@ func openLayout(ctx context.Context, dir string, opts Options, log *slog.Logger)
 	l := &layout{
 		root:      root,
 		readOnly:  opts.ReadOnly,
+		lazy:      opts.ReadOnly && opts.LazyGraph,
 		log:       log,
 		blobs:     oci.NewStorageFromFS(os.DirFS(root)),
 		tagMap:    map[string]ocispec.Descriptor{},
@@ -259,27 +276,85 @@ func (l *layout) reload(ctx context.Context, force bool) (bool, error) {
 		return false, fmt.Errorf("layout %s: decoding %s: %w", l.root, ocispec.ImageIndexFile, err)
 	}
 
-	// Build the new graph without holding mu; successors of manifests seen
-	// before are reused (manifests are immutable).
-	l.mu.RLock()
-	known := maps.Clone(l.succs)
-	l.mu.RUnlock()
-	g := newGraph(known)
 	tagMap := map[string]ocispec.Descriptor{}
+	roots := make([]ocispec.Descriptor, 0, len(idx.Manifests))
+	top := make(map[digest.Digest]ocispec.Descriptor, len(idx.Manifests))
 	for _, d := range idx.Manifests {
 		if name := d.Annotations[ocispec.AnnotationRefName]; name != "" {
 			tagMap[name] = withoutRefName(d)
 		}
-		if err := l.walk(ctx, g, withoutRefName(d)); err != nil {
-			return false, err
+		d = withoutRefName(d)
+		roots = append(roots, d)
+		if isManifest(d) {
+			top[d.Digest] = plainDesc(d)
 		}
 	}
+	if l.lazy {
+		// The graph is built when first needed (ensureGraph).
+		l.mu.Lock()
+		l.tagMap, l.top, l.roots, l.graphOK = tagMap, top, roots, false
+		l.loadSeq++
+		l.stamp = indexStamp{fi: fi, sum: sum, loadedAt: now}
+		l.savedGen = l.gen
+		l.mu.Unlock()
+		return true, nil
+	}
+	g, err := l.buildGraph(ctx, roots)
+	if err != nil {
+		return false, err
+	}
 	l.mu.Lock()
-	l.tagMap, l.manifests, l.succs, l.preds = tagMap, g.manifests, g.succs, g.preds
+	l.tagMap, l.top, l.roots, l.manifests, l.succs, l.preds, l.graphOK = tagMap, top, roots, g.manifests, g.succs, g.preds, true
+	l.loadSeq++
 	l.stamp = indexStamp{fi: fi, sum: sum, loadedAt: now}
 	l.savedGen = l.gen
 	l.mu.Unlock()
 	return true, nil
+}
+
+// buildGraph walks every manifest reachable from roots without holding mu;
+// successors of manifests seen before are reused (manifests are
+// immutable).
+func (l *layout) buildGraph(ctx context.Context, roots []ocispec.Descriptor) (*graph, error) {
+	l.mu.RLock()
+	known := maps.Clone(l.succs)
+	l.mu.RUnlock()
+	g := newGraph(known)
+	for _, d := range roots {
+		if err := l.walk(ctx, g, d); err != nil {
+			return nil, err
+		}
+	}
+	return g, nil
+}
+
+// ensureGraph builds the manifest graph of a read-only layout if the
+// current index.json's graph has not been built yet.
+func (l *layout) ensureGraph(ctx context.Context) error {
+	l.mu.RLock()
+	ok := l.graphOK
+	l.mu.RUnlock()
+	if ok {
+		return nil
+	}
+	l.graphMu.Lock()
+	defer l.graphMu.Unlock()
+	l.mu.RLock()
+	ok, roots, seq := l.graphOK, l.roots, l.loadSeq
+	l.mu.RUnlock()
+	if ok {
+		return nil
+	}
+	g, err := l.buildGraph(ctx, roots)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	if l.loadSeq == seq {
+		l.manifests, l.succs, l.preds, l.graphOK = g.manifests, g.succs, g.preds, true
+	}
+	l.mu.Unlock()
+	return nil
 }
 
 // graph is the manifest graph being built by a (re)load.
@@ -502,8 +577,21 @@ func (l *layout) blobExists(d digest.Digest) (bool, error) {
 func (l *layout) Exists(ctx context.Context, target ocispec.Descriptor) (bool, error) {
 	if isManifest(target) {
 		l.mu.RLock()
-		_, ok := l.manifests[target.Digest]
+		_, ok := l.top[target.Digest]
+		if !ok {
+			_, ok = l.manifests[target.Digest]
+			ok = ok && l.graphOK
+		}
+		graphOK := l.graphOK
 		l.mu.RUnlock()
+		if !ok && !graphOK {
+			if err := l.ensureGraph(ctx); err != nil {
+				return false, err
+			}
+			l.mu.RLock()
+			_, ok = l.manifests[target.Digest]
+			l.mu.RUnlock()
+		}
 		if !ok {
 			return false, nil
 		}
@@ -651,7 +739,7 @@ func (l *layout) Resolve(ctx context.Context, reference string) (ocispec.Descrip
 	l.mu.RLock()
 	d, ok := l.tagMap[reference]
 	if !ok {
-		d, ok = l.manifests[digest.Digest(reference)]
+		d, ok = l.top[digest.Digest(reference)]
 	}
 	l.mu.RUnlock()
 	if ok {
@@ -660,6 +748,15 @@ func (l *layout) Resolve(ctx context.Context, reference string) (ocispec.Descrip
 	dg, err := digest.Parse(reference)
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("%s: %w", reference, errdef.ErrNotFound)
+	}
+	if err := l.ensureGraph(ctx); err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	l.mu.RLock()
+	d, ok = l.manifests[dg]
+	l.mu.RUnlock()
+	if ok {
+		return d, nil
 	}
 	p, err := l.blobPath(dg)
 	if err != nil {
@@ -676,6 +773,9 @@ func (l *layout) Resolve(ctx context.Context, reference string) (ocispec.Descrip
 }
 
 func (l *layout) Predecessors(ctx context.Context, node ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+	if err := l.ensureGraph(ctx); err != nil {
+		return nil, err
+	}
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	var out []ocispec.Descriptor

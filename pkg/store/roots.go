@@ -17,6 +17,9 @@ func (s *Store) Roots() []ocispec.Descriptor {
 	if !ok {
 		return nil
 	}
+	if err := l.ensureGraph(context.Background()); err != nil {
+		l.log.Warn("building the manifest graph", "layout", l.root, "error", err)
+	}
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	var out []ocispec.Descriptor

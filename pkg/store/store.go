@@ -33,6 +33,15 @@ type Options struct {
 	// ReadOnly opens the store for reading only: no lock is taken and every
 	// write fails with ErrReadOnly. A read-only layout must already exist.
 	ReadOnly bool
+	// LazyGraph (read-only layouts only) defers reading the manifests:
+	// Open and Reload read index.json alone, and the manifest graph is
+	// walked on the first call that needs it (Exists or Resolve of a
+	// manifest index.json does not list, Predecessors, Referrers, Roots).
+	// Resolve of a tag, Tags, Fetch and Exists of a blob never walk it,
+	// which is all a server of bundle content needs. Without it (the
+	// default) the walk happens at Open and Reload, so that a missing or
+	// tampered manifest fails them.
+	LazyGraph bool
 
 	// PlainHTTP talks to the registry over plain HTTP (Remote only).
 	PlainHTTP bool

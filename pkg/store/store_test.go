@@ -59,6 +59,14 @@ func TestConformance(t *testing.T) {
 			}
 		})
 	})
+	t.Run("LayoutReadOnlyLazyGraph", func(t *testing.T) {
+		storetest.RunReadOnly(t, func(t *testing.T) (*store.Store, func(*testing.T) *store.Store) {
+			dir := t.TempDir()
+			return openLayout(t, dir, store.Options{}), func(t *testing.T) *store.Store {
+				return openLayout(t, dir, store.Options{ReadOnly: true, LazyGraph: true})
+			}
+		})
+	})
 	t.Run("RemotePlainHTTP", func(t *testing.T) {
 		storetest.Run(t, func(t *testing.T) *store.Store {
 			reg := testregistry.New(t, testregistry.Options{})
