@@ -11,7 +11,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"reflect"
 	"slices"
 	"sync"
 	"syscall"
@@ -521,54 +520,14 @@ func retryable(ctx context.Context, err error) bool {
 	return true
 }
 
-// httpStatus finds an HTTP status in an error chain: a StatusCode (or
-// Code) int field of an error struct, as oras-go's errcode.ErrorResponse
-// and this package's StatusError carry. 0 if none.
+// httpStatus is the HTTP status an error reports: an upstream Pkg server's
+// (StatusError) or a registry's (store.HTTPStatus); 0 if none.
 func httpStatus(err error) int {
-	code := 0
-	walkErrors(err, func(e error) bool {
-		v := reflect.ValueOf(e)
-		for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
-			if v.IsNil() {
-				return false
-			}
-			v = v.Elem()
-		}
-		if v.Kind() != reflect.Struct {
-			return false
-		}
-		for _, name := range []string{"StatusCode", "Code"} {
-			if f := v.FieldByName(name); f.IsValid() && f.Kind() == reflect.Int && f.Int() >= 100 && f.Int() < 600 {
-				code = int(f.Int())
-				return true
-			}
-		}
-		return false
-	})
-	return code
-}
-
-// walkErrors visits err and everything it wraps until visit returns true.
-func walkErrors(err error, visit func(error) bool) bool {
-	for err != nil {
-		if visit(err) {
-			return true
-		}
-		switch u := err.(type) {
-		case interface{ Unwrap() []error }:
-			for _, e := range u.Unwrap() {
-				if walkErrors(e, visit) {
-					return true
-				}
-			}
-			return false
-		case interface{ Unwrap() error }:
-			err = u.Unwrap()
-		default:
-			return false
-		}
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.Code
 	}
-	return false
+	return store.HTTPStatus(err)
 }
 
 // signatures copies what signs index: the cosign ".sig" manifest (merged
