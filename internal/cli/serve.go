@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
@@ -242,7 +243,14 @@ func runServe(ctx context.Context, f *Factory, opts *ServeOptions) error {
 		srvLog = slog.New(levelFilter{h, slog.LevelWarn})
 	}
 	srv := pkgserver.New(nil, pkgserver.Options{Logger: srvLog, MaxConcurrent: opts.MaxConcurrent, Version: version(), View: string(view), Cache: cache, Now: f.Now})
+	// Reading 100k-item indexes makes garbage at a high rate (index bytes,
+	// decoded documents) while the routing table grows: collect more
+	// eagerly while loading, and give the garbage back before serving, so
+	// that the peak stays near the table's size.
+	gcPercent := debug.SetGCPercent(50)
 	l.reloadOnce(ctx, srv, true)
+	debug.SetGCPercent(gcPercent)
+	debug.FreeOSMemory()
 
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {

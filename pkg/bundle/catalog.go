@@ -2,9 +2,12 @@ package bundle
 
 import (
 	"cmp"
+	"iter"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/opencontainers/go-digest"
 
 	"github.com/shoebox-jl/shoebox/pkg/julia"
 	"github.com/shoebox-jl/shoebox/pkg/treehash"
@@ -21,11 +24,13 @@ import (
 // tarball digest is the same whenever the tree hash is, or the content was
 // verified to have that tree hash.
 type Catalog struct {
-	packages   map[pkgKey]Entry
-	artifacts  map[treehash.Hash]Entry
+	// The maps and entries point into the bundles' Entries (never copied:
+	// an Entry is several hundred bytes, and a store holds 100k of them).
+	packages   map[pkgKey]*Entry
+	artifacts  map[treehash.Hash]*Entry
 	registries map[julia.UUID][]Snapshot // newest first
-	snapshots  map[pkgKey]Entry
-	entries    []Entry
+	snapshots  map[pkgKey]*Entry
+	entries    []*Entry
 }
 
 type pkgKey struct {
@@ -40,23 +45,31 @@ type Snapshot struct {
 	Created time.Time
 }
 
-// NewCatalog builds a catalog over bundles (nil ones are skipped).
+// NewCatalog builds a catalog over bundles (nil ones are skipped). The
+// catalog refers to the bundles' entries: they must not be modified
+// afterwards.
 func NewCatalog(bundles ...*Bundle) *Catalog {
 	bs := slices.DeleteFunc(slices.Clone(bundles), func(b *Bundle) bool { return b == nil })
 	slices.SortStableFunc(bs, func(a, b *Bundle) int {
 		return cmp.Or(b.Created.Compare(a.Created), strings.Compare(a.Index.Digest.String(), b.Index.Digest.String()))
 	})
-	c := &Catalog{
-		packages:   map[pkgKey]Entry{},
-		artifacts:  map[treehash.Hash]Entry{},
-		registries: map[julia.UUID][]Snapshot{},
-		snapshots:  map[pkgKey]Entry{},
-	}
-	seen := map[string]bool{}
+	n := 0
 	for _, b := range bs {
-		for _, e := range b.Entries {
-			if !seen[e.Manifest.Digest.String()] {
-				seen[e.Manifest.Digest.String()] = true
+		n += len(b.Entries)
+	}
+	c := &Catalog{
+		packages:   map[pkgKey]*Entry{},
+		artifacts:  map[treehash.Hash]*Entry{},
+		registries: map[julia.UUID][]Snapshot{},
+		snapshots:  map[pkgKey]*Entry{},
+		entries:    make([]*Entry, 0, n),
+	}
+	seen := make(map[digest.Digest]struct{}, n)
+	for _, b := range bs {
+		for i := range b.Entries {
+			e := &b.Entries[i]
+			if _, ok := seen[e.Manifest.Digest]; !ok {
+				seen[e.Manifest.Digest] = struct{}{}
 				c.entries = append(c.entries, e)
 			}
 			k := pkgKey{e.UUID, e.TreeHash}
@@ -72,7 +85,7 @@ func NewCatalog(bundles ...*Bundle) *Catalog {
 			case KindRegistry:
 				if _, ok := c.snapshots[k]; !ok {
 					c.snapshots[k] = e
-					c.registries[e.UUID] = append(c.registries[e.UUID], Snapshot{Entry: e, Created: b.Created})
+					c.registries[e.UUID] = append(c.registries[e.UUID], Snapshot{Entry: *e, Created: b.Created})
 				}
 			}
 		}
@@ -82,7 +95,7 @@ func NewCatalog(bundles ...*Bundle) *Catalog {
 			return cmp.Or(b.Created.Compare(a.Created), strings.Compare(a.TreeHash.String(), b.TreeHash.String()))
 		})
 	}
-	slices.SortFunc(c.entries, compareEntries)
+	slices.SortFunc(c.entries, func(a, b *Entry) int { return compareEntries(*a, *b) })
 	return c
 }
 
@@ -101,22 +114,39 @@ func compareEntries(a, b Entry) int {
 // Package returns the package tree with this uuid and tree hash
 // (GET /package/<uuid>/<hash>).
 func (c *Catalog) Package(uuid julia.UUID, hash treehash.Hash) (Entry, bool) {
-	e, ok := c.packages[pkgKey{uuid, hash}]
-	return e, ok
+	return deref(c.packages[pkgKey{uuid, hash}])
+}
+
+// PackageRef is Package without the copy: the entry must not be modified.
+func (c *Catalog) PackageRef(uuid julia.UUID, hash treehash.Hash) *Entry {
+	return c.packages[pkgKey{uuid, hash}]
+}
+
+// ArtifactRef is Artifact without the copy: the entry must not be modified.
+func (c *Catalog) ArtifactRef(hash treehash.Hash) *Entry { return c.artifacts[hash] }
+
+// RegistryRef is Registry without the copy: the entry must not be modified.
+func (c *Catalog) RegistryRef(uuid julia.UUID, hash treehash.Hash) *Entry {
+	return c.snapshots[pkgKey{uuid, hash}]
+}
+
+func deref(e *Entry) (Entry, bool) {
+	if e == nil {
+		return Entry{}, false
+	}
+	return *e, true
 }
 
 // Artifact returns the artifact tree with this tree hash
 // (GET /artifact/<hash>).
 func (c *Catalog) Artifact(hash treehash.Hash) (Entry, bool) {
-	e, ok := c.artifacts[hash]
-	return e, ok
+	return deref(c.artifacts[hash])
 }
 
 // Registry returns the registry snapshot with this uuid and tree hash
 // (GET /registry/<uuid>/<hash>).
 func (c *Catalog) Registry(uuid julia.UUID, hash treehash.Hash) (Entry, bool) {
-	e, ok := c.snapshots[pkgKey{uuid, hash}]
-	return e, ok
+	return deref(c.snapshots[pkgKey{uuid, hash}])
 }
 
 // Snapshots returns the snapshots of one registry, newest first: by the
@@ -138,4 +168,22 @@ func (c *Catalog) Registries() []Snapshot {
 
 // Entries returns every distinct item manifest of every bundle, in index
 // order (kind, uuid, tree hash, platform, name, manifest digest).
-func (c *Catalog) Entries() []Entry { return slices.Clone(c.entries) }
+func (c *Catalog) Entries() []Entry {
+	out := make([]Entry, len(c.entries))
+	for i, e := range c.entries {
+		out[i] = *e
+	}
+	return out
+}
+
+// All yields every entry Entries returns, in the same order, without
+// copying them: the entries must not be modified.
+func (c *Catalog) All() iter.Seq[*Entry] {
+	return func(yield func(*Entry) bool) {
+		for _, e := range c.entries {
+			if !yield(e) {
+				return
+			}
+		}
+	}
+}

@@ -64,6 +64,9 @@ func Read(ctx context.Context, src content.Fetcher, index ocispec.Descriptor) (*
 	seen := map[string]bool{}
 	var walk func(idx *ocispec.Index, depth int) error
 	walk = func(idx *ocispec.Index, depth int) error {
+		// Entries are several hundred bytes and a bundle may hold 100k:
+		// grow once per index instead of doubling.
+		b.Entries = slices.Grow(b.Entries, len(idx.Manifests))
 		for _, d := range idx.Manifests {
 			if err := ctx.Err(); err != nil {
 				return err

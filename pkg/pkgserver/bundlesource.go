@@ -122,7 +122,7 @@ func NewBundleSource(ctx context.Context, fetcher content.Fetcher, bundles []*bu
 	}
 	seen := map[string]bool{}
 	var pkgs []string
-	for _, e := range s.cat.Entries() {
+	for e := range s.cat.All() {
 		k := string(e.Kind) + "/" + e.UUID.String() + "/" + e.TreeHash.String()
 		if !seen[k] {
 			seen[k] = true
@@ -182,8 +182,7 @@ func (s *BundleSource) view(ctx context.Context, snap bundle.Snapshot, prev *Bun
 		}
 	}
 	v, err := buildView(ctx, s.fetcher, snap.Entry, func(u julia.UUID, h treehash.Hash) bool {
-		_, ok := s.cat.Package(u, h)
-		return ok
+		return s.cat.PackageRef(u, h) != nil
 	})
 	if err != nil {
 		return nil, err
@@ -241,8 +240,7 @@ func keys(m *sync.Map) []digest.Digest {
 
 // Lookup implements Source.
 func (s *BundleSource) Lookup(_ context.Context, r Resource) (Content, error) {
-	var e bundle.Entry
-	var ok bool
+	var e *bundle.Entry
 	switch r.Kind {
 	case bundle.KindRegistry:
 		if v, vok := s.views[r.UUID]; vok && v.data != nil && v.Hash == r.Hash {
@@ -251,13 +249,13 @@ func (s *BundleSource) Lookup(_ context.Context, r Resource) (Content, error) {
 				return nopCloser{bytes.NewReader(data)}, nil
 			}}, nil
 		}
-		e, ok = s.cat.Registry(r.UUID, r.Hash)
+		e = s.cat.RegistryRef(r.UUID, r.Hash)
 	case bundle.KindPackage:
-		e, ok = s.cat.Package(r.UUID, r.Hash)
+		e = s.cat.PackageRef(r.UUID, r.Hash)
 	case bundle.KindArtifact:
-		e, ok = s.cat.Artifact(r.Hash)
+		e = s.cat.ArtifactRef(r.Hash)
 	}
-	if !ok {
+	if e == nil {
 		return Content{}, notFound(r)
 	}
 	if why, bad := s.bad.Load(e.Whole.Digest); bad {
@@ -267,7 +265,7 @@ func (s *BundleSource) Lookup(_ context.Context, r Resource) (Content, error) {
 		Size: e.Whole.Size,
 		Zstd: e.Whole.MediaType == bundle.MediaTypeTarZstd,
 		Open: func(ctx context.Context) (io.ReadSeekCloser, error) {
-			br, err := bundle.NewReader(ctx, s.fetcher, e)
+			br, err := bundle.NewReader(ctx, s.fetcher, *e)
 			if err != nil {
 				return nil, err
 			}
@@ -285,7 +283,7 @@ func (nopCloser) Close() error { return nil }
 type watchReader struct {
 	*bundle.Reader
 	s *BundleSource
-	e bundle.Entry
+	e *bundle.Entry
 }
 
 func (w *watchReader) Read(p []byte) (int, error) {
