@@ -44,6 +44,7 @@ type ServeOptions struct {
 	CheckBlobs        bool
 	CacheDir          string
 	CacheSize         string
+	MemoryCache       string
 	TLSCert, TLSKey   string
 	MaxConcurrent     int
 	LogFormat         string
@@ -120,7 +121,9 @@ Content-Encoding), /healthz, /meta (JSON), /metrics (Prometheus).
 
 From a registry, blobs are streamed through, never held whole; --cache-dir
 adds an on-disk read-through cache of at most --cache-size, filled only
-with digest-verified blobs. SIGTERM or Ctrl-C shuts down gracefully.`
+with digest-verified blobs. Tarballs of at most 1 MiB are also kept in
+memory once a client has read one in full and it verified (--memory-cache,
+least recently used evicted first). SIGTERM or Ctrl-C shuts down gracefully.`
 
 func newServeCmd(f *Factory) *cobra.Command {
 	opts := &ServeOptions{}
@@ -150,6 +153,7 @@ func newServeCmd(f *Factory) *cobra.Command {
 	fl.BoolVar(&opts.DeepCheck, "deep-check", false, "like --check-blobs, and also re-hash every tarball's tree and apply Tar.jl's rules")
 	fl.StringVar(&opts.CacheDir, "cache-dir", "", "on-disk read-through blob cache (registry stores)")
 	fl.StringVar(&opts.CacheSize, "cache-size", "10GiB", "size limit of --cache-dir (e.g. 500MiB, 50GiB)")
+	fl.StringVar(&opts.MemoryCache, "memory-cache", "256MiB", "in-memory cache of verified tarballs of at most 1 MiB each (0: none)")
 	fl.StringVar(&opts.TLSCert, "tls-cert", "", "serve HTTPS with this certificate (PEM; with --tls-key)")
 	fl.StringVar(&opts.TLSKey, "tls-key", "", "private key of --tls-cert (PEM)")
 	fl.IntVar(&opts.MaxConcurrent, "max-concurrent", 64, "tarball downloads streamed at once; more wait up to 10 s, then get 503")
@@ -185,6 +189,13 @@ func runServe(ctx context.Context, f *Factory, opts *ServeOptions) error {
 		var err error
 		if cacheSize, err = parseSize(opts.CacheSize); err != nil || cacheSize <= 0 {
 			return usagef("--cache-size %q: want a positive size such as 500M or 50GiB", opts.CacheSize)
+		}
+	}
+	var memSize int64
+	if opts.MemoryCache != "0" {
+		var err error
+		if memSize, err = parseSize(opts.MemoryCache); err != nil || memSize < 0 {
+			return usagef("--memory-cache %q: want a size such as 256MiB, or 0", opts.MemoryCache)
 		}
 	}
 	policy, err := servePolicy(opts)
@@ -228,7 +239,8 @@ func runServe(ctx context.Context, f *Factory, opts *ServeOptions) error {
 		fetcher = cache
 	}
 	l := &serveLoader{st: st, ref: ref, fetch: fetcher, policy: policy, deep: opts.DeepCheck, checkBlobs: opts.CheckBlobs || opts.DeepCheck, view: view, log: log,
-		checked: map[digest.Digest]bool{}, read: map[digest.Digest]*bundle.Bundle{}, now: f.Now}
+		checked: map[digest.Digest]bool{}, read: map[digest.Digest]*bundle.Bundle{}, now: f.Now,
+		mem: pkgserver.NewMemCache(memSize, 0)}
 
 	if opts.PrintClientConfig {
 		src, _, err := l.load(ctx, true)
@@ -421,6 +433,7 @@ type serveLoader struct {
 	view       pkgserver.ViewMode
 	log        *slog.Logger
 	now        func() time.Time
+	mem        *pkgserver.MemCache // nil: --memory-cache 0
 
 	// checked are the bundle index digests whose Check passed; read are the
 	// bundles read so far. Only the reload loop (one goroutine) uses them.
@@ -586,7 +599,7 @@ func (l *serveLoader) load(ctx context.Context, force bool) (*pkgserver.BundleSo
 		l.src, l.status = nil, st
 		return nil, true, nil
 	}
-	src, err := pkgserver.NewBundleSource(ctx, l.fetch, ok, pkgserver.SourceOptions{View: l.view, Logger: l.log, Previous: l.src})
+	src, err := pkgserver.NewBundleSource(ctx, l.fetch, ok, pkgserver.SourceOptions{View: l.view, Logger: l.log, Previous: l.src, MemCache: l.mem})
 	if err != nil {
 		return nil, false, err
 	}

@@ -251,7 +251,10 @@ func Test_runServe(t *testing.T) {
 	sign(st, "v1")
 	st.Close()
 
-	addr, _, stop := serveHarness(t, "--store", dest, "--key", pub, "--addr", "127.0.0.1:0", "--reload-interval", "0", "--log-format", "json")
+	// --memory-cache 0: the tampering below happens after the item was
+	// served once; with the memory cache its verified copy (the right
+	// bytes) would keep being served, which TestServe_MemCache covers.
+	addr, _, stop := serveHarness(t, "--store", dest, "--key", pub, "--addr", "127.0.0.1:0", "--reload-interval", "0", "--log-format", "json", "--memory-cache", "0")
 	base := "http://" + addr
 	if code, body, _ := httpGet(t, base+"/healthz"); code != 200 || body != "ok\n" {
 		t.Errorf("/healthz = %d %q", code, body)

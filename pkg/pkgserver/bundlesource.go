@@ -45,6 +45,9 @@ type SourceOptions struct {
 	// whose snapshot and available package set are unchanged is reused
 	// instead of rebuilt.
 	Previous *BundleSource
+	// MemCache, if set, serves small tarballs from memory once they have
+	// been read and verified in full (see MemCache). nil: no memory cache.
+	MemCache *MemCache
 }
 
 // BundleSource is the Source over verified bundles: the routing table is
@@ -54,6 +57,7 @@ type SourceOptions struct {
 // It is immutable apart from its quarantine, and safe for concurrent use.
 type BundleSource struct {
 	fetcher content.Fetcher
+	mem     *MemCache
 	cat     *bundle.Catalog
 	log     *slog.Logger
 	mode    ViewMode
@@ -117,7 +121,7 @@ func NewBundleSource(ctx context.Context, fetcher content.Fetcher, bundles []*bu
 		mode = ViewAvailable
 	}
 	s := &BundleSource{
-		fetcher: fetcher, cat: bundle.NewCatalog(bundles...), log: log, mode: mode,
+		fetcher: fetcher, mem: opts.MemCache, cat: bundle.NewCatalog(bundles...), log: log, mode: mode,
 		views: map[julia.UUID]*View{}, counts: map[bundle.Kind]int{},
 	}
 	seen := map[string]bool{}
@@ -261,15 +265,25 @@ func (s *BundleSource) Lookup(_ context.Context, r Resource) (Content, error) {
 	if why, bad := s.bad.Load(e.Whole.Digest); bad {
 		return Content{}, fmt.Errorf("%s: withdrawn: %s: %w", r, why, errdef.ErrNotFound)
 	}
+	zstd := e.Whole.MediaType == bundle.MediaTypeTarZstd
+	if data, ok := s.mem.get(e.Whole.Digest); ok {
+		return Content{Size: int64(len(data)), Zstd: zstd, Open: func(context.Context) (io.ReadSeekCloser, error) {
+			return nopCloser{bytes.NewReader(data)}, nil
+		}}, nil
+	}
 	return Content{
 		Size: e.Whole.Size,
-		Zstd: e.Whole.MediaType == bundle.MediaTypeTarZstd,
+		Zstd: zstd,
 		Open: func(ctx context.Context) (io.ReadSeekCloser, error) {
 			br, err := bundle.NewReader(ctx, s.fetcher, *e)
 			if err != nil {
 				return nil, err
 			}
-			return &watchReader{Reader: br, s: s, e: e}, nil
+			w := &watchReader{Reader: br, s: s, e: e}
+			if s.mem.fits(e.Whole.Size) {
+				w.fill, w.buf = true, make([]byte, 0, e.Whole.Size)
+			}
+			return w, nil
 		},
 	}, nil
 }
@@ -279,20 +293,50 @@ type nopCloser struct{ *bytes.Reader }
 func (nopCloser) Close() error { return nil }
 
 // watchReader withdraws its item when its bytes fail their digest, and
-// marks it suspect on any read error but the caller's cancellation.
+// marks it suspect on any read error but the caller's cancellation. With
+// fill set it copies what it reads from offset 0 into buf and hands it to
+// the memory cache when bundle.Reader ends with io.EOF, which it does only
+// after the whole tarball verified; any other Seek stops the copy.
 type watchReader struct {
 	*bundle.Reader
-	s *BundleSource
-	e *bundle.Entry
+	s    *BundleSource
+	e    *bundle.Entry
+	fill bool
+	buf  []byte
+}
+
+func (w *watchReader) Seek(offset int64, whence int) (int64, error) {
+	n, err := w.Reader.Seek(offset, whence)
+	if err == nil && n == 0 {
+		w.buf = w.buf[:0]
+	} else {
+		w.fill, w.buf = false, nil
+	}
+	return n, err
 }
 
 func (w *watchReader) Read(p []byte) (int, error) {
 	n, err := w.Reader.Read(p)
+	if w.fill {
+		if int64(len(w.buf)+n) > w.e.Whole.Size {
+			w.fill, w.buf = false, nil
+		} else {
+			w.buf = append(w.buf, p[:n]...)
+		}
+	}
+	if err == io.EOF && w.fill {
+		if int64(len(w.buf)) == w.e.Whole.Size {
+			w.s.mem.put(w.e.Whole.Digest, w.buf)
+		}
+		w.fill, w.buf = false, nil
+	}
 	if err == nil || errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) {
 		return n, err
 	}
+	w.fill, w.buf = false, nil
 	w.s.suspect.LoadOrStore(w.e.Whole.Digest, err.Error())
 	if errors.Is(err, content.ErrMismatchedDigest) || errors.Is(err, content.ErrTrailingData) {
+		w.s.mem.drop(w.e.Whole.Digest)
 		if _, loaded := w.s.bad.LoadOrStore(w.e.Whole.Digest, err.Error()); !loaded {
 			w.s.log.Error("item withdrawn: content failed verification", slog.String("item", w.e.Item.String()),
 				slog.String("digest", w.e.Whole.Digest.String()), slog.String("error", err.Error()))
