@@ -249,7 +249,7 @@ func (s *BundleSource) Lookup(_ context.Context, r Resource) (Content, error) {
 	case bundle.KindRegistry:
 		if v, vok := s.views[r.UUID]; vok && v.data != nil && v.Hash == r.Hash {
 			data := v.data
-			return Content{Size: int64(len(data)), Open: func(context.Context) (io.ReadSeekCloser, error) {
+			return Content{Size: int64(len(data)), Bytes: data, Open: func(context.Context) (io.ReadSeekCloser, error) {
 				return nopCloser{bytes.NewReader(data)}, nil
 			}}, nil
 		}
@@ -267,7 +267,7 @@ func (s *BundleSource) Lookup(_ context.Context, r Resource) (Content, error) {
 	}
 	zstd := e.Whole.MediaType == bundle.MediaTypeTarZstd
 	if data, ok := s.mem.get(e.Whole.Digest); ok {
-		return Content{Size: int64(len(data)), Zstd: zstd, Open: func(context.Context) (io.ReadSeekCloser, error) {
+		return Content{Size: int64(len(data)), Zstd: zstd, Bytes: data, Open: func(context.Context) (io.ReadSeekCloser, error) {
 			return nopCloser{bytes.NewReader(data)}, nil
 		}}, nil
 	}

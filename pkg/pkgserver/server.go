@@ -2,6 +2,7 @@ package pkgserver
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -181,6 +182,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusOK
 		}
 		s.m.record(kind, status, cw.n)
+		if !s.log.Enabled(r.Context(), slog.LevelInfo) {
+			return // no access log: skip building its attributes
+		}
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Int("status", status), slog.Int64("bytes", cw.n),
@@ -317,6 +321,15 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, res Resource, err 
 	emptyStatus(w, code)
 }
 
+// Shared header values (see serveContent).
+var (
+	hdrVaryAE    = []string{"Accept-Encoding"}
+	hdrZstd      = []string{"application/zstd"}
+	hdrGzip      = []string{"application/x-gzip"}
+	hdrImmutable = []string{"public, max-age=31536000, immutable"}
+	hdrBytes     = []string{"bytes"}
+)
+
 // bufPool holds the copy buffers; a body is copied through two of them
 // (the one being sent and the one held back).
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b }}
@@ -332,23 +345,30 @@ func (s *Server) serveContent(w *countWriter, r *http.Request, st *state, res Re
 		s.fail(w, r, res, err)
 		return
 	}
+	// Headers are assigned as canonical keys with shared, never mutated
+	// value slices: no per-request allocation for the constant ones.
 	h := w.Header()
 	if c.Zstd {
-		h.Set("Vary", "Accept-Encoding")
+		h["Vary"] = hdrVaryAE
 		if !acceptsZstd(r.Header.Get("Accept-Encoding")) {
 			// Pkg ≤ 1.12 cannot decode zstd (pkg-protocol §3.2): only a
 			// client that asks may have it.
 			s.fail(w, r, res, notFound(res))
 			return
 		}
-		h.Set("Content-Type", "application/zstd")
+		h["Content-Type"] = hdrZstd
 	} else {
-		h.Set("Content-Type", "application/x-gzip")
+		h["Content-Type"] = hdrGzip
 	}
-	etag := `"` + res.Hash.String() + `"`
-	h.Set("Cache-Control", "public, max-age=31536000, immutable")
-	h.Set("ETag", etag)
-	h.Set("Accept-Ranges", "bytes")
+	var eb [2 + 2*len(res.Hash)]byte
+	eb[0], eb[len(eb)-1] = '"', '"'
+	hex.Encode(eb[1:len(eb)-1], res.Hash[:])
+	etag := string(eb[:])
+	vals := make([]string, 2) // ETag and Content-Length, one allocation
+	vals[0] = etag
+	h["Cache-Control"] = hdrImmutable
+	h["Etag"] = vals[0:1:1]
+	h["Accept-Ranges"] = hdrBytes
 	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatch(inm, etag, true) {
 		w.WriteHeader(http.StatusNotModified)
 		return
@@ -369,7 +389,8 @@ func (s *Server) serveContent(w *countWriter, r *http.Request, st *state, res Re
 			}
 		}
 	}
-	h.Set("Content-Length", strconv.FormatInt(length, 10))
+	vals[1] = strconv.FormatInt(length, 10)
+	h["Content-Length"] = vals[1:2:2]
 	if r.Method == http.MethodHead {
 		w.WriteHeader(status)
 		return
@@ -395,6 +416,13 @@ func (s *Server) serveContent(w *countWriter, r *http.Request, st *state, res Re
 	s.m.inFlight.Add(1)
 	defer s.m.inFlight.Add(-1)
 
+	if c.Bytes != nil {
+		// Verified bytes in memory: one Write, no copy buffers.
+		w.WriteHeader(status)
+		http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
+		w.Write(c.Bytes[start : start+length])
+		return
+	}
 	rc, err := c.Open(r.Context())
 	if err != nil {
 		s.fail(w, r, res, err)

@@ -50,6 +50,11 @@ type Content struct {
 	// end must verify it (a mismatch is an error from Read, never a clean
 	// io.EOF); Seek may be used for ranges. ctx bounds the reads.
 	Open func(ctx context.Context) (io.ReadSeekCloser, error)
+	// Bytes, when not nil, is the whole tarball in memory, already
+	// verified (a memory-cache hit, a generated registry view): the
+	// Server writes it (or a slice of it, for a range) in one Write
+	// instead of streaming Open's reader. Open must still be set.
+	Bytes []byte
 }
 
 // Source is what a Server serves. Implementations must be safe for
@@ -74,28 +79,31 @@ var ErrUpstream = errors.New("upstream store failed")
 // parseResource parses a request path into a resource. It accepts only
 // lowercase canonical uuids and hashes (pkg-protocol §2.1).
 func parseResource(path string) (Resource, bool) {
+	// Fixed-width paths, checked without splitting (no allocation):
+	// "/registry/" or "/package/", 36-char uuid, "/", 40-char hash; or
+	// "/artifact/", 40-char hash.
 	var r Resource
-	if !strings.HasPrefix(path, "/") {
-		return r, false
-	}
-	parts := strings.Split(path[1:], "/")
+	var rest string
 	switch {
-	case len(parts) == 3 && (parts[0] == "registry" || parts[0] == "package"):
-		r.Kind = bundle.Kind(parts[0])
-		if !lowerUUID(parts[1]) || !lowerHex40(parts[2]) {
-			return r, false
+	case strings.HasPrefix(path, "/registry/"):
+		r.Kind, rest = bundle.KindRegistry, path[len("/registry/"):]
+	case strings.HasPrefix(path, "/package/"):
+		r.Kind, rest = bundle.KindPackage, path[len("/package/"):]
+	case strings.HasPrefix(path, "/artifact/"):
+		r.Kind, rest = bundle.KindArtifact, path[len("/artifact/"):]
+		if !lowerHex40(rest) {
+			return Resource{}, false
 		}
-		r.UUID = julia.MustParseUUID(parts[1])
-		r.Hash = treehash.MustParse(parts[2])
-	case len(parts) == 2 && parts[0] == "artifact":
-		r.Kind = bundle.KindArtifact
-		if !lowerHex40(parts[1]) {
-			return r, false
-		}
-		r.Hash = treehash.MustParse(parts[1])
+		r.Hash = treehash.MustParse(rest)
+		return r, true
 	default:
-		return r, false
+		return Resource{}, false
 	}
+	if len(rest) != 36+1+40 || rest[36] != '/' || !lowerUUID(rest[:36]) || !lowerHex40(rest[37:]) {
+		return Resource{}, false
+	}
+	r.UUID = julia.MustParseUUID(rest[:36])
+	r.Hash = treehash.MustParse(rest[37:])
 	return r, true
 }
 
