@@ -20,7 +20,6 @@ import (
 	"github.com/shoebox-jl/shoebox/pkg/pkgserver"
 	"github.com/shoebox-jl/shoebox/pkg/store"
 	"github.com/shoebox-jl/shoebox/pkg/transfer"
-	"github.com/shoebox-jl/shoebox/pkg/treehash"
 )
 
 var (
@@ -183,11 +182,3 @@ func held(bs ...*bundle.Bundle) map[[2]string]bool {
 	return out
 }
 
-func hashOf(t *testing.T, s string) treehash.Hash {
-	t.Helper()
-	h, err := treehash.Parse(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h
-}
