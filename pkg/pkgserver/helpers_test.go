@@ -181,4 +181,3 @@ func held(bs ...*bundle.Bundle) map[[2]string]bool {
 	}
 	return out
 }
-
