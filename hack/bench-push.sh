@@ -9,44 +9,15 @@
 #   bash hack/bench-push.sh            # the full ~1 GB benchmark
 #   PACKAGES=40 bash hack/bench-push.sh  # a quick ~100 MB one
 set -euo pipefail
-HACK="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO="$(cd "$HACK/.." && pwd)"
-export REPO
-E2E_DIR="${BENCH_DIR:-$REPO/.bench/push}"
-export E2E_DIR
-mkdir -p "$E2E_DIR"
-# shellcheck source=lib.sh
-source "$HACK/lib.sh"
-trap 'stop_all' EXIT
-rm -rf "$E2E_DIR/reg"
-
-RUNS="${RUNS:-3}"
-PACKAGES="${PACKAGES:-400}"
-ARTIFACT_BYTES="${ARTIFACT_BYTES:-800000}"
-PLATFORMS="x86_64-linux-gnu,aarch64-linux-gnu,x86_64-apple-darwin,aarch64-apple-darwin,x86_64-w64-mingw32,x86_64-linux-musl"
-
-[[ -x $TOOLS_DIR/oras ]] || bash "$HACK/install-tools.sh"
-(cd "$REPO" && make --no-print-directory build >&2)
-
-W="$E2E_DIR/world-$PACKAGES-$ARTIFACT_BYTES"
-if [[ ! -d $W/static ]]; then
-  log "generating the world ($PACKAGES packages × 2 versions, artifacts of $ARTIFACT_BYTES bytes)"
-  rm -rf "$W" && mkdir -p "$W"
-  (cd "$REPO" && go run ./internal/fixture/cmd/genworld -out "$W/world" -static "$W/static" -seed 42 \
-    -packages "$PACKAGES" -versions 2 -artifact-fraction 0.25 -artifact-bytes "$ARTIFACT_BYTES" \
-    -platforms "$PLATFORMS" -yanked-every -1 >"$W/world.json")
-fi
+BENCH=push
+# shellcheck source=bench-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
+bench_tools
+bench_world
 files="$(find "$W/static" -type f | wc -l)"
 bytes="$(du -sb "$W/static" | cut -f1)"
 log "world: $files files, $bytes bytes"
 
-now() { date +%s.%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-timeit() { # timeit CMD… : seconds
-  local t0 t1
-  t0="$(now)"; "$@" >/dev/null 2>&1; t1="$(now)"
-  echo "$t1 - $t0" | bc -l
-}
 SRC="file://$W/static"
 push_layout() { rm -rf "$E2E_DIR/dst"; shoebox push -q --from "$SRC" --all --versions latest:2 --all-platforms \
   --created 2026-11-23T00:00:00Z "$E2E_DIR/dst:bench"; }

@@ -15,20 +15,12 @@
 #   bash hack/bench-serve.sh
 #   RUNS=5 DURATION=10 ITEMS=20000 bash hack/bench-serve.sh
 set -euo pipefail
-HACK="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO="$(cd "$HACK/.." && pwd)"
-export REPO
-E2E_DIR="${BENCH_DIR:-$REPO/.bench/serve}"
-export E2E_DIR
-mkdir -p "$E2E_DIR"
-# shellcheck source=lib.sh
-source "$HACK/lib.sh"
-trap 'stop_all' EXIT
-rm -rf "$E2E_DIR/reg"
-
-RUNS="${RUNS:-3}"
-DURATION="${DURATION:-5}"
+BENCH=serve
 PACKAGES="${PACKAGES:-200}"
+# shellcheck source=bench-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
+
+DURATION="${DURATION:-5}"
 ITEMS="${ITEMS:-100000}"
 ART_BYTES="${ART_BYTES:-104857600}"
 CONNS="${CONNS:-32}"
@@ -77,7 +69,6 @@ request = function()
 end
 EOF
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 # wrk_rps BASE PATHFILE: requests/s of one run
 wrk_rps() {
   WRK_PATHS="$2" wrk -t2 -c"$CONNS" -d"${DURATION}s" -s paths.lua "$1" | awk '/^Requests\/sec:/ {print $2}'

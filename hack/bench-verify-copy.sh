@@ -15,34 +15,11 @@
 #   bash hack/bench-verify-copy.sh             # the full ~1 GB benchmark
 #   PACKAGES=40 bash hack/bench-verify-copy.sh # a quick ~100 MB one
 set -euo pipefail
-HACK="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO="$(cd "$HACK/.." && pwd)"
-export REPO
-E2E_DIR="${BENCH_DIR:-$REPO/.bench/verify-copy}"
-export E2E_DIR
-mkdir -p "$E2E_DIR"
-# shellcheck source=lib.sh
-source "$HACK/lib.sh"
-trap 'stop_all' EXIT
-rm -rf "$E2E_DIR/reg"
-
-RUNS="${RUNS:-3}"
-PACKAGES="${PACKAGES:-400}"
-ARTIFACT_BYTES="${ARTIFACT_BYTES:-800000}"
-PLATFORMS="x86_64-linux-gnu,aarch64-linux-gnu,x86_64-apple-darwin,aarch64-apple-darwin,x86_64-w64-mingw32,x86_64-linux-musl"
-
-[[ -x $TOOLS_DIR/oras && -x $TOOLS_DIR/registry ]] || bash "$HACK/install-tools.sh"
-(cd "$REPO" && make --no-print-directory build >&2)
-
-# The world (shared with bench-push.sh when it made one of the same size).
-W="$REPO/.bench/push/world-$PACKAGES-$ARTIFACT_BYTES"
-if [[ ! -d $W/static ]]; then
-  log "generating the world ($PACKAGES packages × 2 versions, artifacts of $ARTIFACT_BYTES bytes)"
-  rm -rf "$W" && mkdir -p "$W"
-  (cd "$REPO" && go run ./internal/fixture/cmd/genworld -out "$W/world" -static "$W/static" -seed 42 \
-    -packages "$PACKAGES" -versions 2 -artifact-fraction 0.25 -artifact-bytes "$ARTIFACT_BYTES" \
-    -platforms "$PLATFORMS" -yanked-every -1 >"$W/world.json")
-fi
+BENCH=verify-copy
+# shellcheck source=bench-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
+bench_tools
+bench_world
 
 # The signed stick.
 S="$E2E_DIR/stick-$PACKAGES-$ARTIFACT_BYTES"
@@ -61,16 +38,6 @@ blobs="$(find "$S/blobs" -type f | wc -l)"
 bytes="$(du -sb "$S/blobs" | cut -f1)"
 log "stick: $blobs blobs, $bytes bytes"
 
-now() { date +%s.%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-timeit() { # timeit CMD… : seconds; a failing command aborts the benchmark
-  local t0 t1
-  sync # no write-back of the previous run is billed to this one
-  t0="$(now)"
-  "$@" >/dev/null 2>"$E2E_DIR/last.err" || { cat "$E2E_DIR/last.err" >&2; die "$* failed"; }
-  t1="$(now)"
-  echo "$t1 - $t0" | bc -l
-}
 declare -A T
 
 # -- 1. verify
