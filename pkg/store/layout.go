@@ -21,6 +21,8 @@ import (
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/content/oci"
 	"oras.land/oras-go/v2/errdef"
+
+	"github.com/shoebox-jl/shoebox/internal/ocigraph"
 )
 
 // Limits on untrusted metadata read from a layout.
@@ -436,29 +438,11 @@ func (l *layout) successors(ctx context.Context, d ocispec.Descriptor) ([]ocispe
 		}
 		return nil, false, fmt.Errorf("layout %s: manifest %s: %w", l.root, d.Digest, err)
 	}
-	// One shape covers image manifests, image indexes, the docker
-	// equivalents and the (withdrawn) artifact manifest.
-	var m struct {
-		Subject   *ocispec.Descriptor  `json:"subject,omitempty"`
-		Config    ocispec.Descriptor   `json:"config"`
-		Layers    []ocispec.Descriptor `json:"layers"`
-		Manifests []ocispec.Descriptor `json:"manifests"`
-		Blobs     []ocispec.Descriptor `json:"blobs"`
+	out, subject, err := ocigraph.Successors(b)
+	if err != nil {
+		return nil, false, fmt.Errorf("layout %s: manifest %s: %w", l.root, d.Digest, err)
 	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, false, fmt.Errorf("layout %s: manifest %s: decoding: %w", l.root, d.Digest, err)
-	}
-	var out []ocispec.Descriptor
-	if m.Subject != nil {
-		out = append(out, *m.Subject)
-	}
-	if m.Config.Digest != "" {
-		out = append(out, m.Config)
-	}
-	out = append(out, m.Layers...)
-	out = append(out, m.Manifests...)
-	out = append(out, m.Blobs...)
-	return out, m.Subject != nil, nil
+	return out, subject, nil
 }
 
 // plainDesc keeps what identifies a manifest in index.json and in Resolve

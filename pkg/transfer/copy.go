@@ -23,6 +23,7 @@ import (
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
 
+	"github.com/shoebox-jl/shoebox/internal/ocigraph"
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/store"
 	"github.com/shoebox-jl/shoebox/pkg/trust"
@@ -365,35 +366,10 @@ func (c *copier) fetchManifest(ctx context.Context, d ocispec.Descriptor) ([]byt
 	return b, nil
 }
 
-// successors lists the descriptors a manifest or index points at: subject,
-// config, layers, manifests (and the artifact manifest's blobs).
+// successors lists the descriptors a manifest or index points at.
 func successors(b []byte) ([]ocispec.Descriptor, error) {
-	var m struct {
-		Subject   *ocispec.Descriptor  `json:"subject,omitempty"`
-		Config    ocispec.Descriptor   `json:"config"`
-		Layers    []ocispec.Descriptor `json:"layers"`
-		Manifests []ocispec.Descriptor `json:"manifests"`
-		Blobs     []ocispec.Descriptor `json:"blobs"`
-	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("decoding: %w", err)
-	}
-	var out []ocispec.Descriptor
-	if m.Subject != nil {
-		out = append(out, *m.Subject)
-	}
-	if m.Config.Digest != "" {
-		out = append(out, m.Config)
-	}
-	out = append(out, m.Layers...)
-	out = append(out, m.Manifests...)
-	out = append(out, m.Blobs...)
-	for _, d := range out {
-		if err := d.Digest.Validate(); err != nil {
-			return nil, fmt.Errorf("descriptor %q: %w", d.Digest, err)
-		}
-	}
-	return out, nil
+	out, _, err := ocigraph.Successors(b)
+	return out, err
 }
 
 // copyBlob streams one blob from src to dst, retrying transient failures.
