@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -44,20 +43,5 @@ func MergeSignatures(ctx context.Context, target Target, have ocispec.Descriptor
 	if len(layers) > maxSignatures {
 		return ocispec.Descriptor{}, fmt.Errorf("merging into %s: %d signatures, more than %d", have.Digest, len(layers), maxSignatures)
 	}
-	cfg, err := signatureConfig(layers)
-	if err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("encoding config: %w", err)
-	}
-	cfgDesc, err := pushBlob(ctx, target, ocispec.MediaTypeImageConfig, cfg)
-	if err != nil {
-		return ocispec.Descriptor{}, err
-	}
-	m := ocispec.Manifest{
-		Versioned:   specs.Versioned{SchemaVersion: 2},
-		MediaType:   ocispec.MediaTypeImageManifest,
-		Config:      cfgDesc,
-		Layers:      layers,
-		Annotations: a.Annotations,
-	}
-	return pushJSON(ctx, target, ocispec.MediaTypeImageManifest, m)
+	return pushSignatureManifest(ctx, target, layers, a.Annotations)
 }

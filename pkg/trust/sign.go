@@ -142,22 +142,7 @@ func signSimple(ctx context.Context, target Target, subject ocispec.Descriptor, 
 	}
 	layers = append(layers, layer)
 
-	cfg, err := signatureConfig(layers)
-	if err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("encoding config: %w", err)
-	}
-	cfgDesc, err := pushBlob(ctx, target, ocispec.MediaTypeImageConfig, cfg)
-	if err != nil {
-		return ocispec.Descriptor{}, err
-	}
-	m := ocispec.Manifest{
-		Versioned:   specs.Versioned{SchemaVersion: 2},
-		MediaType:   ocispec.MediaTypeImageManifest,
-		Config:      cfgDesc,
-		Layers:      layers,
-		Annotations: manifestAnnotations,
-	}
-	desc, err := pushJSON(ctx, target, ocispec.MediaTypeImageManifest, m)
+	desc, err := pushSignatureManifest(ctx, target, layers, manifestAnnotations)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
@@ -315,4 +300,25 @@ func pushJSON(ctx context.Context, target content.Storage, mediaType string, v a
 		return ocispec.Descriptor{}, fmt.Errorf("encoding %s: %w", mediaType, err)
 	}
 	return pushBlob(ctx, target, mediaType, data)
+}
+
+// pushSignatureManifest writes cosign's ".sig" manifest over signature
+// layers: an image manifest whose config is the image config cosign derives
+// from the layers. Sign and MergeSignatures both end here.
+func pushSignatureManifest(ctx context.Context, target Target, layers []ocispec.Descriptor, annotations map[string]string) (ocispec.Descriptor, error) {
+	cfg, err := signatureConfig(layers)
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("encoding config: %w", err)
+	}
+	cfgDesc, err := pushBlob(ctx, target, ocispec.MediaTypeImageConfig, cfg)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	return pushJSON(ctx, target, ocispec.MediaTypeImageManifest, ocispec.Manifest{
+		Versioned:   specs.Versioned{SchemaVersion: 2},
+		MediaType:   ocispec.MediaTypeImageManifest,
+		Config:      cfgDesc,
+		Layers:      layers,
+		Annotations: annotations,
+	})
 }
