@@ -1,6 +1,7 @@
 package pkgserver
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -8,10 +9,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -145,146 +146,169 @@ const (
 	kindOther      = "other"
 )
 
-// countWriter counts body bytes and remembers the status.
-type countWriter struct {
-	http.ResponseWriter
-	status  int
-	n       int64
-	aborted bool // the body was cut short on purpose
+// request is what answering needs of an HTTP request, whichever engine
+// (net/http or fasthttp) received it.
+type request struct {
+	ctx    context.Context
+	method string
+	path   string
+	// header returns a request header's value by canonical name.
+	header func(name string) string
+	remote string
+	start  time.Time
 }
 
-func (c *countWriter) WriteHeader(code int) {
-	if c.status == 0 {
-		c.status = code
-	}
-	c.ResponseWriter.WriteHeader(code)
+// reply is the answer to a request, written by the engine's front end:
+// the status, the headers that are set (empty strings are not sent), and
+// at most one of data and stream.
+type reply struct {
+	kind   string
+	status int
+	// Content-Length; -1 for none.
+	length int64
+	// header values; "" means absent
+	contentType, cacheControl, etag, acceptRanges, contentRange, vary, allow, retryAfter string
+	data                                                                                 []byte // the body in memory (nil for HEAD)
+	stream                                                                               *body  // the body to stream (nil for HEAD)
 }
 
-func (c *countWriter) Write(p []byte) (int, error) {
-	if c.status == 0 {
-		c.status = http.StatusOK
-	}
-	n, err := c.ResponseWriter.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
-func (c *countWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
-
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler: the net/http front end, for
+// embedding and tests. `shoebox serve` uses ServeFastHTTP.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := s.opts.Now()
-	cw := &countWriter{ResponseWriter: w}
-	kind := kindOther
-	defer func() {
-		status := cw.status
-		if status == 0 {
-			status = http.StatusOK
+	req := request{ctx: r.Context(), method: r.Method, path: r.URL.Path, header: r.Header.Get, remote: r.RemoteAddr, start: s.opts.Now()}
+	rep := s.answer(&req)
+	h := w.Header()
+	setHdr := func(k string, v string) {
+		if v != "" {
+			h[k] = []string{v}
 		}
-		s.m.record(kind, status, cw.n)
-		if !s.log.Enabled(r.Context(), slog.LevelInfo) {
-			return // no access log: skip building its attributes
+	}
+	setHdr("Content-Type", rep.contentType)
+	setHdr("Cache-Control", rep.cacheControl)
+	setHdr("Etag", rep.etag)
+	setHdr("Accept-Ranges", rep.acceptRanges)
+	setHdr("Content-Range", rep.contentRange)
+	setHdr("Vary", rep.vary)
+	setHdr("Allow", rep.allow)
+	setHdr("Retry-After", rep.retryAfter)
+	if rep.length >= 0 {
+		h["Content-Length"] = []string{strconv.FormatInt(rep.length, 10)}
+	}
+	if rep.stream == nil {
+		w.WriteHeader(rep.status)
+		if rep.data != nil {
+			w.Write(rep.data)
 		}
-		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path),
-			slog.Int("status", status), slog.Int64("bytes", cw.n),
-			slog.Duration("duration", s.opts.Now().Sub(start)),
-			slog.String("remote", r.RemoteAddr), slog.String("kind", kind),
-			slog.Bool("aborted", cw.aborted), slog.String("julia", r.Header.Get("Julia-Version")))
-	}()
+		s.done(&req, &rep, int64(len(rep.data)), false)
+		return
+	}
+	b := rep.stream
+	b.deadline = func() { http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout)) }
+	w.WriteHeader(rep.status)
+	_, err := b.WriteTo(w)
+	b.CloseWithError(err)
+	if b.aborted {
+		// Cut the connection: the client sees fewer bytes than
+		// Content-Length, never a complete-looking body.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// done counts an answered request and writes its access log line.
+func (s *Server) done(r *request, rep *reply, sent int64, aborted bool) {
+	s.m.record(rep.kind, rep.status, sent)
+	if !s.log.Enabled(r.ctx, slog.LevelInfo) {
+		return // no access log: skip building its attributes
+	}
+	s.log.LogAttrs(r.ctx, slog.LevelInfo, "request",
+		slog.String("method", r.method), slog.String("path", r.path),
+		slog.Int("status", rep.status), slog.Int64("bytes", sent),
+		slog.Duration("duration", s.opts.Now().Sub(r.start)),
+		slog.String("remote", r.remote), slog.String("kind", rep.kind),
+		slog.Bool("aborted", aborted), slog.String("julia", r.header("Julia-Version")))
+}
+
+// answer is the protocol, independent of the HTTP engine.
+func (s *Server) answer(r *request) reply {
 	st := s.state.Load()
-	path := r.URL.Path
+	path := r.path
 	switch {
 	case path == "/registries" || path == "/registries.eager" || path == "/registries.conservative":
-		kind = kindRegistries
-		if !allowRead(cw, r) {
-			return
+		if rep, ok := allowRead(r, kindRegistries); !ok {
+			return rep
 		}
-		s.serveRegistries(cw, r, st)
+		return s.serveRegistries(r, st)
 	case strings.HasPrefix(path, "/registry/") || strings.HasPrefix(path, "/package/") || strings.HasPrefix(path, "/artifact/"):
 		res, ok := parseResource(path)
 		if !ok {
-			kind = path[1 : strings.IndexByte(path[1:], '/')+1]
-			emptyStatus(cw, http.StatusNotFound)
-			return
+			return emptyStatus(path[1:strings.IndexByte(path[1:], '/')+1], http.StatusNotFound)
 		}
-		kind = string(res.Kind)
-		if !allowRead(cw, r) {
-			return
+		if rep, ok := allowRead(r, string(res.Kind)); !ok {
+			return rep
 		}
-		s.serveContent(cw, r, st, res)
+		return s.serveContent(r, st, res)
 	case path == "/healthz":
-		kind = kindHealth
-		if !allowRead(cw, r) {
-			return
+		if rep, ok := allowRead(r, kindHealth); !ok {
+			return rep
 		}
 		if st.src == nil || st.status.Reason != "" {
-			textStatus(cw, r, http.StatusServiceUnavailable, "unavailable: "+st.status.Reason+"\n")
-			return
+			return textStatus(r, kindHealth, http.StatusServiceUnavailable, "unavailable: "+st.status.Reason+"\n")
 		}
-		textStatus(cw, r, http.StatusOK, "ok\n")
+		return textStatus(r, kindHealth, http.StatusOK, "ok\n")
 	case path == "/meta":
-		kind = kindMeta
-		if !allowRead(cw, r) {
-			return
+		if rep, ok := allowRead(r, kindMeta); !ok {
+			return rep
 		}
-		s.serveMeta(cw, r, st)
+		return s.serveMeta(r, st)
 	case path == "/metrics":
-		kind = kindMetrics
-		if !allowRead(cw, r) {
-			return
+		if rep, ok := allowRead(r, kindMetrics); !ok {
+			return rep
 		}
-		cw.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		cw.Header().Set("Cache-Control", "no-cache")
-		if r.Method == http.MethodHead {
-			cw.WriteHeader(http.StatusOK)
-			return
-		}
-		s.m.write(cw, s.gauges(st))
+		var b bytes.Buffer
+		s.m.write(&b, s.gauges(st))
+		rep := textStatus(r, kindMetrics, http.StatusOK, b.String())
+		rep.contentType = "text/plain; version=0.0.4; charset=utf-8"
+		return rep
 	default:
-		emptyStatus(cw, http.StatusNotFound)
+		return emptyStatus(kindOther, http.StatusNotFound)
 	}
 }
 
 // allowRead answers 405 to anything but GET and HEAD.
-func allowRead(w http.ResponseWriter, r *http.Request) bool {
-	if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		return true
+func allowRead(r *request, kind string) (reply, bool) {
+	if r.method == http.MethodGet || r.method == http.MethodHead {
+		return reply{}, true
 	}
-	w.Header().Set("Allow", "GET, HEAD")
-	emptyStatus(w, http.StatusMethodNotAllowed)
-	return false
+	rep := emptyStatus(kind, http.StatusMethodNotAllowed)
+	rep.allow = "GET, HEAD"
+	return rep, false
 }
 
 // emptyStatus answers code with an empty body, as PkgServer.jl's 404s.
-func emptyStatus(w http.ResponseWriter, code int) {
-	w.Header().Set("Content-Length", "0")
-	w.WriteHeader(code)
+func emptyStatus(kind string, code int) reply {
+	return reply{kind: kind, status: code, length: 0}
 }
 
-func textStatus(w http.ResponseWriter, r *http.Request, code int, body string) {
-	h := w.Header()
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(code)
-	if r.Method != http.MethodHead {
-		io.WriteString(w, body)
+func textStatus(r *request, kind string, code int, body string) reply {
+	rep := reply{kind: kind, status: code, length: int64(len(body)),
+		contentType: "text/plain; charset=utf-8", cacheControl: "no-cache"}
+	if r.method != http.MethodHead {
+		rep.data = []byte(body)
 	}
+	return rep
 }
 
 // serveRegistries answers /registries: one line per registry, sorted by
 // uuid (pkg-protocol §2.2), never cached by intermediaries.
-func (s *Server) serveRegistries(w http.ResponseWriter, r *http.Request, st *state) {
+func (s *Server) serveRegistries(r *request, st *state) reply {
 	if st.src == nil || st.status.Reason != "" {
-		textStatus(w, r, http.StatusServiceUnavailable, "unavailable: "+st.status.Reason+"\n")
-		return
+		return textStatus(r, kindRegistries, http.StatusServiceUnavailable, "unavailable: "+st.status.Reason+"\n")
 	}
 	var b strings.Builder
 	for _, ref := range st.src.Registries() {
 		b.WriteString("/registry/" + ref.UUID.String() + "/" + ref.Hash.String() + "\n")
 	}
-	textStatus(w, r, http.StatusOK, b.String())
+	return textStatus(r, kindRegistries, http.StatusOK, b.String())
 }
 
 // statusOf is the one place errors become HTTP statuses: unknown content
@@ -305,95 +329,73 @@ func statusOf(err error) int {
 
 // fail answers err's status with an empty body and logs server-side
 // problems.
-func (s *Server) fail(w http.ResponseWriter, r *http.Request, res Resource, err error) {
+func (s *Server) fail(r *request, kind string, res Resource, err error) reply {
 	code := statusOf(err)
 	if code != http.StatusNotFound {
-		s.log.LogAttrs(r.Context(), slog.LevelError, "serving failed", slog.String("path", r.URL.Path),
+		s.log.LogAttrs(r.ctx, slog.LevelError, "serving failed", slog.String("path", r.path),
 			slog.String("resource", res.String()), slog.Int("status", code), slog.String("error", err.Error()))
 	}
-	h := w.Header()
-	for _, k := range []string{"Content-Type", "Cache-Control", "ETag", "Accept-Ranges", "Content-Range", "Vary"} {
-		h.Del(k)
-	}
+	rep := emptyStatus(kind, code)
 	if code == http.StatusServiceUnavailable {
-		h.Set("Retry-After", "1")
+		rep.retryAfter = "1"
 	}
-	emptyStatus(w, code)
+	return rep
 }
 
-// Shared header values (see serveContent).
-var (
-	hdrVaryAE    = []string{"Accept-Encoding"}
-	hdrZstd      = []string{"application/zstd"}
-	hdrGzip      = []string{"application/x-gzip"}
-	hdrImmutable = []string{"public, max-age=31536000, immutable"}
-	hdrBytes     = []string{"bytes"}
-)
-
-// bufPool holds the copy buffers; a body is copied through two of them
-// (the one being sent and the one held back).
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b }}
-
 // serveContent answers one tarball resource.
-func (s *Server) serveContent(w *countWriter, r *http.Request, st *state, res Resource) {
+func (s *Server) serveContent(r *request, st *state, res Resource) reply {
+	kind := string(res.Kind)
 	if st.src == nil {
-		s.fail(w, r, res, notFound(res))
-		return
+		return s.fail(r, kind, res, notFound(res))
 	}
-	c, err := st.src.Lookup(r.Context(), res)
+	c, err := st.src.Lookup(r.ctx, res)
 	if err != nil {
-		s.fail(w, r, res, err)
-		return
+		return s.fail(r, kind, res, err)
 	}
-	// Headers are assigned as canonical keys with shared, never mutated
-	// value slices: no per-request allocation for the constant ones.
-	h := w.Header()
+	rep := reply{kind: kind, status: http.StatusOK, contentType: "application/x-gzip",
+		cacheControl: "public, max-age=31536000, immutable", acceptRanges: "bytes"}
 	if c.Zstd {
-		h["Vary"] = hdrVaryAE
-		if !acceptsZstd(r.Header.Get("Accept-Encoding")) {
+		rep.vary = "Accept-Encoding"
+		if !acceptsZstd(r.header("Accept-Encoding")) {
 			// Pkg ≤ 1.12 cannot decode zstd (pkg-protocol §3.2): only a
 			// client that asks may have it.
-			s.fail(w, r, res, notFound(res))
-			return
+			rep := s.fail(r, kind, res, notFound(res))
+			rep.vary = "Accept-Encoding"
+			return rep
 		}
-		h["Content-Type"] = hdrZstd
-	} else {
-		h["Content-Type"] = hdrGzip
+		rep.contentType = "application/zstd"
 	}
 	var eb [2 + 2*len(res.Hash)]byte
 	eb[0], eb[len(eb)-1] = '"', '"'
 	hex.Encode(eb[1:len(eb)-1], res.Hash[:])
-	etag := string(eb[:])
-	vals := make([]string, 2) // ETag and Content-Length, one allocation
-	vals[0] = etag
-	h["Cache-Control"] = hdrImmutable
-	h["Etag"] = vals[0:1:1]
-	h["Accept-Ranges"] = hdrBytes
-	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatch(inm, etag, true) {
-		w.WriteHeader(http.StatusNotModified)
-		return
+	rep.etag = string(eb[:])
+	if inm := r.header("If-None-Match"); inm != "" && etagMatch(inm, rep.etag, true) {
+		rep.status, rep.length = http.StatusNotModified, -1
+		return rep
 	}
-	start, length, status := int64(0), c.Size, http.StatusOK
-	if rh := r.Header.Get("Range"); rh != "" {
-		if ir := r.Header.Get("If-Range"); ir == "" || ir == etag {
-			a, n, res := parseRange(rh, c.Size)
-			switch res {
+	start, length := int64(0), c.Size
+	if rh := r.header("Range"); rh != "" {
+		if ir := r.header("If-Range"); ir == "" || ir == rep.etag {
+			a, n, rr := parseRange(rh, c.Size)
+			switch rr {
 			case rangeOK:
-				start, length, status = a, n, http.StatusPartialContent
-				h.Set("Content-Range", "bytes "+strconv.FormatInt(a, 10)+"-"+strconv.FormatInt(a+n-1, 10)+"/"+strconv.FormatInt(c.Size, 10))
+				start, length, rep.status = a, n, http.StatusPartialContent
+				rep.contentRange = "bytes " + strconv.FormatInt(a, 10) + "-" + strconv.FormatInt(a+n-1, 10) + "/" + strconv.FormatInt(c.Size, 10)
 			case rangeUnsatisfiable:
-				h.Set("Content-Range", "bytes */"+strconv.FormatInt(c.Size, 10))
-				h.Del("Content-Type")
-				emptyStatus(w, http.StatusRequestedRangeNotSatisfiable)
-				return
+				return reply{kind: kind, status: http.StatusRequestedRangeNotSatisfiable, length: 0,
+					contentRange: "bytes */" + strconv.FormatInt(c.Size, 10), cacheControl: rep.cacheControl,
+					etag: rep.etag, acceptRanges: rep.acceptRanges, vary: rep.vary}
 			}
 		}
 	}
-	vals[1] = strconv.FormatInt(length, 10)
-	h["Content-Length"] = vals[1:2:2]
-	if r.Method == http.MethodHead {
-		w.WriteHeader(status)
-		return
+	rep.length = length
+	if r.method == http.MethodHead {
+		return rep
+	}
+	if c.Bytes != nil {
+		// Verified bytes in memory: one write, no slot needed.
+		rep.data = c.Bytes[start : start+length]
+		return rep
 	}
 
 	// A slot, or 503 before Pkg's stall limit.
@@ -405,112 +407,42 @@ func (s *Server) serveContent(w *countWriter, r *http.Request, st *state, res Re
 		case s.sem <- struct{}{}:
 			t.Stop()
 		case <-t.C:
-			s.fail(w, r, res, fmtErr(res, "waiting for a slot", ErrUnavailable))
-			return
-		case <-r.Context().Done():
+			return s.fail(r, kind, res, fmtErr(res, "waiting for a slot", ErrUnavailable))
+		case <-r.ctx.Done():
 			t.Stop()
-			return
+			return s.fail(r, kind, res, fmtErr(res, "client gone while waiting for a slot", ErrUnavailable))
 		}
 	}
-	defer func() { <-s.sem }()
 	s.m.inFlight.Add(1)
-	defer s.m.inFlight.Add(-1)
-
-	if c.Bytes != nil {
-		// Verified bytes in memory: one Write, no copy buffers.
-		w.WriteHeader(status)
-		http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
-		w.Write(c.Bytes[start : start+length])
-		return
-	}
-	rc, err := c.Open(r.Context())
+	release := func() { s.m.inFlight.Add(-1); <-s.sem }
+	rc, err := c.Open(r.ctx)
 	if err != nil {
-		s.fail(w, r, res, err)
-		return
+		release()
+		return s.fail(r, kind, res, err)
 	}
-	defer rc.Close()
 	if start > 0 {
 		if _, err := rc.Seek(start, io.SeekStart); err != nil {
-			s.fail(w, r, res, err)
-			return
+			rc.Close()
+			release()
+			return s.fail(r, kind, res, err)
 		}
 	}
-	s.copyBody(w, r, res, rc, length, status, start == 0 && length == c.Size)
+	b := &body{s: s, req: r, res: res, rep: &rep, rc: rc, length: length, whole: start == 0 && length == c.Size, release: release}
+	if f, ok := rc.(*os.File); ok {
+		// A file already verified in this state (see VerifiedFiles):
+		// the kernel copies it to the socket.
+		b.file = f
+	} else if err := b.prime(); err != nil {
+		// Nothing sent yet: an ordinary error status.
+		b.discard()
+		return s.fail(r, kind, res, err)
+	}
+	rep.stream = b
+	return rep
 }
 
 func fmtErr(res Resource, ctx string, err error) error {
 	return errors.Join(errors.New(res.String()+": "+ctx), err)
-}
-
-// copyBody streams length bytes of rc with status. With whole set it
-// reads rc to its end, so that a verifying reader can report a mismatch,
-// and always holds the last chunk back until the end verified: a failure
-// at any point leaves the client short of Content-Length, never with a
-// complete-looking body. An error before the first byte is sent still
-// becomes an ordinary error status; after that the connection is aborted.
-func (s *Server) copyBody(w *countWriter, r *http.Request, res Resource, rc io.Reader, length int64, status int, whole bool) {
-	pa, pb := bufPool.Get().(*[]byte), bufPool.Get().(*[]byte)
-	defer bufPool.Put(pa)
-	defer bufPool.Put(pb)
-	pend, next := (*pa)[:0], *pb
-	ctl := http.NewResponseController(w)
-	var sent int64
-	started := false
-	src := rc
-	if !whole {
-		src = io.LimitReader(rc, length)
-	}
-	abort := func(err error) {
-		if !started {
-			s.fail(w, r, res, err)
-			return
-		}
-		w.aborted = true
-		s.m.aborted.Add(1)
-		s.log.LogAttrs(r.Context(), slog.LevelError, "aborting response", slog.String("path", r.URL.Path),
-			slog.String("resource", res.String()), slog.Int64("sent", sent), slog.Int64("length", length),
-			slog.String("error", err.Error()))
-		// Cut the connection: the client sees fewer bytes than
-		// Content-Length, never a complete-looking body.
-		panic(http.ErrAbortHandler)
-	}
-	write := func(p []byte) bool {
-		if !started {
-			w.WriteHeader(status)
-			started = true
-		}
-		ctl.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
-		n, err := w.Write(p)
-		sent += int64(n)
-		return err == nil
-	}
-	for {
-		n, err := io.ReadFull(src, next)
-		eof := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
-		if err != nil && !eof {
-			if r.Context().Err() != nil {
-				return // the client left
-			}
-			abort(err)
-			return
-		}
-		if n > 0 {
-			if len(pend) > 0 && !write(pend) {
-				return // the client left
-			}
-			pend, next = next[:n], pend[:cap(pend)]
-		}
-		if eof {
-			break
-		}
-	}
-	if sent+int64(len(pend)) != length {
-		abort(fmtErr(res, "body is "+strconv.FormatInt(sent+int64(len(pend)), 10)+" bytes, want "+strconv.FormatInt(length, 10), ErrUpstream))
-		return
-	}
-	if len(pend) > 0 || !started {
-		write(pend)
-	}
 }
 
 // acceptsZstd reports whether an Accept-Encoding value lists zstd with a
@@ -550,7 +482,7 @@ type metaRegistry struct {
 	Hash string `json:"hash"`
 }
 
-func (s *Server) serveMeta(w http.ResponseWriter, r *http.Request, st *state) {
+func (s *Server) serveMeta(r *request, st *state) reply {
 	doc := metaDoc{
 		Version: s.opts.Version, Started: s.started.UTC(), Reloaded: st.status.Reloaded.UTC(),
 		ReloadError: st.status.ReloadError, Serving: st.src != nil && st.status.Reason == "",
@@ -570,18 +502,11 @@ func (s *Server) serveMeta(w http.ResponseWriter, r *http.Request, st *state) {
 	}
 	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
-		s.fail(w, r, Resource{}, err)
-		return
+		return s.fail(r, kindMeta, Resource{}, err)
 	}
-	b = append(b, '\n')
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		w.Write(b)
-	}
+	rep := textStatus(r, kindMeta, http.StatusOK, string(b)+"\n")
+	rep.contentType = "application/json"
+	return rep
 }
 
 // gauges are the state-dependent samples of /metrics.
