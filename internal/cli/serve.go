@@ -3,12 +3,10 @@ package cli
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -268,15 +266,8 @@ func runServe(ctx context.Context, f *Factory, opts *ServeOptions) error {
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", opts.Addr, err)
 	}
-	hs := &http.Server{
-		Handler:           srv,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(h, slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
+	errLog := slog.NewLogLogger(h, slog.LevelWarn)
+	hs := srv.FastHTTPServer(errLog.Printf)
 	scheme := "http"
 	if opts.TLSCert != "" {
 		scheme = "https"
@@ -327,7 +318,7 @@ func runServe(ctx context.Context, f *Factory, opts *ServeOptions) error {
 	for {
 		select {
 		case err := <-errc:
-			if errors.Is(err, http.ErrServerClosed) {
+			if err == nil {
 				return nil
 			}
 			return fmt.Errorf("serving on %s: %w", opts.Addr, err)
@@ -342,10 +333,9 @@ func runServe(ctx context.Context, f *Factory, opts *ServeOptions) error {
 		case <-ctx.Done():
 			log.Info("shutting down")
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			err := hs.Shutdown(sctx)
+			err := hs.ShutdownWithContext(sctx)
 			cancel()
 			if err != nil {
-				hs.Close()
 				log.Warn("shutdown: closed remaining connections", slog.String("error", err.Error()))
 			}
 			return nil

@@ -84,6 +84,8 @@ func TestDependencyDirection(t *testing.T) {
 		{"oras.land/oras-go/v2/content/oci", []string{module + "/pkg/store", module + "/internal/cli", module + "/cmd/"}},
 		{"oras.land/oras-go/v2/registry/remote", []string{module + "/pkg/store", module + "/internal/cli", module + "/cmd/"}},
 		{module + "/internal/cli", []string{module + "/cmd/", module + "/internal/cli"}},
+		// the HTTP engine of serve: pkgserver's front end and the command
+		{"github.com/valyala/fasthttp", []string{module + "/pkg/pkgserver", module + "/internal/cli", module + "/cmd/"}},
 	}
 	for _, p := range pkgs {
 		if !own(p.path) {

@@ -2,6 +2,7 @@ package pkgserver_test
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -112,8 +113,38 @@ func openLayout(t testing.TB, dir string) *store.Store {
 	return s
 }
 
-// serve builds a BundleSource over bundles and serves it on 127.0.0.1.
-func serve(t *testing.T, fetcher content.Fetcher, opts pkgserver.SourceOptions, bundles ...*bundle.Bundle) (*httptest.Server, *pkgserver.Server, *pkgserver.BundleSource) {
+// testServer is a running front end.
+type testServer struct{ URL string }
+
+// engine names a front end: the fasthttp one `shoebox serve` runs, or
+// net/http (Server as an http.Handler).
+type engine string
+
+const (
+	engineFast engine = "fasthttp"
+	engineNet  engine = "net/http"
+)
+
+type serveFunc func(t *testing.T, fetcher content.Fetcher, opts pkgserver.SourceOptions, bundles ...*bundle.Bundle) (*testServer, *pkgserver.Server, *pkgserver.BundleSource)
+
+// forEachEngine runs f once per front end, as subtests.
+func forEachEngine(t *testing.T, f func(t *testing.T, serve serveFunc)) {
+	for _, e := range []engine{engineFast, engineNet} {
+		t.Run(string(e), func(t *testing.T) {
+			f(t, func(t *testing.T, fetcher content.Fetcher, opts pkgserver.SourceOptions, bundles ...*bundle.Bundle) (*testServer, *pkgserver.Server, *pkgserver.BundleSource) {
+				return serveWith(t, e, fetcher, opts, bundles...)
+			})
+		})
+	}
+}
+
+// serve builds a BundleSource over bundles and serves it on 127.0.0.1
+// with the fasthttp front end.
+func serve(t *testing.T, fetcher content.Fetcher, opts pkgserver.SourceOptions, bundles ...*bundle.Bundle) (*testServer, *pkgserver.Server, *pkgserver.BundleSource) {
+	return serveWith(t, engineFast, fetcher, opts, bundles...)
+}
+
+func serveWith(t *testing.T, e engine, fetcher content.Fetcher, opts pkgserver.SourceOptions, bundles ...*bundle.Bundle) (*testServer, *pkgserver.Server, *pkgserver.BundleSource) {
 	t.Helper()
 	src, err := pkgserver.NewBundleSource(context.Background(), fetcher, bundles, opts)
 	if err != nil {
@@ -121,9 +152,19 @@ func serve(t *testing.T, fetcher content.Fetcher, opts pkgserver.SourceOptions, 
 	}
 	srv := pkgserver.New(src, pkgserver.Options{Version: "test"})
 	srv.Update(src, pkgserver.Status{Items: src.Counts()})
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
-	return hs, srv, src
+	if e == engineNet {
+		hs := httptest.NewServer(srv)
+		t.Cleanup(hs.Close)
+		return &testServer{URL: hs.URL}, srv, src
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := srv.FastHTTPServer(func(string, ...any) {})
+	go fs.Serve(ln)
+	t.Cleanup(func() { fs.Shutdown() })
+	return &testServer{URL: "http://" + ln.Addr().String()}, srv, src
 }
 
 func newClient(t *testing.T, base string, opts pkgclient.Options) *pkgclient.Client {
