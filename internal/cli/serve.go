@@ -43,6 +43,7 @@ type ServeOptions struct {
 	CacheDir          string
 	CacheSize         string
 	MemoryCache       string
+	RehashAlways      bool
 	TLSCert, TLSKey   string
 	MaxConcurrent     int
 	LogFormat         string
@@ -121,7 +122,17 @@ From a registry, blobs are streamed through, never held whole; --cache-dir
 adds an on-disk read-through cache of at most --cache-size, filled only
 with digest-verified blobs. Tarballs of at most 1 MiB are also kept in
 memory once a client has read one in full and it verified (--memory-cache,
-least recently used evicted first). SIGTERM or Ctrl-C shuts down gracefully.`
+least recently used evicted first).
+
+From a layout, a tarball file that verified in full is remembered by its
+identity (device, inode, size, mtime and ctime, as git's index remembers
+files) and sent with sendfile(2) without hashing it again while that
+identity is unchanged; any write, truncation, replacement or chmod changes
+the ctime, which cannot be set back, so the next request hashes it again
+and a mismatch withdraws it as above. Files changed in the last 2 seconds
+are hashed on every request. --rehash-always hashes every byte of every
+response instead (slower; for those who must also rule out raw writes to
+the block device). SIGTERM or Ctrl-C shuts down gracefully.`
 
 func newServeCmd(f *Factory) *cobra.Command {
 	opts := &ServeOptions{}
@@ -151,6 +162,7 @@ func newServeCmd(f *Factory) *cobra.Command {
 	fl.BoolVar(&opts.DeepCheck, "deep-check", false, "like --check-blobs, and also re-hash every tarball's tree and apply Tar.jl's rules")
 	fl.StringVar(&opts.CacheDir, "cache-dir", "", "on-disk read-through blob cache (registry stores)")
 	fl.StringVar(&opts.CacheSize, "cache-size", "10GiB", "size limit of --cache-dir (e.g. 500MiB, 50GiB)")
+	fl.BoolVar(&opts.RehashAlways, "rehash-always", false, "hash every tarball on every request, even layout files that verified before and have not changed since")
 	fl.StringVar(&opts.MemoryCache, "memory-cache", "256MiB", "in-memory cache of verified tarballs of at most 1 MiB each (0: none)")
 	fl.StringVar(&opts.TLSCert, "tls-cert", "", "serve HTTPS with this certificate (PEM; with --tls-key)")
 	fl.StringVar(&opts.TLSKey, "tls-key", "", "private key of --tls-cert (PEM)")
@@ -239,6 +251,9 @@ func runServe(ctx context.Context, f *Factory, opts *ServeOptions) error {
 	l := &serveLoader{st: st, ref: ref, fetch: fetcher, policy: policy, deep: opts.DeepCheck, checkBlobs: opts.CheckBlobs || opts.DeepCheck, view: view, log: log,
 		checked: map[digest.Digest]bool{}, read: map[digest.Digest]*bundle.Bundle{}, now: f.Now,
 		mem: pkgserver.NewMemCache(memSize, 0)}
+	if !opts.RehashAlways {
+		l.files = pkgserver.NewVerifiedFiles(pkgserver.DefaultSettleTime)
+	}
 
 	if opts.PrintClientConfig {
 		src, _, err := l.load(ctx, true)
@@ -423,7 +438,8 @@ type serveLoader struct {
 	view       pkgserver.ViewMode
 	log        *slog.Logger
 	now        func() time.Time
-	mem        *pkgserver.MemCache // nil: --memory-cache 0
+	mem        *pkgserver.MemCache      // nil: --memory-cache 0
+	files      *pkgserver.VerifiedFiles // nil: --rehash-always
 
 	// checked are the bundle index digests whose Check passed; read are the
 	// bundles read so far. Only the reload loop (one goroutine) uses them.
@@ -589,7 +605,7 @@ func (l *serveLoader) load(ctx context.Context, force bool) (*pkgserver.BundleSo
 		l.src, l.status = nil, st
 		return nil, true, nil
 	}
-	src, err := pkgserver.NewBundleSource(ctx, l.fetch, ok, pkgserver.SourceOptions{View: l.view, Logger: l.log, Previous: l.src, MemCache: l.mem})
+	src, err := pkgserver.NewBundleSource(ctx, l.fetch, ok, pkgserver.SourceOptions{View: l.view, Logger: l.log, Previous: l.src, MemCache: l.mem, Files: l.files})
 	if err != nil {
 		return nil, false, err
 	}

@@ -48,6 +48,11 @@ type SourceOptions struct {
 	// MemCache, if set, serves small tarballs from memory once they have
 	// been read and verified in full (see MemCache). nil: no memory cache.
 	MemCache *MemCache
+	// Files, if set and the fetcher is a BlobFiler, remembers the files
+	// that verified in full, which are then sent without hashing them
+	// again while their identity is unchanged (see VerifiedFiles). nil:
+	// every request hashes what it sends.
+	Files *VerifiedFiles
 }
 
 // BundleSource is the Source over verified bundles: the routing table is
@@ -58,6 +63,7 @@ type SourceOptions struct {
 type BundleSource struct {
 	fetcher content.Fetcher
 	mem     *MemCache
+	files   *VerifiedFiles
 	cat     *bundle.Catalog
 	log     *slog.Logger
 	mode    ViewMode
@@ -121,7 +127,7 @@ func NewBundleSource(ctx context.Context, fetcher content.Fetcher, bundles []*bu
 		mode = ViewAvailable
 	}
 	s := &BundleSource{
-		fetcher: fetcher, mem: opts.MemCache, cat: bundle.NewCatalog(bundles...), log: log, mode: mode,
+		fetcher: fetcher, mem: opts.MemCache, files: opts.Files, cat: bundle.NewCatalog(bundles...), log: log, mode: mode,
 		views: map[julia.UUID]*View{}, counts: map[bundle.Kind]int{},
 	}
 	seen := map[string]bool{}
@@ -274,18 +280,36 @@ func (s *BundleSource) Lookup(_ context.Context, r Resource) (Content, error) {
 	return Content{
 		Size: e.Whole.Size,
 		Zstd: zstd,
-		Open: func(ctx context.Context) (io.ReadSeekCloser, error) {
-			br, err := bundle.NewReader(ctx, s.fetcher, *e)
-			if err != nil {
-				return nil, err
-			}
-			w := &watchReader{Reader: br, s: s, e: e}
-			if s.mem.fits(e.Whole.Size) {
-				w.fill, w.buf = true, make([]byte, 0, e.Whole.Size)
-			}
-			return w, nil
-		},
+		Open: func(ctx context.Context) (io.ReadSeekCloser, error) { return s.open(ctx, e) },
 	}, nil
+}
+
+// open returns e's tarball positioned at 0: a file that verified before
+// as it is (the server sends it by sendfile), else a reader that verifies
+// while it streams.
+func (s *BundleSource) open(ctx context.Context, e *bundle.Entry) (io.ReadSeekCloser, error) {
+	w := &watchReader{s: s, e: e, from0: true}
+	var fetcher content.Fetcher = s.fetcher
+	if f, id, settled, ok := s.openFile(ctx, e.Whole); ok {
+		if s.files.verified(e.Whole.Digest, id) {
+			return f, nil
+		}
+		w.of = &oneFile{f: f, d: e.Whole.Digest, next: s.fetcher}
+		fetcher = w.of
+		w.seal, w.sealOK = id, settled
+	}
+	br, err := bundle.NewReader(ctx, fetcher, *e)
+	if err != nil {
+		if w.of != nil {
+			w.of.close()
+		}
+		return nil, err
+	}
+	w.Reader = br
+	if s.mem.fits(e.Whole.Size) {
+		w.fill, w.buf = true, make([]byte, 0, e.Whole.Size)
+	}
+	return w, nil
 }
 
 type nopCloser struct{ *bytes.Reader }
@@ -297,22 +321,41 @@ func (nopCloser) Close() error { return nil }
 // fill set it copies what it reads from offset 0 into buf and hands it to
 // the memory cache when bundle.Reader ends with io.EOF, which it does only
 // after the whole tarball verified; any other Seek stops the copy.
+//
+// When it reads a file it opened itself (of set), a read from 0 that
+// ends with io.EOF also remembers the file in VerifiedFiles, if the file
+// had settled (sealOK).
 type watchReader struct {
 	*bundle.Reader
 	s    *BundleSource
 	e    *bundle.Entry
 	fill bool
 	buf  []byte
+
+	of     *oneFile
+	from0  bool // reading from offset 0 with nothing skipped
+	seal   fileID
+	sealOK bool
 }
 
 func (w *watchReader) Seek(offset int64, whence int) (int64, error) {
 	n, err := w.Reader.Seek(offset, whence)
-	if err == nil && n == 0 {
+	w.from0 = err == nil && n == 0
+	if w.from0 {
 		w.buf = w.buf[:0]
 	} else {
 		w.fill, w.buf = false, nil
 	}
 	return n, err
+}
+
+// Close closes the reader and the file it was handed, if unused.
+func (w *watchReader) Close() error {
+	err := w.Reader.Close()
+	if w.of != nil {
+		w.of.close()
+	}
+	return err
 }
 
 func (w *watchReader) Read(p []byte) (int, error) {
@@ -323,6 +366,10 @@ func (w *watchReader) Read(p []byte) (int, error) {
 		} else {
 			w.buf = append(w.buf, p[:n]...)
 		}
+	}
+	if err == io.EOF && w.from0 && w.sealOK {
+		w.s.files.put(w.e.Whole.Digest, w.seal)
+		w.sealOK = false
 	}
 	if err == io.EOF && w.fill {
 		if int64(len(w.buf)) == w.e.Whole.Size {
@@ -337,6 +384,7 @@ func (w *watchReader) Read(p []byte) (int, error) {
 	w.s.suspect.LoadOrStore(w.e.Whole.Digest, err.Error())
 	if errors.Is(err, content.ErrMismatchedDigest) || errors.Is(err, content.ErrTrailingData) {
 		w.s.mem.drop(w.e.Whole.Digest)
+		w.s.files.drop(w.e.Whole.Digest)
 		if _, loaded := w.s.bad.LoadOrStore(w.e.Whole.Digest, err.Error()); !loaded {
 			w.s.log.Error("item withdrawn: content failed verification", slog.String("item", w.e.Item.String()),
 				slog.String("digest", w.e.Whole.Digest.String()), slog.String("error", err.Error()))

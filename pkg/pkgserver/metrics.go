@@ -20,8 +20,11 @@ type metrics struct {
 
 	inFlight atomic.Int64
 	aborted  atomic.Int64
-	reloadOK atomic.Int64
-	reloadKO atomic.Int64
+	// fileSends counts bodies sent from files that verified before
+	// (VerifiedFiles), without hashing.
+	fileSends atomic.Int64
+	reloadOK  atomic.Int64
+	reloadKO  atomic.Int64
 }
 
 type reqKey struct {
@@ -83,6 +86,8 @@ func (m *metrics) write(w io.Writer, extra []gauge) error {
 
 	header(bw, "shoebox_serve_aborted_total", "Responses aborted mid-body because the store failed or the content did not verify.", "counter")
 	fmt.Fprintf(bw, "shoebox_serve_aborted_total %d\n", m.aborted.Load())
+	header(bw, "shoebox_serve_verified_file_sends_total", "Bodies sent by sendfile from layout files that verified before and are unchanged since.", "counter")
+	fmt.Fprintf(bw, "shoebox_serve_verified_file_sends_total %d\n", m.fileSends.Load())
 	header(bw, "shoebox_serve_in_flight", "Content requests being answered now.", "gauge")
 	fmt.Fprintf(bw, "shoebox_serve_in_flight %d\n", m.inFlight.Load())
 	header(bw, "shoebox_serve_reloads_total", "Reloads of the store, by result.", "counter")

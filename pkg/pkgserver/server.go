@@ -432,6 +432,7 @@ func (s *Server) serveContent(r *request, st *state, res Resource) reply {
 		// A file already verified in this state (see VerifiedFiles):
 		// the kernel copies it to the socket.
 		b.file = f
+		s.m.fileSends.Add(1)
 	} else if err := b.prime(); err != nil {
 		// Nothing sent yet: an ordinary error status.
 		b.discard()

@@ -1,0 +1,34 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/errdef"
+)
+
+// OpenBlobFile opens the file holding desc's blob in a layout store,
+// positioned at 0, for readers that want the file itself (sendfile, stat).
+// The bytes are not checked against desc: that is the caller's business.
+// A missing blob is errdef.ErrNotFound; a remote store has no files and
+// returns errdef.ErrUnsupported.
+func (s *Store) OpenBlobFile(_ context.Context, desc ocispec.Descriptor) (*os.File, error) {
+	l, ok := s.b.(*layout)
+	if !ok {
+		return nil, fmt.Errorf("%s: blob files: %w", s.ref.Location(), errdef.ErrUnsupported)
+	}
+	p, err := l.blobPath(desc.Digest)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, fmt.Errorf("%s: %w", desc.Digest, errdef.ErrNotFound)
+		}
+		return nil, err
+	}
+	return f, nil
+}
