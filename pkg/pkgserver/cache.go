@@ -18,6 +18,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/errdef"
 )
 
 // Cache is an on-disk read-through cache of blobs in front of a slow
@@ -155,6 +156,32 @@ func (c *Cache) Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadClos
 	if s, ok := rc.(io.Seeker); ok {
 		return &fillSeeker{fill: f, s: s}, nil
 	}
+	return f, nil
+}
+
+// OpenBlobFile implements BlobFiler for the blobs the cache holds, so that
+// BundleSource can send cached blobs that verified before by sendfile
+// (see VerifiedFiles). A blob the cache does not hold is
+// errdef.ErrNotFound: the caller fetches it through Fetch, which fills
+// the cache. The file is not verified here.
+func (c *Cache) OpenBlobFile(_ context.Context, desc ocispec.Descriptor) (*os.File, error) {
+	if !cacheable(desc, c.max) {
+		return nil, fmt.Errorf("%s: not cacheable: %w", desc.Digest, errdef.ErrNotFound)
+	}
+	c.mu.Lock()
+	el, ok := c.files[desc.Digest]
+	if ok {
+		c.lru.MoveToFront(el)
+	}
+	c.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("%s: not cached: %w", desc.Digest, errdef.ErrNotFound)
+	}
+	f, err := os.Open(c.path(desc.Digest))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v: %w", desc.Digest, err, errdef.ErrNotFound)
+	}
+	c.hits.Add(1)
 	return f, nil
 }
 

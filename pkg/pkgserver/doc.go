@@ -1,5 +1,8 @@
-// Package pkgserver is the HTTP side of `shoebox serve`: an http.Handler
-// that answers Julia's Pkg server protocol from verified bundles.
+// Package pkgserver is the HTTP side of `shoebox serve`: a Server that
+// answers Julia's Pkg server protocol from verified bundles, with two front
+// ends over one engine-free implementation: ServeFastHTTP (fasthttp, what
+// the command runs, for its lower cost per request) and ServeHTTP (an
+// http.Handler, for embedding and tests).
 //
 // It implements the protocol as docs/pkg-protocol.md (design repository)
 // describes Pkg.jl, PkgServer.jl and StorageMirrorServer.jl:
@@ -25,14 +28,17 @@
 // newest snapshot: the snapshot with every package version the bundles do
 // not hold removed, so that Pkg's resolver never picks what it cannot
 // download (see NewBundleSource). Cache is an optional on-disk read-through
-// blob cache for a registry backend.
+// blob cache for a registry backend; MemCache keeps small verified
+// tarballs in memory; VerifiedFiles remembers layout files that verified
+// in full, by file identity, so that they are sent with sendfile(2)
+// without hashing them again while they are unchanged.
 //
 // This package does not verify signatures and does not open stores: the
 // caller (internal/cli) verifies bundles against the trust policy, checks
 // their integrity, builds the BundleSource and hands it to Server.Update.
 // A body whose bytes fail verification while streaming is never completed:
-// the connection is aborted (http.ErrAbortHandler) so that the client sees
-// a truncated transfer, and the item is withdrawn (BundleSource.Quarantined).
+// the connection is cut (http.ErrAbortHandler, or a short fasthttp body
+// stream) so that the client sees a truncated transfer, and the item is withdrawn (BundleSource.Quarantined).
 //
 // Errors become HTTP statuses in one function, statusOf. The package prints
 // nothing and reads no environment variables; it logs through the

@@ -110,3 +110,34 @@ func TestServe_VerifiedFilesSettle(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// From a registry with --cache-dir, a cached blob that verified is sent
+// from the cache file by sendfile; the registry is not asked again.
+func TestServe_VerifiedCacheFiles(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("file identity is read on Linux only")
+	}
+	reg, _ := faultyRegistry(t)
+	st := openRemote(t, reg, "julia/files")
+	b, tgz, h := artifactBundle(t, st, 13, 256<<10, 0)
+	cache, err := pkgserver.NewCache(t.TempDir(), 64<<20, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := pkgserver.NewVerifiedFiles(0)
+	hs, _, _ := serve(t, cache, pkgserver.SourceOptions{Files: files}, b)
+	url := hs.URL + "/artifact/" + h.String()
+	for i, want := range []string{"0", "0", "1", "2"} {
+		// 1: fetched from the registry, verified, cached; 2: read from the
+		// cache file and verified, remembered; 3, 4: sent from the file.
+		if resp, body := get(t, url); resp.StatusCode != 200 || !bytes.Equal(body, tgz) {
+			t.Fatalf("GET %d = %d, %d bytes", i+1, resp.StatusCode, len(body))
+		}
+		if got := sends(t, hs.URL); got != want {
+			t.Fatalf("after GET %d: %s file sends, want %s", i+1, got, want)
+		}
+	}
+	if _, misses, _, n := cache.Stats(); misses != 1 || n != 1 {
+		t.Errorf("cache: %d misses, %d files; want 1 and 1", misses, n)
+	}
+}
