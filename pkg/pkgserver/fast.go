@@ -28,21 +28,7 @@ func (s *Server) ServeFastHTTP(ctx *fasthttp.RequestCtx) {
 		header: func(name string) string { return string(ctx.Request.Header.Peek(name)) }}
 	rep := s.answer(req)
 	h := &ctx.Response.Header
-	set := func(k, v string) {
-		if v != "" {
-			h.Set(k, v)
-		}
-	}
-	if rep.contentType != "" {
-		h.SetContentType(rep.contentType)
-	}
-	set("Cache-Control", rep.cacheControl)
-	set("ETag", rep.etag)
-	set("Accept-Ranges", rep.acceptRanges)
-	set("Content-Range", rep.contentRange)
-	set("Vary", rep.vary)
-	set("Allow", rep.allow)
-	set("Retry-After", rep.retryAfter)
+	rep.eachHeader(h.Set)
 	ctx.SetStatusCode(rep.status)
 	deadline := func() { ctx.Conn().SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout)) }
 	switch {

@@ -1,6 +1,7 @@
 package pkgserver_test
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"net/http"
@@ -208,6 +209,20 @@ func do(t *testing.T, method, url string, hdr ...string) (*http.Response, []byte
 		}
 	}
 	return resp, body
+}
+
+// getCut GETs url and reads the body to its end, returning the status,
+// the bytes read and the read error (nil for a complete body).
+func getCut(t *testing.T, url string) (int, int, error) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got bytes.Buffer
+	_, rerr := got.ReadFrom(resp.Body)
+	return resp.StatusCode, got.Len(), rerr
 }
 
 // held reports the (uuid, tree) pairs of packages a bundle holds.

@@ -172,25 +172,27 @@ type reply struct {
 	stream                                                                               *body  // the body to stream (nil for HEAD)
 }
 
+// eachHeader calls set with every header the reply carries but
+// Content-Length, by canonical name, in a fixed order.
+func (rep *reply) eachHeader(set func(k, v string)) {
+	for _, kv := range [...][2]string{
+		{"Content-Type", rep.contentType}, {"Cache-Control", rep.cacheControl}, {"Etag", rep.etag},
+		{"Accept-Ranges", rep.acceptRanges}, {"Content-Range", rep.contentRange}, {"Vary", rep.vary},
+		{"Allow", rep.allow}, {"Retry-After", rep.retryAfter},
+	} {
+		if kv[1] != "" {
+			set(kv[0], kv[1])
+		}
+	}
+}
+
 // ServeHTTP implements http.Handler: the net/http front end, for
 // embedding and tests. `shoebox serve` uses ServeFastHTTP.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req := request{ctx: r.Context(), method: r.Method, path: r.URL.Path, header: r.Header.Get, remote: r.RemoteAddr, start: s.opts.Now()}
 	rep := s.answer(&req)
 	h := w.Header()
-	setHdr := func(k string, v string) {
-		if v != "" {
-			h[k] = []string{v}
-		}
-	}
-	setHdr("Content-Type", rep.contentType)
-	setHdr("Cache-Control", rep.cacheControl)
-	setHdr("Etag", rep.etag)
-	setHdr("Accept-Ranges", rep.acceptRanges)
-	setHdr("Content-Range", rep.contentRange)
-	setHdr("Vary", rep.vary)
-	setHdr("Allow", rep.allow)
-	setHdr("Retry-After", rep.retryAfter)
+	rep.eachHeader(func(k, v string) { h[k] = []string{v} })
 	if rep.length >= 0 {
 		h["Content-Length"] = []string{strconv.FormatInt(rep.length, 10)}
 	}

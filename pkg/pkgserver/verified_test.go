@@ -2,7 +2,6 @@ package pkgserver_test
 
 import (
 	"bytes"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -72,16 +71,8 @@ func TestServe_VerifiedFiles(t *testing.T) {
 		}
 		f.Close()
 
-		req, _ := http.NewRequest(http.MethodGet, url, nil)
-		r, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got bytes.Buffer
-		_, rerr := got.ReadFrom(r.Body)
-		r.Body.Close()
-		if rerr == nil || got.Len() >= len(tgz) {
-			t.Fatalf("GET after the write: read %d of %d bytes, error %v; want a transfer cut short", got.Len(), len(tgz), rerr)
+		if code, n, rerr := getCut(t, url); code != 200 || rerr == nil || n >= len(tgz) {
+			t.Fatalf("GET after the write: status %d, read %d of %d bytes, error %v; want a transfer cut short", code, n, len(tgz), rerr)
 		}
 		if q := src.Quarantined(); len(q) != 1 || q[0] != digest.FromBytes(tgz) {
 			t.Errorf("Quarantined() = %v, want [%s]", q, digest.FromBytes(tgz))
