@@ -95,6 +95,10 @@ type layout struct {
 	roots   []ocispec.Descriptor // index.json's manifests, ref.name removed
 	graphOK bool
 	loadSeq uint64
+	// topPreds answers Predecessors in a lazy layout whose graph is not
+	// built (see topPredecessors); built for index.json as of topSeq.
+	topPreds map[digest.Digest][]digest.Digest
+	topSeq   uint64
 
 	// graphMu serialises lazy graph builds; taken before mu.
 	graphMu sync.Mutex
@@ -757,6 +761,14 @@ func (l *layout) Resolve(ctx context.Context, reference string) (ocispec.Descrip
 }
 
 func (l *layout) Predecessors(ctx context.Context, node ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+	if l.lazy {
+		l.mu.RLock()
+		built := l.graphOK
+		l.mu.RUnlock()
+		if !built {
+			return l.topPredecessors(ctx, node)
+		}
+	}
 	if err := l.ensureGraph(ctx); err != nil {
 		return nil, err
 	}

@@ -36,9 +36,11 @@ type Options struct {
 	// LazyGraph (read-only layouts only) defers reading the manifests:
 	// Open and Reload read index.json alone, and the manifest graph is
 	// walked on the first call that needs it (Exists or Resolve of a
-	// manifest index.json does not list, Predecessors, Referrers, Roots).
-	// Resolve of a tag, Tags, Fetch and Exists of a blob never walk it,
-	// which is all a server of bundle content needs. Without it (the
+	// manifest index.json does not list, Roots). Resolve of a tag, Tags,
+	// Fetch and Exists of a blob never walk it, which is all a server of
+	// bundle content needs. Until it is walked, Predecessors and Referrers
+	// look only at the manifests index.json lists, where a layout keeps
+	// every referrer (see topPredecessors): what signature checks need. Without it (the
 	// default) the walk happens at Open and Reload, so that a missing or
 	// tampered manifest fails them.
 	LazyGraph bool
