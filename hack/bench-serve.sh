@@ -7,8 +7,9 @@
 #   2. from a registry (distribution v3, the `registry` binary): shoebox serve
 #      --store REGISTRY/REPO vs GETs of the same blobs straight from the
 #      registry;
-#   3. startup time (process start → /healthz 200, every bundle verified) and
-#      RSS with a synthetic layout of ITEMS tiny items (default 100,000).
+#   3. startup time (process start → /healthz 200, the bundle's signature
+#      and indexes verified) and RSS with a signed synthetic layout of ITEMS
+#      tiny items (default 100,000).
 # wrk, the servers and shoebox share the machine's CPUs: the numbers are
 # relative to peers measured the same way, not absolute capacity.
 #
@@ -211,6 +212,10 @@ func main() {
 EOF
   rm -rf "big-$ITEMS"
   (cd "$REPO" && go run ./.bench/serve/gen "$E2E_DIR/big-$ITEMS" "$ITEMS")
+  # signed, as a real store is: startup verifies the signature
+  rm -f bench-key.key bench-key.pub
+  SHOEBOX_PASSWORD=bench "$SB" key generate --output-prefix bench-key >/dev/null
+  SHOEBOX_PASSWORD=bench "$SB" sign --key bench-key.key "./big-$ITEMS:big" >/dev/null
   touch "big-$ITEMS.done"
 fi
 startup_once() {
@@ -218,7 +223,7 @@ startup_once() {
   port="$(free_port)"
   sync && echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true # cold cache when allowed (root)
   t0="$(date +%s.%N)"
-  "$SB" serve --store "./big-$ITEMS" --insecure-no-verify --addr "127.0.0.1:$port" --access-log=false --reload-interval 0 \
+  "$SB" serve --store "./big-$ITEMS" --key bench-key.pub --addr "127.0.0.1:$port" --access-log=false --reload-interval 0 \
     </dev/null >startup.log 2>&1 &
   pid=$!
   echo "$pid" >>"$E2E_PIDS"
