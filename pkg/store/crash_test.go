@@ -3,11 +3,14 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,8 +23,12 @@ import (
 )
 
 // crashChildEnv, when set to a layout path, makes TestLayout_KilledWriter
-// act as the writer that gets killed.
-const crashChildEnv = "SHOEBOX_STORE_TEST_CRASH_CHILD"
+// act as the writer that gets killed; crashNamedEnv=1 makes it use named
+// temporary files.
+const (
+	crashChildEnv = "SHOEBOX_STORE_TEST_CRASH_CHILD"
+	crashNamedEnv = "SHOEBOX_STORE_TEST_CRASH_NAMED"
+)
 
 // pushItem pushes item i (a 64 KiB layer and a manifest) and tags it.
 func pushItem(ctx context.Context, s *store.Store, i int) error {
@@ -53,6 +60,9 @@ func (endless) Read(p []byte) (int, error) {
 
 func crashChild(dir string) {
 	ctx := context.Background()
+	if os.Getenv(crashNamedEnv) == "1" {
+		*store.AnonBlobs = false
+	}
 	s, err := store.Open(ctx, store.Reference{Kind: store.Layout, Path: dir}, store.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -69,16 +79,33 @@ func crashChild(dir string) {
 
 // TestLayout_KilledWriter kills (SIGKILL) a writer that is tagging items
 // and streaming an endless ingest, then checks that the layout is valid,
-// the lock is free, the temporary files go away on the next writable open,
-// and re-running the pushes completes.
+// every blob file is complete, the lock is free, the temporary files go
+// away (unnamed ones with the writer, named ones on the next writable
+// open), and re-running the pushes completes.
 func TestLayout_KilledWriter(t *testing.T) {
 	if dir := os.Getenv(crashChildEnv); dir != "" {
 		crashChild(dir)
 		return
 	}
+	withAnonBlobs(t, testKilledWriter)
+}
+
+func testKilledWriter(t *testing.T, anon bool) {
 	dir := t.TempDir()
+	if anon {
+		s := openLayout(t, dir, store.Options{})
+		ok := store.UsesAnonBlobs(s)
+		s.Close()
+		if !ok {
+			t.Skip("no O_TMPFILE here")
+		}
+	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestLayout_KilledWriter$")
-	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
+	named := "0"
+	if !anon {
+		named = "1"
+	}
+	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, crashNamedEnv+"="+named)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -92,7 +119,7 @@ func TestLayout_KilledWriter(t *testing.T) {
 			cmd.Wait()
 			t.Fatalf("child made no progress; stderr: %s", stderr.String())
 		}
-		if countTags(dir) >= 20 && ingestBytes(dir) >= 1<<20 {
+		if countTags(dir) >= 20 && ingestBytes(dir)+unnamedBytes(cmd.Process.Pid, dir) >= 1<<20 {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -108,9 +135,12 @@ func TestLayout_KilledWriter(t *testing.T) {
 	if err != nil || !json.Valid(b) {
 		t.Fatalf("index.json after the kill: %v, valid=%v", err, json.Valid(b))
 	}
-	if ingestBytes(dir) < 1<<20 {
+	if n := ingestBytes(dir); anon && n != 0 {
+		t.Fatalf("%d bytes of named temporary files with unnamed ones on", n)
+	} else if !anon && n < 1<<20 {
 		t.Fatal("no partial ingest left behind; the kill did not happen mid-write")
 	}
+	checkBlobFiles(t, dir)
 	ro := openLayout(t, dir, store.Options{ReadOnly: true})
 	tags, err := ro.Tags(ctx)
 	if err != nil || len(tags) < 20 {
@@ -159,6 +189,35 @@ func TestLayout_KilledWriter(t *testing.T) {
 	if err != nil || len(got) < n {
 		t.Fatalf("Tags() after the re-run = %d, %v; want ≥ %d", len(got), err, n)
 	}
+}
+
+// checkBlobFiles checks that every file in blobs/sha256 has the content
+// its name says.
+func checkBlobFiles(t *testing.T, dir string) {
+	t.Helper()
+	ents, err := os.ReadDir(filepath.Join(dir, "blobs", "sha256"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, "blobs", "sha256", e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != e.Name() {
+			t.Errorf("blob file %s holds %d bytes of other content", e.Name(), len(b))
+		}
+	}
+}
+
+// unnamedBytes is the size of the unnamed files process pid is writing in
+// the layout dir.
+func unnamedBytes(pid int, dir string) int64 {
+	var n int64
+	for _, fi := range unnamedFiles(strconv.Itoa(pid), filepath.Join(dir, "blobs", "sha256")) {
+		n += fi.Size()
+	}
+	return n
 }
 
 func countTags(dir string) int {

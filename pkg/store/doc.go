@@ -26,8 +26,11 @@
 // <layout>/.shoebox.lock (with the holder's pid in it) until Close; a second
 // writer waits Options.LockWait and fails with ErrLocked. Read-only Stores
 // take no lock and may serve a layout while a writer adds to it; Reload
-// picks up the writer's saved changes. Blobs are written to
-// <layout>/ingest/shoebox-* and renamed into blobs/; before index.json is
+// picks up the writer's saved changes. A blob is written as an unnamed
+// file in blobs/sha256 (Linux O_TMPFILE) and linked under its digest when
+// complete, so a killed writer leaves nothing of it; where the file system
+// cannot do that (FAT, exFAT, other systems) it is written to
+// <layout>/ingest/shoebox-* and renamed into blobs/. Before index.json is
 // saved, every blob written since the last save is made durable in one
 // batch (syncfs(2) on Linux: a group commit, so the index never names a
 // blob a power cut could lose, at one flush per save rather than one per

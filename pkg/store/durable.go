@@ -7,8 +7,8 @@ import (
 	"sync"
 )
 
-// pendingSync is the group commit of a writable layout. Blobs are renamed
-// into blobs/ without an fsync each; before index.json is saved (the only
+// pendingSync is the group commit of a writable layout. Blobs are linked
+// or renamed into blobs/ without an fsync each; before index.json is saved (the only
 // thing that makes a blob part of the store), every blob written since the
 // last save is made durable in one batch: one syncfs(2) of the layout's
 // file system on Linux, an fsync per file and directory elsewhere. So the
@@ -24,7 +24,7 @@ type pendingSync struct {
 	dirs  map[string]bool
 }
 
-// add records a blob renamed into place (and its directory).
+// add records a blob put into place (and its directory).
 func (p *pendingSync) add(path string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -8,7 +8,6 @@ import (
 	"io"
 	"maps"
 	"os"
-	"path/filepath"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -34,8 +33,9 @@ type IngestOptions struct {
 	// (the whole stream, since the digest is only known at the end and the
 	// registry must not see a blob that fails Verify). "" means
 	// os.TempDir(). A layout ignores it and always writes its temporary
-	// files under <layout>/ingest, on the layout's own file system, so that
-	// the finished blob is renamed into place, never copied.
+	// files on its own file system (unnamed in blobs/sha256, or under
+	// <layout>/ingest), so that the finished blob is linked or renamed into
+	// place, never copied.
 	TempDir string
 
 	// Annotations are set on the whole descriptor and on every part.
@@ -52,7 +52,7 @@ type IngestOptions struct {
 // splits the stream). With several parts, whole describes their
 // concatenation, which is not itself stored.
 //
-// Peak extra disk use is the size of the stream, in the layout (renamed into
+// Peak extra disk use is the size of the stream, in the layout (put into
 // place) or in opts.TempDir (remote, removed after the push).
 func (s *Store) Ingest(ctx context.Context, mediaType string, r io.Reader, opts IngestOptions) (whole ocispec.Descriptor, parts []ocispec.Descriptor, err error) {
 	if err := s.checkWritable(); err != nil {
@@ -64,117 +64,190 @@ func (s *Store) Ingest(ctx context.Context, mediaType string, r io.Reader, opts 
 	return s.b.ingest(ctx, mediaType, r, opts)
 }
 
-// spoolPart is one finished, closed temporary part (not fsynced: a layout
-// makes it durable with its group commit, a registry upload deletes it).
+// spoolPart is one finished temporary part (not fsynced: a layout makes it
+// durable with its group commit, a registry upload deletes it): a closed
+// named file (path), or an unnamed file still open (f, path "") that
+// only a link can make visible.
 type spoolPart struct {
 	path string
+	f    *os.File
 	desc ocispec.Descriptor
 }
 
-// spool reads r once into temporary files in dir (named prefix*), at most
-// maxPart bytes each (0: unlimited), hashing each part and the whole. On
-// error every temporary file is removed. The files are left read-only.
-func spool(ctx context.Context, dir, prefix, mediaType string, r io.Reader, maxPart int64, annotations map[string]string) (whole ocispec.Descriptor, parts []spoolPart, err error) {
-	defer func() {
-		if err != nil {
-			removeSpooled(parts)
-			parts = nil
-		}
-	}()
-	var (
-		wholeH = digest.SHA256.Hash()
-		total  int64
-		cur    *os.File
-		curH   hash.Hash
-		curN   int64
-	)
-	finish := func() error {
-		if cur == nil {
-			return nil
-		}
-		f := cur
-		cur = nil
-		if err := f.Chmod(blobMode); err != nil {
-			f.Close()
-			return err
-		}
-		if err := f.Close(); err != nil {
-			return err
-		}
-		parts[len(parts)-1].desc.Digest = digest.NewDigest(digest.SHA256, curH)
-		parts[len(parts)-1].desc.Size = curN
-		return nil
-	}
-	start := func() error {
+// tempCreator creates a temporary file for a part: named (its path) or
+// unnamed (path "", see openAnon).
+type tempCreator func() (f *os.File, path string, err error)
+
+// namedTemps creates named temporary files dir/prefix*.
+func namedTemps(dir, prefix string) tempCreator {
+	return func() (*os.File, string, error) {
 		f, err := os.CreateTemp(dir, prefix+"*")
 		if err != nil {
-			return err
+			return nil, "", err
 		}
-		cur, curH, curN = f, digest.SHA256.Hash(), 0
-		parts = append(parts, spoolPart{path: f.Name(), desc: ocispec.Descriptor{MediaType: mediaType, Annotations: maps.Clone(annotations)}})
-		return nil
+		return f, f.Name(), nil
 	}
-	defer func() {
-		if cur != nil {
-			cur.Close()
-		}
-	}()
-
-	bp := getBuf()
-	defer putBuf(bp)
-	buf := *bp
-	for {
-		if err := ctx.Err(); err != nil {
-			return whole, parts, err
-		}
-		want := int64(len(buf))
-		if maxPart > 0 {
-			room := maxPart
-			if cur != nil && curN < maxPart {
-				room = maxPart - curN
-			}
-			want = min(want, room)
-		}
-		n, rerr := r.Read(buf[:want])
-		if n > 0 {
-			if cur == nil || (maxPart > 0 && curN == maxPart) {
-				if err := finish(); err != nil {
-					return whole, parts, err
-				}
-				if err := start(); err != nil {
-					return whole, parts, err
-				}
-			}
-			if _, err := cur.Write(buf[:n]); err != nil {
-				return whole, parts, fmt.Errorf("writing %s: %w", cur.Name(), err)
-			}
-			curH.Write(buf[:n])
-			wholeH.Write(buf[:n])
-			curN += int64(n)
-			total += int64(n)
-		}
-		if errors.Is(rerr, io.EOF) {
-			break
-		}
-		if rerr != nil {
-			return whole, parts, fmt.Errorf("reading stream: %w", rerr)
-		}
-	}
-	if len(parts) == 0 {
-		if err := start(); err != nil {
-			return whole, parts, err
-		}
-	}
-	if err := finish(); err != nil {
-		return whole, parts, err
-	}
-	whole = ocispec.Descriptor{MediaType: mediaType, Digest: digest.NewDigest(digest.SHA256, wholeH), Size: total, Annotations: maps.Clone(annotations)}
-	return whole, parts, nil
 }
 
+// spool reads r once into temporary files made by create, at most maxPart
+// bytes each (0: unlimited), hashing each part and the whole. On error
+// every temporary file is removed. The files are left read-only.
+//
+// A reader that implements io.WriterTo is asked to write itself into the
+// spool (no copy through a buffer of ours); others are read through a
+// pooled buffer.
+func spool(ctx context.Context, create tempCreator, mediaType string, r io.Reader, maxPart int64, annotations map[string]string) (whole ocispec.Descriptor, parts []spoolPart, err error) {
+	sp := &spooler{ctx: ctx, create: create, mediaType: mediaType, maxPart: maxPart, annotations: annotations,
+		wholeH: digest.SHA256.Hash()}
+	defer func() {
+		if sp.cur != nil {
+			sp.cur.Close()
+		}
+		if err != nil {
+			removeSpooled(sp.parts)
+		}
+	}()
+	if wt, ok := r.(io.WriterTo); ok {
+		_, err = wt.WriteTo(sp)
+	} else {
+		bp := getBuf()
+		_, err = io.CopyBuffer(sp, onlyReader{r}, *bp)
+		putBuf(bp)
+	}
+	if err != nil {
+		var we *spoolWriteError
+		if !errors.As(err, &we) && !errors.Is(err, ctx.Err()) {
+			err = fmt.Errorf("reading stream: %w", err)
+		}
+		return whole, nil, err
+	}
+	if len(sp.parts) == 0 {
+		if err := sp.start(); err != nil {
+			return whole, nil, err
+		}
+	}
+	if err := sp.finish(); err != nil {
+		return whole, nil, err
+	}
+	whole = ocispec.Descriptor{MediaType: mediaType, Digest: digest.NewDigest(digest.SHA256, sp.wholeH), Size: sp.total,
+		Annotations: maps.Clone(annotations)}
+	return whole, sp.parts, nil
+}
+
+// onlyReader hides every method but Read, so that io.CopyBuffer uses our
+// buffer rather than a ReadFrom or WriteTo of the wrapped value.
+type onlyReader struct{ io.Reader }
+
+// spoolWriteError is a failure of the spool itself (not of the stream read).
+type spoolWriteError struct{ err error }
+
+func (e *spoolWriteError) Error() string { return e.err.Error() }
+func (e *spoolWriteError) Unwrap() error { return e.err }
+
+// spooler is the io.Writer spool writes the stream into. Every byte is
+// hashed once for the whole stream; the first part's digest is the whole
+// hash at the part boundary (hash.Hash.Sum does not change the state), so
+// only the later parts of a split stream are hashed twice.
+type spooler struct {
+	ctx         context.Context
+	create      tempCreator
+	mediaType   string
+	maxPart     int64
+	annotations map[string]string
+
+	wholeH hash.Hash
+	total  int64
+	parts  []spoolPart
+	cur    *os.File  // the part being written, nil between parts
+	curH   hash.Hash // its own hash, for parts after the first
+	curN   int64
+}
+
+func (s *spooler) Write(p []byte) (int, error) {
+	if err := s.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n := 0
+	for len(p) > 0 {
+		if s.cur == nil || s.maxPart > 0 && s.curN == s.maxPart {
+			if err := s.finish(); err != nil {
+				return n, &spoolWriteError{err}
+			}
+			if err := s.start(); err != nil {
+				return n, &spoolWriteError{err}
+			}
+		}
+		b := p
+		if s.maxPart > 0 && int64(len(b)) > s.maxPart-s.curN {
+			b = b[:s.maxPart-s.curN]
+		}
+		if _, err := s.cur.Write(b); err != nil {
+			return n, &spoolWriteError{fmt.Errorf("writing %s: %w", s.cur.Name(), err)}
+		}
+		s.wholeH.Write(b)
+		if s.curH != nil {
+			s.curH.Write(b)
+		}
+		s.curN += int64(len(b))
+		s.total += int64(len(b))
+		n += len(b)
+		p = p[len(b):]
+	}
+	return n, nil
+}
+
+// start opens the next part's temporary file.
+func (s *spooler) start() error {
+	f, path, err := s.create()
+	if err != nil {
+		return err
+	}
+	s.cur, s.curN, s.curH = f, 0, nil
+	if len(s.parts) > 0 {
+		s.curH = digest.SHA256.Hash()
+	}
+	s.parts = append(s.parts, spoolPart{path: path,
+		desc: ocispec.Descriptor{MediaType: s.mediaType, Annotations: maps.Clone(s.annotations)}})
+	return nil
+}
+
+// finish makes the current part read-only, closes it if it is named (an
+// unnamed one stays open for its link), and records its digest.
+func (s *spooler) finish() error {
+	if s.cur == nil {
+		return nil
+	}
+	f := s.cur
+	s.cur = nil
+	last := &s.parts[len(s.parts)-1]
+	if err := f.Chmod(blobMode); err != nil {
+		f.Close()
+		return err
+	}
+	if last.path == "" {
+		last.f = f
+	} else if err := f.Close(); err != nil {
+		return err
+	}
+	h := s.curH
+	if h == nil {
+		h = s.wholeH // the first part: the whole stream so far
+	}
+	last.desc.Digest = digest.NewDigest(digest.SHA256, h)
+	last.desc.Size = s.curN
+	return nil
+}
+
+// removeSpooled drops the temporary parts not placed: named ones are
+// removed, unnamed ones closed (which frees them).
 func removeSpooled(parts []spoolPart) {
 	for _, p := range parts {
-		os.Remove(p.path)
+		if p.f != nil {
+			p.f.Close()
+		}
+		if p.path != "" {
+			os.Remove(p.path)
+		}
 	}
 }
 
@@ -197,33 +270,22 @@ func verifyWhole(opts IngestOptions, whole ocispec.Descriptor) error {
 }
 
 func (l *layout) ingest(ctx context.Context, mediaType string, r io.Reader, opts IngestOptions) (ocispec.Descriptor, []ocispec.Descriptor, error) {
-	dir := filepath.Join(l.root, ingestDirName)
-	if err := os.MkdirAll(dir, dirMode); err != nil {
-		return ocispec.Descriptor{}, nil, fmt.Errorf("layout %s: %w", l.root, err)
-	}
-	whole, parts, err := spool(ctx, dir, ingestTmpPrefix+"ingest-", mediaType, r, opts.MaxPartSize, opts.Annotations)
+	whole, parts, err := spool(ctx, l.tempBlob("ingest-"), mediaType, r, opts.MaxPartSize, opts.Annotations)
 	if err != nil {
 		return ocispec.Descriptor{}, nil, fmt.Errorf("layout %s: ingesting: %w", l.root, err)
 	}
-	defer removeSpooled(parts) // no-op for the renamed ones
+	defer removeSpooled(parts) // what was not placed
 	if err := verifyWhole(opts, whole); err != nil {
 		return ocispec.Descriptor{}, nil, err
 	}
-	for _, p := range parts {
-		target, err := l.blobPath(p.desc.Digest)
+	for i := range parts {
+		target, err := l.blobPath(parts[i].desc.Digest)
 		if err != nil {
 			return ocispec.Descriptor{}, nil, err
 		}
-		if blobPresent(target, p.desc.Size) {
-			continue // dedup: the temporary file goes in the deferred cleanup
-		}
-		if err := os.MkdirAll(filepath.Dir(target), dirMode); err != nil {
+		if err := l.place(&parts[i], target); err != nil {
 			return ocispec.Descriptor{}, nil, fmt.Errorf("layout %s: %w", l.root, err)
 		}
-		if err := os.Rename(p.path, target); err != nil {
-			return ocispec.Descriptor{}, nil, fmt.Errorf("layout %s: %w", l.root, err)
-		}
-		l.pending.add(target)
 	}
 	return whole, partDescs(parts), nil
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -9,9 +10,11 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -70,6 +73,11 @@ type layout struct {
 	log      *slog.Logger
 	lock     *fileLock // nil when read-only
 	blobs    *oci.ReadOnlyStorage
+	blobDir  string // <root>/blobs/sha256
+	// anon: blobs are written as unnamed files in blobDir and linked into
+	// place (Linux O_TMPFILE; probed when a writer opens the layout);
+	// otherwise as named temporary files under ingest/, renamed into place.
+	anon bool
 
 	// mu guards the fields below. Readers (Fetch, Exists, Resolve,
 	// Predecessors, tags) take RLock; index updates take Lock. Blob I/O
@@ -131,6 +139,7 @@ func openLayout(ctx context.Context, dir string, opts Options, log *slog.Logger)
 		lazy:      opts.ReadOnly && opts.LazyGraph,
 		log:       log,
 		blobs:     oci.NewStorageFromFS(os.DirFS(root)),
+		blobDir:   filepath.Join(root, ocispec.ImageBlobsDir, digest.SHA256.String()),
 		tagMap:    map[string]ocispec.Descriptor{},
 		manifests: map[digest.Digest]ocispec.Descriptor{},
 		succs:     map[digest.Digest][]ocispec.Descriptor{},
@@ -174,9 +183,10 @@ func openLayout(ctx context.Context, dir string, opts Options, log *slog.Logger)
 	if n1+n2 > 0 {
 		log.Debug("removed temporary files of an interrupted writer", "layout", root, "count", n1+n2)
 	}
-	if err := os.MkdirAll(filepath.Join(root, ocispec.ImageBlobsDir, digest.SHA256.String()), dirMode); err != nil {
+	if err := os.MkdirAll(l.blobDir, dirMode); err != nil {
 		return nil, fmt.Errorf("layout %s: %w", root, err)
 	}
+	l.anon = l.probeAnon()
 	if err := l.ensureLayoutFile(); err != nil {
 		return nil, err
 	}
@@ -189,6 +199,36 @@ func openLayout(ctx context.Context, dir string, opts Options, log *slog.Logger)
 		return nil, err
 	}
 	return l, nil
+}
+
+// anonBlobs allows unnamed temporary blobs; a variable so that tests cover
+// the named temporary files too.
+var anonBlobs = true
+
+// probeAnon reports whether blobs can be written as unnamed files linked
+// into place: the file system supports O_TMPFILE and /proc/self/fd links
+// work. The probe's file gets a temporary name under ingest/ and is
+// removed.
+func (l *layout) probeAnon() bool {
+	if !anonBlobs {
+		return false
+	}
+	f, err := openAnon(l.blobDir, blobMode)
+	if err != nil {
+		l.log.Debug("writing blobs through named temporary files", "layout", l.root, "reason", err)
+		return false
+	}
+	defer f.Close()
+	dir := filepath.Join(l.root, ingestDirName)
+	if err := os.MkdirAll(dir, dirMode); err != nil {
+		return false
+	}
+	name := filepath.Join(dir, ingestTmpPrefix+"probe-"+strconv.FormatUint(rand.Uint64(), 36))
+	if err := linkAnon(f, name); err != nil {
+		l.log.Debug("writing blobs through named temporary files", "layout", l.root, "reason", err)
+		return false
+	}
+	return os.Remove(name) == nil
 }
 
 func (l *layout) checkLayoutFile() error {
@@ -587,9 +627,10 @@ func (l *layout) Exists(ctx context.Context, target ocispec.Descriptor) (bool, e
 	return l.blobExists(target.Digest)
 }
 
-// Push writes a blob atomically (temporary file under ingest/, fsync,
-// rename) after checking size and digest, and indexes manifests. Content
-// already present is not rewritten.
+// Push writes a blob atomically (a temporary file put into place, see
+// tempBlob; made durable before the next index save) after checking size
+// and digest, and indexes manifests. Content already present is not
+// rewritten.
 func (l *layout) Push(ctx context.Context, expected ocispec.Descriptor, r io.Reader) error {
 	target, err := l.blobPath(expected.Digest)
 	if err != nil {
@@ -599,82 +640,170 @@ func (l *layout) Push(ctx context.Context, expected ocispec.Descriptor, r io.Rea
 	if err != nil {
 		return err
 	}
-	if !ok {
-		if err := l.writeBlob(ctx, expected, r, target); err != nil {
-			return err
+	if !isManifest(expected) {
+		if ok {
+			return nil
 		}
+		return l.writeBlob(ctx, expected, r, target)
 	}
-	if isManifest(expected) {
-		return l.indexManifest(ctx, expected)
+	if ok {
+		return l.indexManifest(ctx, expected, nil)
 	}
-	return nil
+	// A manifest is small: read and check it in memory, so that indexing
+	// it does not read it back from disk.
+	if expected.Size > maxManifestBytes || expected.Size < 0 {
+		return fmt.Errorf("layout %s: manifest %s: size %d: %w", l.root, expected.Digest, expected.Size, errdef.ErrSizeExceedsLimit)
+	}
+	b, err := content.ReadAll(ctxReader{ctx, r}, expected)
+	if err != nil {
+		return fmt.Errorf("%s: %w", expected.Digest, err)
+	}
+	if err := l.writeBlob(ctx, expected, bytes.NewReader(b), target); err != nil {
+		return err
+	}
+	return l.indexManifest(ctx, expected, b)
 }
 
 func (l *layout) writeBlob(ctx context.Context, expected ocispec.Descriptor, r io.Reader, target string) (err error) {
-	dir := filepath.Join(l.root, ingestDirName)
-	if err := os.MkdirAll(dir, dirMode); err != nil {
-		return fmt.Errorf("layout %s: %w", l.root, err)
-	}
-	f, err := os.CreateTemp(dir, ingestTmpPrefix+expected.Digest.Encoded()+"-*")
+	f, path, err := l.tempBlob(expected.Digest.Encoded() + "-")()
 	if err != nil {
 		return fmt.Errorf("layout %s: %w", l.root, err)
 	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
+	tmp := spoolPart{path: path, f: f, desc: ocispec.Descriptor{Size: expected.Size}}
+	defer func() { removeSpooled([]spoolPart{tmp}) }()
 	vr := content.NewVerifyReader(ctxReader{ctx, r}, expected)
 	buf := getBuf()
 	defer putBuf(buf)
-	if _, err = io.CopyBuffer(f, vr, *buf); err != nil {
+	if _, err = io.CopyBuffer(onlyWriter{f}, vr, *buf); err != nil {
 		return fmt.Errorf("%s: writing blob: %w", expected.Digest, err)
 	}
 	if err = vr.Verify(); err != nil {
 		return fmt.Errorf("%s: %w", expected.Digest, err)
 	}
-	return l.commitBlob(f, tmp, target)
-}
-
-// commitBlob makes a finished temporary blob visible: fsync, read-only,
-// rename into blobs/ (or drop it if an identical blob appeared meanwhile).
-func (l *layout) commitBlob(f *os.File, tmp, target string) error {
 	if err := f.Chmod(blobMode); err != nil {
 		return fmt.Errorf("layout %s: %w", l.root, err)
 	}
-	fi, err := f.Stat()
-	if err != nil {
+	if path != "" {
+		tmp.f = nil
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("layout %s: %w", l.root, err)
+		}
+	}
+	if err := l.place(&tmp, target); err != nil {
 		return fmt.Errorf("layout %s: %w", l.root, err)
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("layout %s: %w", l.root, err)
+	return nil
+}
+
+// onlyWriter hides every method but Write (io.CopyBuffer would otherwise
+// use *os.File's ReadFrom and its own buffer).
+type onlyWriter struct{ io.Writer }
+
+// tempBlob returns how a layout creates the temporary file of a blob
+// being written: unnamed in blobs/sha256 (O_TMPFILE, linked into place by
+// place, so a crash leaves nothing behind), or, where the file system
+// cannot do that, named ingest/shoebox-<kind>* files renamed into place.
+func (l *layout) tempBlob(kind string) tempCreator {
+	if l.anon {
+		return func() (*os.File, string, error) {
+			f, err := openAnon(l.blobDir, blobMode)
+			return f, "", err
+		}
 	}
-	if blobPresent(target, fi.Size()) {
-		return os.Remove(tmp)
+	dir := filepath.Join(l.root, ingestDirName)
+	named := namedTemps(dir, ingestTmpPrefix+kind)
+	return func() (*os.File, string, error) {
+		if err := os.MkdirAll(dir, dirMode); err != nil {
+			return nil, "", err
+		}
+		return named()
+	}
+}
+
+// place makes a finished temporary blob visible at target, unless a
+// complete blob (the expected size) is already there: an unnamed file is
+// linked (with no name in the way, the common case, that is the only
+// call), a named one renamed. A torn blob in the way (short, after a power
+// cut) is replaced atomically. On success the temporary file is consumed
+// (t.f and t.path cleared); otherwise the caller removes it.
+func (l *layout) place(t *spoolPart, target string) error {
+	if t.path == "" {
+		err := linkAnon(t.f, target)
+		if errors.Is(err, os.ErrNotExist) { // blobs/<alg> went missing
+			if err = os.MkdirAll(filepath.Dir(target), dirMode); err == nil {
+				err = linkAnon(t.f, target)
+			}
+		}
+		if err == nil {
+			l.pending.add(target)
+			return t.closeAnon()
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return err
+		}
+		if blobPresent(target, t.desc.Size) {
+			return nil // dedup: the caller drops the temporary file
+		}
+		// Give it a name beside the other temporary files, then rename
+		// it over the torn blob.
+		name := filepath.Join(l.root, ingestDirName, ingestTmpPrefix+"replace-"+strconv.FormatUint(rand.Uint64(), 36))
+		if err := os.MkdirAll(filepath.Dir(name), dirMode); err != nil {
+			return err
+		}
+		if err := linkAnon(t.f, name); err != nil {
+			return err
+		}
+		if err := t.closeAnon(); err != nil {
+			os.Remove(name)
+			return err
+		}
+		t.path = name
+	}
+	if blobPresent(target, t.desc.Size) {
+		return nil // dedup: the caller removes the temporary file
 	}
 	if err := os.MkdirAll(filepath.Dir(target), dirMode); err != nil {
-		return fmt.Errorf("layout %s: %w", l.root, err)
+		return err
 	}
-	if err := os.Rename(tmp, target); err != nil {
-		return fmt.Errorf("layout %s: %w", l.root, err)
+	if err := os.Rename(t.path, target); err != nil {
+		return err
 	}
+	t.path = ""
 	l.pending.add(target)
 	return nil
+}
+
+// closeAnon closes a placed unnamed file.
+func (t *spoolPart) closeAnon() error {
+	f := t.f
+	t.f = nil
+	return f.Close()
 }
 
 // indexManifest adds a stored manifest to the graph. A referrer (a manifest
 // with a subject) is saved to index.json at once, since nothing else will
 // ever point at it.
-func (l *layout) indexManifest(ctx context.Context, d ocispec.Descriptor) error {
+// b, if not nil, is the manifest's content, already checked.
+func (l *layout) indexManifest(ctx context.Context, d ocispec.Descriptor, b []byte) error {
 	l.mu.RLock()
 	_, known := l.manifests[d.Digest]
 	l.mu.RUnlock()
 	if known {
 		return nil
 	}
-	succs, hasSubject, err := l.successors(ctx, d)
+	var (
+		succs      []ocispec.Descriptor
+		hasSubject bool
+		err        error
+	)
+	if b != nil {
+		succs, hasSubject, err = ocigraph.Successors(b)
+		if err != nil {
+			err = fmt.Errorf("layout %s: manifest %s: %w", l.root, d.Digest, err)
+		}
+	} else {
+		succs, hasSubject, err = l.successors(ctx, d)
+	}
 	if err != nil {
 		return err
 	}
@@ -706,7 +835,7 @@ func (l *layout) Tag(ctx context.Context, desc ocispec.Descriptor, reference str
 		return fmt.Errorf("%s: %s: %w", desc.Digest, desc.MediaType, errdef.ErrNotFound)
 	}
 	if isManifest(desc) {
-		if err := l.indexManifest(ctx, desc); err != nil {
+		if err := l.indexManifest(ctx, desc, nil); err != nil {
 			return err
 		}
 	}

@@ -51,6 +51,14 @@ func TestConformance(t *testing.T) {
 			return openLayout(t, t.TempDir(), store.Options{})
 		})
 	})
+	t.Run("LayoutNamedTemps", func(t *testing.T) {
+		old := *store.AnonBlobs
+		*store.AnonBlobs = false
+		t.Cleanup(func() { *store.AnonBlobs = old })
+		storetest.Run(t, func(t *testing.T) *store.Store {
+			return openLayout(t, t.TempDir(), store.Options{})
+		})
+	})
 	t.Run("LayoutReadOnly", func(t *testing.T) {
 		storetest.RunReadOnly(t, func(t *testing.T) (*store.Store, func(*testing.T) *store.Store) {
 			dir := t.TempDir()
@@ -304,64 +312,132 @@ func tornReads(t *testing.T, dir string, write func()) (torn, reads int64) {
 	return nTorn.Load(), nReads.Load()
 }
 
+// withAnonBlobs runs f twice: with blobs written as unnamed files linked
+// into place (where the kernel and file system allow it) and with named
+// temporary files under ingest/.
+func withAnonBlobs(t *testing.T, f func(t *testing.T, anon bool)) {
+	for _, anon := range []bool{true, false} {
+		name := map[bool]string{true: "unnamed", false: "named"}[anon]
+		t.Run(name, func(t *testing.T) {
+			old := *store.AnonBlobs
+			*store.AnonBlobs = anon
+			t.Cleanup(func() { *store.AnonBlobs = old })
+			f(t, anon)
+		})
+	}
+}
+
 // TestLayout_IngestOnePass checks that Ingest writes its temporary file
-// under the layout, makes no second copy anywhere, and renames that very
-// file (same inode) into blobs/.
+// under the layout (named under ingest/, or unnamed on the layout's file
+// system), makes no second copy anywhere, and puts that very file (same
+// inode) into blobs/.
 func TestLayout_IngestOnePass(t *testing.T) {
-	dir := t.TempDir()
-	tmp := t.TempDir()
-	ctx := context.Background()
-	s := openLayout(t, dir, store.Options{})
-	data := bytes.Repeat([]byte("julia tarball "), 300_000) // 4.2 MB
-	var tempIno uint64
-	whole, parts, err := s.Ingest(ctx, "application/gzip", bytes.NewReader(data), store.IngestOptions{
-		TempDir: tmp, // a layout must ignore it
-		Verify: func(d ocispec.Descriptor) error {
-			entries, err := os.ReadDir(filepath.Join(dir, "ingest"))
-			if err != nil {
-				return err
-			}
-			if len(entries) != 1 {
-				return fmt.Errorf("ingest dir has %d entries, want 1", len(entries))
-			}
-			fi, err := os.Stat(filepath.Join(dir, "ingest", entries[0].Name()))
-			if err != nil {
-				return err
-			}
-			if fi.Size() != int64(len(data)) {
-				return fmt.Errorf("temp file is %d bytes, want %d", fi.Size(), len(data))
-			}
-			tempIno = fi.Sys().(*syscall.Stat_t).Ino
-			if _, err := os.Stat(filepath.Join(dir, "blobs", "sha256", d.Digest.Encoded())); !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("blob visible before Verify returned: %v", err)
-			}
-			if n := countFiles(t, tmp) + countFiles(t, os.TempDir()+"/shoebox-nonexistent"); n != 0 {
-				return fmt.Errorf("%d files in TempDir", n)
-			}
-			return nil
-		},
+	withAnonBlobs(t, func(t *testing.T, anon bool) {
+		dir := t.TempDir()
+		tmp := t.TempDir()
+		ctx := context.Background()
+		s := openLayout(t, dir, store.Options{})
+		if anon && !store.UsesAnonBlobs(s) {
+			t.Skip("no O_TMPFILE here")
+		}
+		data := bytes.Repeat([]byte("julia tarball "), 300_000) // 4.2 MB
+		var tempIno uint64
+		whole, parts, err := s.Ingest(ctx, "application/gzip", bytes.NewReader(data), store.IngestOptions{
+			TempDir: tmp, // a layout must ignore it
+			Verify: func(d ocispec.Descriptor) error {
+				entries, err := os.ReadDir(filepath.Join(dir, "ingest"))
+				if err != nil {
+					return err
+				}
+				var fi os.FileInfo
+				if anon {
+					if len(entries) != 0 {
+						return fmt.Errorf("ingest dir has %d entries, want none", len(entries))
+					}
+					if fi, err = unnamedFile(filepath.Join(dir, "blobs", "sha256")); err != nil {
+						return err
+					}
+				} else {
+					if len(entries) != 1 {
+						return fmt.Errorf("ingest dir has %d entries, want 1", len(entries))
+					}
+					if fi, err = os.Stat(filepath.Join(dir, "ingest", entries[0].Name())); err != nil {
+						return err
+					}
+				}
+				if fi.Size() != int64(len(data)) {
+					return fmt.Errorf("temp file is %d bytes, want %d", fi.Size(), len(data))
+				}
+				tempIno = fi.Sys().(*syscall.Stat_t).Ino
+				if _, err := os.Stat(filepath.Join(dir, "blobs", "sha256", d.Digest.Encoded())); !errors.Is(err, os.ErrNotExist) {
+					return fmt.Errorf("blob visible before Verify returned: %v", err)
+				}
+				if n := countFiles(t, tmp) + countFiles(t, os.TempDir()+"/shoebox-nonexistent"); n != 0 {
+					return fmt.Errorf("%d files in TempDir", n)
+				}
+				return nil
+			},
+		})
+		if err != nil {
+			t.Fatalf("Ingest() = %v", err)
+		}
+		if whole.Digest != digest.FromBytes(data) || len(parts) != 1 {
+			t.Fatalf("Ingest() = %s, %d parts", whole.Digest, len(parts))
+		}
+		fi, err := os.Stat(filepath.Join(dir, "blobs", "sha256", whole.Digest.Encoded()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ino := fi.Sys().(*syscall.Stat_t).Ino; ino != tempIno {
+			t.Errorf("blob inode %d != temp file inode %d: the blob was copied, not renamed", ino, tempIno)
+		}
+		if fi.Mode().Perm() != 0o444 {
+			t.Errorf("blob mode %v, want read-only", fi.Mode())
+		}
+		if n := countFiles(t, filepath.Join(dir, "ingest")); n != 0 {
+			t.Errorf("%d files left in ingest/", n)
+		}
+		if _, err := unnamedFile(filepath.Join(dir, "blobs", "sha256")); err == nil {
+			t.Errorf("an unnamed file is still open after Ingest")
+		}
 	})
-	if err != nil {
-		t.Fatalf("Ingest() = %v", err)
+}
+
+// unnamedFile finds the one unnamed (O_TMPFILE) file this process has
+// open in dir, through /proc/self/fd.
+func unnamedFile(dir string) (os.FileInfo, error) {
+	fis := unnamedFiles("self", dir)
+	if len(fis) != 1 {
+		return nil, fmt.Errorf("%d unnamed files open in %s, want 1", len(fis), dir)
 	}
-	if whole.Digest != digest.FromBytes(data) || len(parts) != 1 {
-		t.Fatalf("Ingest() = %s, %d parts", whole.Digest, len(parts))
+	return fis[0], nil
+}
+
+// unnamedFiles lists the unnamed files the process pid ("self" or a
+// number) has open in dir.
+func unnamedFiles(pid, dir string) []os.FileInfo {
+	fds, _ := os.ReadDir("/proc/" + pid + "/fd")
+	var out []os.FileInfo
+	for _, e := range fds {
+		p := "/proc/" + pid + "/fd/" + e.Name()
+		target, err := os.Readlink(p)
+		if err != nil || !strings.HasPrefix(target, dir+"/#") {
+			continue
+		}
+		if fi, err := os.Stat(p); err == nil {
+			out = append(out, fi)
+		}
 	}
-	fi, err := os.Stat(filepath.Join(dir, "blobs", "sha256", whole.Digest.Encoded()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ino := fi.Sys().(*syscall.Stat_t).Ino; ino != tempIno {
-		t.Errorf("blob inode %d != temp file inode %d: the blob was copied, not renamed", ino, tempIno)
-	}
-	if n := countFiles(t, filepath.Join(dir, "ingest")); n != 0 {
-		t.Errorf("%d files left in ingest/", n)
-	}
+	return out
 }
 
 // TestLayout_IngestRejectLeavesNothing: a Verify error removes every
 // temporary part and adds no blob.
 func TestLayout_IngestRejectLeavesNothing(t *testing.T) {
+	withAnonBlobs(t, testIngestRejectLeavesNothing)
+}
+
+func testIngestRejectLeavesNothing(t *testing.T, _ bool) {
 	dir := t.TempDir()
 	s := openLayout(t, dir, store.Options{})
 	before := countFiles(t, dir)
@@ -394,6 +470,10 @@ func countFiles(t *testing.T, dir string) int {
 // that the stored blobs are the same files (inode, mtime) and nothing was
 // added.
 func TestLayout_IngestDedupWritesNothing(t *testing.T) {
+	withAnonBlobs(t, testIngestDedupWritesNothing)
+}
+
+func testIngestDedupWritesNothing(t *testing.T, _ bool) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	s := openLayout(t, dir, store.Options{})
