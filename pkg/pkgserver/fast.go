@@ -56,16 +56,16 @@ func (s *Server) ServeFastHTTP(ctx *fasthttp.RequestCtx) {
 }
 
 // FastHTTPServer returns the fasthttp server `shoebox serve` runs s with:
-// timeouts against slow clients (ReadTimeout bounds reading a request,
-// IdleTimeout a kept-alive connection; writes are bounded per chunk by
-// Options.WriteTimeout), a write buffer that holds a ~10 KB tarball with
+// timeouts against slow clients (Options.ReadTimeout bounds reading a
+// request, Options.IdleTimeout a kept-alive connection; writes are bounded
+// per chunk by Options.WriteTimeout), a write buffer that holds a ~10 KB tarball with
 // its headers, and errors logged through logf.
 func (s *Server) FastHTTPServer(logf func(format string, args ...any)) *fasthttp.Server {
 	return &fasthttp.Server{
 		Handler:                       s.ServeFastHTTP,
 		Name:                          "shoebox",
-		ReadTimeout:                   30 * time.Second,
-		IdleTimeout:                   2 * time.Minute,
+		ReadTimeout:                   s.opts.ReadTimeout,
+		IdleTimeout:                   s.opts.IdleTimeout,
 		ReadBufferSize:                16 << 10, // the longest request head accepted
 		WriteBufferSize:               32 << 10,
 		MaxRequestBodySize:            64 << 10,

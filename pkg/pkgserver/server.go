@@ -39,6 +39,10 @@ type Options struct {
 	// transfer), so that a client that stops reading releases its slot.
 	// If ≤ 0, 60 s.
 	WriteTimeout time.Duration
+	// ReadTimeout bounds reading a request and IdleTimeout a kept-alive
+	// connection waiting for the next one (FastHTTPServer). If ≤ 0, 30 s
+	// and 2 min.
+	ReadTimeout, IdleTimeout time.Duration
 	// Version is reported by /meta.
 	Version string
 	// View names the registry view for /meta ("available" or "full").
@@ -103,6 +107,12 @@ func New(src Source, opts Options) *Server {
 	}
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = 60 * time.Second
+	}
+	if opts.ReadTimeout <= 0 {
+		opts.ReadTimeout = 30 * time.Second
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = 2 * time.Minute
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
