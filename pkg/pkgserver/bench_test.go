@@ -1,12 +1,14 @@
 package pkgserver_test
 
 import (
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/pkgserver"
+	"github.com/valyala/fasthttp"
 )
 
 // discardWriter is a ResponseWriter that drops the body.
@@ -51,5 +53,34 @@ func BenchmarkServer_MemHit8K(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		srv.ServeHTTP(&discardWriter{h: http.Header{}}, req)
+	}
+}
+
+// BenchmarkServer_FastMemHit8K is BenchmarkServer_MemHit8K through the
+// fasthttp front end that `shoebox serve` runs (request parsed, response
+// built; no network).
+func BenchmarkServer_FastMemHit8K(b *testing.B) {
+	st := openLayout(b, b.TempDir())
+	bd, tgz, h := artifactBundle(b, st, 1, 8<<10, 0)
+	src, err := pkgserver.NewBundleSource(b.Context(), st, []*bundle.Bundle{bd}, pkgserver.SourceOptions{MemCache: pkgserver.NewMemCache(1<<20, 0)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := pkgserver.New(src, pkgserver.Options{})
+	conn, peer := net.Pipe() // a connection for the write deadlines
+	defer conn.Close()
+	defer peer.Close()
+	var ctx fasthttp.RequestCtx
+	ctx.Init2(conn, nil, false)
+	ctx.Request.SetRequestURI("/artifact/" + h.String())
+	srv.ServeFastHTTP(&ctx) // fills the cache
+	if ctx.Response.StatusCode() != 200 || len(ctx.Response.Body()) != len(tgz) {
+		b.Fatalf("GET = %d, %d bytes", ctx.Response.StatusCode(), len(ctx.Response.Body()))
+	}
+	b.SetBytes(int64(len(tgz)))
+	b.ReportAllocs()
+	for b.Loop() {
+		ctx.Response.Reset()
+		srv.ServeFastHTTP(&ctx)
 	}
 }
