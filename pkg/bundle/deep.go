@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"strings"
 
 	"oras.land/oras-go/v2/content"
 
@@ -34,7 +36,18 @@ func deepCheck(ctx context.Context, src content.Fetcher, e Entry) (int64, error)
 	if comp != want {
 		return cr.n, fmt.Errorf("%s: %s compression, media type %s: %w", e.Item, comp, e.Whole.MediaType, ErrIntegrity)
 	}
-	h, err := treehash.Tar(tr)
+	var found map[string]*strings.Builder
+	if e.ArtifactsTOML != nil {
+		found = map[string]*strings.Builder{}
+	}
+	h, err := treehash.TarVisit(tr, func(te *treehash.Entry) io.Writer {
+		if found == nil || te.Type != treehash.TypeFile || !IsArtifactsTOML(te.Path) {
+			return nil
+		}
+		b := &strings.Builder{}
+		found[te.Path] = b // a later entry of the same path wins, as in the tree
+		return b
+	})
 	if err != nil {
 		return cr.n, fmt.Errorf("%s: reading tarball: %w: %w", e.Item, ErrIntegrity, err)
 	}
@@ -44,6 +57,15 @@ func deepCheck(ctx context.Context, src content.Fetcher, e Entry) (int64, error)
 	}
 	if err := checkHashes(e.Item, h); err != nil {
 		return cr.n, err
+	}
+	if found != nil {
+		got := make(map[string]string, len(found))
+		for p, b := range found {
+			got[p] = b.String()
+		}
+		if !maps.Equal(got, e.ArtifactsTOML) {
+			return cr.n, fmt.Errorf("%s: %s differs from the tarball's Artifacts.toml files: %w", e.Item, AnnotationArtifactsTOML, ErrIntegrity)
+		}
 	}
 	return cr.n, nil
 }

@@ -130,6 +130,15 @@ const (
 	// version).
 	AnnotationRegistry = "dev.shoebox.julia.registry"
 
+	// AnnotationArtifactsTOML, on a package item manifest only (never on its
+	// index descriptor), records the package tarball's Artifacts.toml and
+	// JuliaArtifacts.toml files: a JSON object from each file's path in the
+	// tarball to its content, "{}" when there are none (see
+	// Item.ArtifactsTOML). A push into a store that holds the package plans
+	// its artifacts from it instead of reading the tarball again. Absent
+	// means not recorded.
+	AnnotationArtifactsTOML = "dev.shoebox.julia.artifacts-toml"
+
 	// AnnotationWholeDigest, AnnotationWholeSize and AnnotationWholeMediaType
 	// describe the whole tarball: on an item manifest only when it is split
 	// into parts; on the item's descriptor in a bundle index always.

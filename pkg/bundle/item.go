@@ -61,6 +61,62 @@ type Item struct {
 	// Whole is the whole tarball (MediaType, Digest, Size). For a single
 	// layer it may be left zero and is then taken from Layers[0].
 	Whole ocispec.Descriptor
+	// ArtifactsTOML, for a package, maps the path in the tarball of every
+	// regular file named Artifacts.toml or JuliaArtifacts.toml (at any
+	// depth, see IsArtifactsTOML) to its content; an empty map says there
+	// are none, nil that they are not recorded. It goes into the item
+	// manifest (AnnotationArtifactsTOML), not the index descriptor, so Read
+	// leaves it nil for unsplit items and ReadItem fills it. PushItem does
+	// not record it when its JSON would exceed MaxArtifactsTOML bytes or a
+	// file is not UTF-8.
+	ArtifactsTOML map[string]string
+}
+
+// MaxArtifactsTOML bounds the AnnotationArtifactsTOML value PushItem
+// writes; a package with more is left unrecorded.
+const MaxArtifactsTOML = 256 << 10
+
+// IsArtifactsTOML reports whether a normalized tar path names an
+// Artifacts.toml or JuliaArtifacts.toml file, at any depth (Pkg's select
+// hooks may choose among several; pkg-protocol.md §8.3).
+func IsArtifactsTOML(p string) bool {
+	b := p[strings.LastIndexByte(p, '/')+1:]
+	return b == "Artifacts.toml" || b == "JuliaArtifacts.toml"
+}
+
+// encodeArtifactsTOML is the canonical AnnotationArtifactsTOML value of m
+// (encoding/json: sorted keys), or "" when m cannot be recorded.
+func encodeArtifactsTOML(m map[string]string) string {
+	for p, c := range m {
+		if p == "" || !IsArtifactsTOML(p) || !utf8.ValidString(p) || !utf8.ValidString(c) {
+			return ""
+		}
+	}
+	if m == nil {
+		m = map[string]string{}
+	}
+	b, err := json.Marshal(m)
+	if err != nil || len(b) > MaxArtifactsTOML {
+		return ""
+	}
+	return string(b)
+}
+
+// parseArtifactsTOML reads AnnotationArtifactsTOML strictly: nil when
+// absent, an error when not the canonical encoding of such a map.
+func parseArtifactsTOML(a map[string]string) (map[string]string, error) {
+	v, ok := a[AnnotationArtifactsTOML]
+	if !ok {
+		return nil, nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(v), &m); err != nil || m == nil {
+		return nil, formatErrorf("%s: not a JSON object of strings", AnnotationArtifactsTOML)
+	}
+	if encodeArtifactsTOML(m) != v {
+		return nil, formatErrorf("%s: not canonical (sorted keys, Artifacts.toml paths, at most %d bytes)", AnnotationArtifactsTOML, MaxArtifactsTOML)
+	}
+	return m, nil
 }
 
 // String names the item for messages and logs, e.g.
@@ -117,6 +173,9 @@ func (it Item) normalize() (Item, error) {
 	}
 	if n.KeepEmptyHash == n.TreeHash {
 		n.KeepEmptyHash = treehash.Hash{}
+	}
+	if n.ArtifactsTOML != nil && (n.Kind != KindPackage || encodeArtifactsTOML(n.ArtifactsTOML) == "") {
+		n.ArtifactsTOML = nil // only packages record them, and only within bounds
 	}
 	if err := n.checkIdentity(); err != nil {
 		return Item{}, err
@@ -421,6 +480,9 @@ func (it Item) manifest() ocispec.Manifest {
 	ann := it.identityAnnotations()
 	if len(it.Layers) > 1 {
 		wholeAnnotations(ann, it.Whole)
+	}
+	if it.ArtifactsTOML != nil {
+		ann[AnnotationArtifactsTOML] = encodeArtifactsTOML(it.ArtifactsTOML)
 	}
 	return ocispec.Manifest{
 		Versioned:    specs.Versioned{SchemaVersion: 2},

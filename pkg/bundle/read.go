@@ -179,6 +179,12 @@ func checkManifest(b []byte, d ocispec.Descriptor, want Item, parts int) (Item, 
 	if !sameIdentity(got, want) {
 		return bad("identity %q differs from the index's %q", got, want)
 	}
+	if want.ArtifactsTOML, err = parseArtifactsTOML(m.Annotations); err != nil {
+		return bad("%v", err)
+	}
+	if want.ArtifactsTOML != nil && want.Kind != KindPackage {
+		return bad("%s on a %s", AnnotationArtifactsTOML, want.Kind)
+	}
 	if want.Kind == KindReport {
 		return want, nil
 	}

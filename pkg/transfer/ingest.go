@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path"
 	"sync"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -26,19 +25,29 @@ const maxArtifactsTOML = 8 << 20
 type scanResult struct {
 	hashes    treehash.TarHashes
 	artifacts map[string][]byte
-	err       error
+	// allArtifacts says artifacts holds every Artifacts.toml file (none was
+	// over maxArtifactsTOML), so it may be recorded in the item manifest.
+	allArtifacts bool
+	err          error
 }
 
-// isArtifactsTOML reports whether a tar path names an (Julia)Artifacts.toml
-// file at any depth (pkg-protocol.md §8.3: mirror what every one of them
-// lists, since select hooks choose among them at install time).
-func isArtifactsTOML(p string) bool {
-	b := path.Base(p)
-	return b == "Artifacts.toml" || b == "JuliaArtifacts.toml"
+// artifactsTOML is what bundle.Item.ArtifactsTOML records of a scan: every
+// Artifacts.toml file, or nil when some were too large to keep.
+func (s scanResult) artifactsTOML() map[string]string {
+	if !s.allArtifacts {
+		return nil
+	}
+	m := make(map[string]string, len(s.artifacts))
+	for p, b := range s.artifacts {
+		m[p] = string(b)
+	}
+	return m
 }
 
 // scan decompresses a tarball stream, checks Tar.jl's rules and computes its
-// tree hashes, capturing Artifacts.toml bodies when wantArtifacts. It always
+// tree hashes, capturing Artifacts.toml bodies (bundle.IsArtifactsTOML:
+// pkg-protocol.md §8.3, mirror what every one of them lists, since select
+// hooks choose among them at install time) when wantArtifacts. It always
 // reads r to its end, so a writer feeding it never blocks.
 func scan(r io.Reader, wantArtifacts bool) scanResult {
 	defer io.Copy(io.Discard, r)
@@ -50,15 +59,18 @@ func scan(r io.Reader, wantArtifacts bool) scanResult {
 	}
 	defer rc.Close()
 	res.artifacts = map[string][]byte{}
+	res.allArtifacts = wantArtifacts
 	res.hashes, res.err = treehash.TarVisit(rc, func(e *treehash.Entry) io.Writer {
-		if !wantArtifacts || e.Type != treehash.TypeFile || !isArtifactsTOML(e.Path) {
+		if !wantArtifacts || e.Type != treehash.TypeFile || !bundle.IsArtifactsTOML(e.Path) {
 			return nil
 		}
 		if e.Size > maxArtifactsTOML {
+			delete(res.artifacts, e.Path)
+			res.allArtifacts = false
 			return nil
 		}
 		b := &bytes.Buffer{}
-		res.artifacts[e.Path] = nil
+		res.artifacts[e.Path] = []byte{} // a later entry of the same path wins, as in the tree
 		return writerFunc(func(p []byte) (int, error) {
 			b.Write(p)
 			res.artifacts[e.Path] = b.Bytes()

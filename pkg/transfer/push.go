@@ -232,7 +232,7 @@ type pusher struct {
 	warnings []string
 	result   PushResult
 	arts     map[treehash.Hash]*artPlan
-	existing map[string]bundle.Entry // identity key → entry already in the destination
+	existing map[string]existingItem // identity key → item already in the destination
 	flushed  time.Time               // last Flush request
 	flushReq chan struct{}           // to the flusher goroutine
 }
@@ -270,7 +270,7 @@ func Push(ctx context.Context, src Source, dst *store.Store, req PushRequest, op
 		req.VersionsPerPackage = 1
 	}
 	p := &pusher{src: src, dst: dst, req: req, opts: opts, log: opts.Logger,
-		arts: map[treehash.Hash]*artPlan{}, existing: map[string]bundle.Entry{}, flushed: time.Now(),
+		arts: map[treehash.Hash]*artPlan{}, existing: map[string]existingItem{}, flushed: time.Now(),
 		flushReq: make(chan struct{}, 1)}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -367,7 +367,7 @@ func (p *pusher) loadExisting(ctx context.Context) error {
 			continue
 		}
 		for _, e := range b.Entries {
-			p.existing[identityKey(e.Kind, e.UUID, e.TreeHash)] = e
+			p.existing[identityKey(e.Kind, e.UUID, e.TreeHash)] = existingItem{Entry: e, indexed: true}
 		}
 	}
 	// Items of an interrupted run of this push: a layout lists untagged item
@@ -382,18 +382,30 @@ func (p *pusher) loadExisting(ctx context.Context) error {
 		}
 		k := identityKey(it.Kind, it.UUID, it.TreeHash)
 		if _, ok := p.existing[k]; !ok {
-			p.existing[k] = bundle.Entry{Item: it, Manifest: d}
+			p.existing[k] = existingItem{Entry: bundle.Entry{Item: it, Manifest: d}}
 		}
 	}
 	return nil
 }
 
+// existingItem is an item the destination holds.
+type existingItem struct {
+	bundle.Entry
+	// indexed: Manifest is the item's descriptor in a bundle index, with
+	// its annotations, as PushItem would return it; otherwise (an untagged
+	// root) it is a plain descriptor.
+	indexed bool
+}
+
 // reuse returns an item the destination already holds in full (its layers
-// present), with the annotated descriptor of its manifest. versions, for packages, are the versions this push wants
-// listed: when they differ from the stored item's, a new item manifest over
-// the same layers is written (no content is fetched again).
+// present), with the annotated descriptor of its manifest. versions, for
+// packages, are the versions this push wants listed: when they differ from
+// the stored item's, a new item manifest over the same layers is written
+// (no content is fetched again). A package's Artifacts.toml files come
+// from its manifest (Entry.ArtifactsTOML; nil if it does not record them).
 func (p *pusher) reuse(ctx context.Context, res Resource, kind bundle.Kind, versions []string) (bundle.Entry, bool) {
-	e, ok := p.existing[identityKey(kind, res.UUID, res.Hash)]
+	x, ok := p.existing[identityKey(kind, res.UUID, res.Hash)]
+	e := x.Entry
 	if !ok {
 		return e, false
 	}
@@ -404,10 +416,31 @@ func (p *pusher) reuse(ctx context.Context, res Resource, kind bundle.Kind, vers
 	}
 	it := e.Item
 	if kind == bundle.KindPackage {
-		it.Versions = versions
+		// The index entry lacks what only the manifest records (the
+		// package's Artifacts.toml files); read it, so that the item
+		// written for this push is the same manifest when the versions
+		// are.
+		m, err := bundle.ReadItem(ctx, p.dst, e.Manifest)
+		if err != nil || !sameItem(m, it) {
+			p.log.Warn("not reusing stored item", "item", it.String(), "error", err)
+			return e, false
+		}
+		it.ArtifactsTOML = m.ArtifactsTOML
+		e.Item.ArtifactsTOML = m.ArtifactsTOML
+		if !sameVersions(it.Versions, versions) {
+			x.indexed = false // a new manifest for the new version list
+			it.Versions = versions
+		}
 	}
 	if p.opts.DryRun {
 		return e, true
+	}
+	if x.indexed {
+		// The same item manifest as in the bundle it came from: nothing to
+		// write if the manifest is there.
+		if ok, err := p.dst.Exists(ctx, e.Manifest); err == nil && ok {
+			return e, true
+		}
 	}
 	d, err := bundle.PushItem(ctx, p.dst, it)
 	if err != nil {
@@ -416,6 +449,14 @@ func (p *pusher) reuse(ctx context.Context, res Resource, kind bundle.Kind, vers
 	}
 	e.Item, e.Manifest = it, d
 	return e, true
+}
+
+// sameVersions reports whether two version lists hold the same versions.
+func sameVersions(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(slices.Compact(a), slices.Compact(b))
 }
 
 // registries lists, fetches and verifies the registry snapshots to carry.
@@ -808,8 +849,13 @@ func (p *pusher) pushPackage(ctx context.Context, pp *pkgPlan) error {
 	versions := sortedKeys(pp.versions)
 	item := PlannedItem{Resource: pp.res, Name: pp.name, Versions: versions, Size: -1}
 	if e, ok := p.reuse(ctx, pp.res, bundle.KindPackage, versions); ok {
-		// Read its Artifacts.toml files back from the destination.
-		if err := p.artifactsFromStore(ctx, pp, e); err != nil {
+		// Its Artifacts.toml files, as its manifest records them (or, for
+		// items written before it did, read back from the tarball).
+		if files := e.ArtifactsTOML; files != nil {
+			if err := p.collectArtifacts(pp, toBytes(files)); err != nil {
+				return err
+			}
+		} else if err := p.artifactsFromStore(ctx, pp, e); err != nil {
 			return err
 		}
 		item.Size, item.InDestination = e.Whole.Size, true
@@ -850,7 +896,7 @@ func (p *pusher) pushPackage(ctx context.Context, pp *pkgPlan) error {
 		layers, w := layersOf(whole, parts)
 		desc, err = bundle.PushItem(ctx, p.dst, bundle.Item{Kind: bundle.KindPackage, UUID: pp.res.UUID, TreeHash: pp.res.Hash,
 			KeepEmptyHash: keepIfDifferent(scanR.hashes), Name: pp.name, Versions: versions, Registry: pp.registry,
-			Layers: layers, Whole: w})
+			Layers: layers, Whole: w, ArtifactsTOML: scanR.artifactsTOML()})
 		if err != nil {
 			return fmt.Errorf("package %s: %w", pp.name, err)
 		}
@@ -859,6 +905,21 @@ func (p *pusher) pushPackage(ctx context.Context, pp *pkgPlan) error {
 	p.record(item, desc, bundle.KindPackage, true, fetched, whole.Size)
 	p.emit(Event{Type: EventDone, Resource: pp.res, Name: pp.name, Bytes: whole.Size})
 	return nil
+}
+
+// sameItem reports whether a manifest read back describes the item an
+// index entry announced (identity and tarball).
+func sameItem(m, e bundle.Item) bool {
+	return m.Kind == e.Kind && m.UUID == e.UUID && m.TreeHash == e.TreeHash && m.KeepEmptyHash == e.KeepEmptyHash &&
+		m.Whole.Digest == e.Whole.Digest && len(m.Layers) == len(e.Layers)
+}
+
+func toBytes(files map[string]string) map[string][]byte {
+	out := make(map[string][]byte, len(files))
+	for p, b := range files {
+		out[p] = []byte(b)
+	}
+	return out
 }
 
 func keepIfDifferent(h treehash.TarHashes) treehash.Hash {
