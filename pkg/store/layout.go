@@ -21,6 +21,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/content/oci"
 	"oras.land/oras-go/v2/errdef"
@@ -279,10 +280,29 @@ func readCapped(path string, limit int64) ([]byte, error) {
 }
 
 func (l *layout) blobPath(d digest.Digest) (string, error) {
+	if enc, ok := sha256Hex(d); ok {
+		return l.blobDir + string(filepath.Separator) + enc, nil
+	}
 	if err := d.Validate(); err != nil {
 		return "", fmt.Errorf("%s: %v: %w", d, err, errdef.ErrInvalidDigest)
 	}
 	return filepath.Join(l.root, ocispec.ImageBlobsDir, d.Algorithm().String(), d.Encoded()), nil
+}
+
+// sha256Hex returns the hex of a valid "sha256:<64 lowercase hex>" digest
+// without go-digest's regular expressions (a push checks thousands).
+func sha256Hex(d digest.Digest) (string, bool) {
+	const prefix = "sha256:"
+	s := string(d)
+	if len(s) != len(prefix)+64 || s[:len(prefix)] != prefix {
+		return "", false
+	}
+	for i := len(prefix); i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return "", false
+		}
+	}
+	return s[len(prefix):], true
 }
 
 // reload re-reads index.json unless it is known unchanged, and rebuilds the
@@ -366,10 +386,8 @@ func (l *layout) buildGraph(ctx context.Context, roots []ocispec.Descriptor) (*g
 	known := maps.Clone(l.succs)
 	l.mu.RUnlock()
 	g := newGraph(known)
-	for _, d := range roots {
-		if err := l.walk(ctx, g, d); err != nil {
-			return nil, err
-		}
+	if err := l.walk(ctx, g, roots); err != nil {
+		return nil, err
 	}
 	return g, nil
 }
@@ -420,37 +438,65 @@ func newGraph(known map[digest.Digest][]ocispec.Descriptor) *graph {
 	}
 }
 
-// walk adds root and every manifest reachable from it to g. Manifests whose
-// blob is missing are left out (a partial copy is a valid layout); the
-// integrity of what is listed is for verify to judge.
-func (l *layout) walk(ctx context.Context, g *graph, root ocispec.Descriptor) error {
-	stack := []ocispec.Descriptor{root}
-	for len(stack) > 0 {
+// graphReaders bounds the manifests a graph walk reads at a time.
+const graphReaders = 4
+
+// walk adds roots and every manifest reachable from them to g, level by
+// level, reading the manifests of one level concurrently (a bundle of
+// 100,000 items is 100,000 small files). Manifests whose blob is missing
+// are left out (a partial copy is a valid layout); the integrity of what is
+// listed is for verify to judge.
+func (l *layout) walk(ctx context.Context, g *graph, roots []ocispec.Descriptor) error {
+	level := roots
+	for len(level) > 0 {
+		// The manifests of this level not seen yet, once each.
+		var todo []ocispec.Descriptor
+		queued := map[digest.Digest]bool{}
+		for _, d := range level {
+			if _, seen := g.manifests[d.Digest]; seen || !isManifest(d) || queued[d.Digest] {
+				continue
+			}
+			queued[d.Digest] = true
+			todo = append(todo, d)
+		}
+		succs := make([][]ocispec.Descriptor, len(todo))
+		missing := make([]bool, len(todo))
+		eg, ectx := errgroup.WithContext(ctx)
+		eg.SetLimit(graphReaders)
+		for i, d := range todo {
+			if known, ok := g.known[d.Digest]; ok {
+				succs[i] = known
+				continue
+			}
+			eg.Go(func() error {
+				if err := ectx.Err(); err != nil {
+					return err
+				}
+				s, _, err := l.successors(ectx, d)
+				if errors.Is(err, errdef.ErrNotFound) {
+					l.log.Debug("manifest listed but missing", "layout", l.root, "digest", d.Digest)
+					missing[i] = true
+					return nil
+				}
+				succs[i] = s
+				return err
+			})
+		}
+		if err := eg.Wait(); err != nil {
+			return err
+		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		d := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if !isManifest(d) {
-			continue
-		}
-		if _, seen := g.manifests[d.Digest]; seen {
-			continue
-		}
-		succs, ok := g.known[d.Digest]
-		if !ok {
-			var err error
-			succs, _, err = l.successors(ctx, d)
-			if errors.Is(err, errdef.ErrNotFound) {
-				l.log.Debug("manifest listed but missing", "layout", l.root, "digest", d.Digest)
+		var next []ocispec.Descriptor
+		for i, d := range todo {
+			if missing[i] {
 				continue
 			}
-			if err != nil {
-				return err
-			}
+			g.add(plainDesc(d), succs[i])
+			next = append(next, succs[i]...)
 		}
-		g.add(plainDesc(d), succs)
-		stack = append(stack, succs...)
+		level = next
 	}
 	return nil
 }
