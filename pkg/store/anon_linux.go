@@ -29,7 +29,15 @@ func openAnon(dir string, mode os.FileMode) (*os.File, error) {
 // /proc/self/fd, which needs no privilege). It fails with an error
 // wrapping os.ErrExist if path exists, and never replaces it.
 func linkAnon(f *os.File, path string) error {
-	err := unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(int(f.Fd())), unix.AT_FDCWD, path, unix.AT_SYMLINK_FOLLOW)
+	rc, err := f.SyscallConn() // not f.Fd(), which costs fcntl calls
+	if err == nil {
+		cerr := rc.Control(func(fd uintptr) {
+			err = unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(int(fd)), unix.AT_FDCWD, path, unix.AT_SYMLINK_FOLLOW)
+		})
+		if err == nil {
+			err = cerr
+		}
+	}
 	if err != nil {
 		return &os.LinkError{Op: "linkat", Old: f.Name(), New: path, Err: err}
 	}

@@ -30,7 +30,11 @@
 // file in blobs/sha256 (Linux O_TMPFILE) and linked under its digest when
 // complete, so a killed writer leaves nothing of it; where the file system
 // cannot do that (FAT, exFAT, other systems) it is written to
-// <layout>/ingest/shoebox-* and renamed into blobs/. Before index.json is
+// <layout>/ingest/shoebox-* and renamed into blobs/. The aligned whole
+// blocks of a large blob are written with O_DIRECT where the file system
+// allows it (a blob is written once and read elsewhere; the page cache
+// would only cost copies and a long write-back at the end), the rest
+// through the page cache. Before index.json is
 // saved, every blob written since the last save is made durable in one
 // batch (syncfs(2) on Linux: a group commit, so the index never names a
 // blob a power cut could lose, at one flush per save rather than one per

@@ -189,7 +189,7 @@ func (r *remoteRepo) ingest(ctx context.Context, mediaType string, rd io.Reader,
 	if dir == "" {
 		dir = os.TempDir()
 	}
-	whole, parts, err := spool(ctx, namedTemps(dir, "shoebox-ingest-"), mediaType, rd, opts.MaxPartSize, opts.Annotations)
+	whole, parts, err := spool(ctx, namedTemps(dir, "shoebox-ingest-"), false, mediaType, rd, opts.MaxPartSize, opts.Annotations)
 	if err != nil {
 		return ocispec.Descriptor{}, nil, fmt.Errorf("registry %s: spooling to %s: %w", r.Reference.Registry, dir, err)
 	}
