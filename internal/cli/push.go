@@ -40,6 +40,7 @@ type PushOptions struct {
 	IncludeLazy  bool
 	Downloads    bool
 	AllowMissing bool
+	KeepPartial  bool
 	DryRun       bool
 	Concurrency  int
 	MaxFileSize  string
@@ -64,7 +65,10 @@ when DEST is a path) or a registry repository.
 Every tarball is checked while it streams into the store (Tar.jl's rules,
 the tree hash Pkg will check); nothing unverified is ever written. Items
 DEST already holds are not fetched again, so a re-run after an interruption
-finishes the job and a re-push of the same bundle writes no blob. On a
+(Ctrl-C, a kill, a pulled stick) finishes the job and a re-push of the same
+bundle writes no blob. A push that fails instead (a missing item, a tarball
+that does not verify, a source that fails) leaves a layout DEST as it was,
+removing what it had stored; --keep-partial keeps that for a re-run. On a
 FAT32 stick, tarballs over 4 GiB - 1 are split into parts automatically.
 
 Sources (--from, tried in order; default ` + defaultUpstream + `):
@@ -110,6 +114,7 @@ func newPushCmd(f *Factory) *cobra.Command {
 	fl.BoolVar(&opts.IncludeLazy, "include-lazy", false, "also carry lazy artifacts")
 	fl.BoolVar(&opts.Downloads, "downloads", false, "fetch artifacts no source has from their Artifacts.toml download URLs (sha256-checked)")
 	fl.BoolVar(&opts.AllowMissing, "allow-missing", false, "record what cannot be found in the bundle's report instead of failing")
+	fl.BoolVar(&opts.KeepPartial, "keep-partial", false, "if the push fails, keep the items it stored (untagged) for a re-run, instead of leaving the layout as it was")
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "print the plan (items and bytes per kind and platform, what DEST has, its free space) and write nothing")
 	fl.IntVar(&opts.Concurrency, "concurrency", 4, "transfers at a time")
 	fl.StringVar(&opts.MaxFileSize, "max-file-size", "auto", "split tarballs into parts of at most this size (e.g. 4G, 700M; auto: 4 GiB - 1 on FAT32, else none)")
@@ -215,7 +220,7 @@ func runPush(ctx context.Context, f *Factory, o *PushOptions) error {
 	popts := transfer.PushOptions{
 		AllPlatforms: o.AllPlatforms, IncludeLazy: o.IncludeLazy, Downloads: o.Downloads,
 		AllowMissing: o.AllowMissing, Concurrency: o.Concurrency, TempDir: o.TmpDir,
-		DryRun: o.DryRun, ToolVersion: version(),
+		DryRun: o.DryRun, ToolVersion: version(), KeepPartial: o.KeepPartial,
 	}
 	platforms := o.Platforms
 	if len(platforms) == 0 && !o.AllPlatforms {
@@ -323,6 +328,10 @@ func runPush(ctx context.Context, f *Factory, o *PushOptions) error {
 		writeJSON(f, pushSummary(o, ref, res, err))
 	}
 	if err != nil {
+		if res != nil && res.RolledBack > 0 && !o.Quiet {
+			fmt.Fprintf(f.Err, "push failed: %s left as it was (%d blob file(s) this push wrote removed; --keep-partial keeps them for a re-run)\n",
+				ref.Location(), res.RolledBack)
+		}
 		return err
 	}
 	for _, w := range res.Warnings {
@@ -443,12 +452,14 @@ type pushJSON struct {
 	BytesFetched int64          `json:"bytesFetched"`
 	Missing      []string       `json:"missing,omitempty"`
 	Warnings     []string       `json:"warnings,omitempty"`
+	RolledBack   int            `json:"rolledBack,omitempty"`
 	Error        string         `json:"error,omitempty"`
 }
 
 func pushSummary(o *PushOptions, ref store.Reference, res *transfer.PushResult, err error) pushJSON {
 	s := pushJSON{Destination: ref.Location(), Tag: res.Tag, DryRun: o.DryRun, Items: map[string]int{},
-		Stored: res.Stored, Reused: res.Reused, BytesTotal: res.BytesTotal, BytesFetched: res.BytesFetched, Warnings: res.Warnings}
+		Stored: res.Stored, Reused: res.Reused, BytesTotal: res.BytesTotal, BytesFetched: res.BytesFetched, Warnings: res.Warnings,
+		RolledBack: res.RolledBack}
 	if res.Index.Digest != "" {
 		s.Digest = res.Index.Digest.String()
 	}

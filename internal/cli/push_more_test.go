@@ -25,6 +25,7 @@ import (
 
 	"github.com/shoebox-jl/shoebox/internal/fixture"
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
+	"github.com/shoebox-jl/shoebox/pkg/julia"
 	"github.com/shoebox-jl/shoebox/pkg/store"
 )
 
@@ -581,5 +582,63 @@ func Test_runPush_JSONOnFailure(t *testing.T) {
 	}
 	if !strings.Contains(sum.Error, "package "+victim.Package.Name) || !strings.Contains(sum.Error, "unexpected EOF") || sum.Digest != "" {
 		t.Errorf("--json on a failed push = %+v, want the error naming the package", sum)
+	}
+}
+
+// A push that fails after storing other items (here: one package missing,
+// found only after everything else was stored) leaves the layout as it
+// was, byte for byte, and says so; with --keep-partial it keeps the
+// verified items untagged, and a re-run with a fixed source reuses them.
+func Test_runPush_FailureLeavesLayout(t *testing.T) {
+	w, static := testWorld(t)
+	_, other := plainVersions(t, w)
+	m, err := julia.ParseManifest(w.Manifests[0], mustReadFile(t, w.Manifests[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var victim *julia.ManifestEntry
+	for i, e := range m.Entries {
+		if !e.TreeHash.IsZero() && e.UUID != other.Package.UUID && (victim == nil || e.Name > victim.Name) {
+			victim = &m.Entries[i]
+		}
+	}
+	broken := staticCopy(t, w)
+	if err := os.Remove(filepath.Join(broken, "package", victim.UUID.String(), victim.TreeHash.String())); err != nil {
+		t.Fatal(err)
+	}
+	dest := filepath.Join(t.TempDir(), "stick")
+	if code, _, errOut := runTest(t, "push", "-q", "--from", "file://"+static, "--manifest", writeManifest(t, other), dest+":base"); code != 0 {
+		t.Fatalf("base push exit %d: %s", code, errOut)
+	}
+	before := layoutListing(t, dest)
+	code, out, errOut := runTest(t, "push", "--json", "--all-platforms", "--from", "file://"+broken, "--manifest", w.Manifests[0], dest+":bad")
+	var sum pushJSON
+	if err := json.Unmarshal([]byte(out), &sum); err != nil {
+		t.Fatalf("--json output %q: %v", out, err)
+	}
+	if code != ExitNotFound || sum.Stored == 0 || sum.RolledBack == 0 {
+		t.Fatalf("exit %d, %d items stored, %d blob files rolled back; want %d and both > 0; stderr %q", code, sum.Stored, sum.RolledBack, ExitNotFound, errOut)
+	}
+	if !strings.Contains(errOut, dest+" left as it was") || !strings.Contains(errOut, "--keep-partial") {
+		t.Errorf("stderr %q does not say the layout was left as it was", errOut)
+	}
+	if diff := diffListing(before, layoutListing(t, dest)); diff != "" {
+		t.Errorf("the failed push changed the layout (-before +after):\n%s", diff)
+	}
+
+	code, out, errOut = runTest(t, "push", "--json", "--keep-partial", "--all-platforms", "--from", "file://"+broken, "--manifest", w.Manifests[0], dest+":bad")
+	sum = pushJSON{}
+	json.Unmarshal([]byte(out), &sum)
+	if code != ExitNotFound || sum.RolledBack != 0 || diffListing(before, layoutListing(t, dest)) == "" {
+		t.Fatalf("--keep-partial: exit %d, %d rolled back, layout unchanged %v; want %d, 0 and a changed layout; stderr %q",
+			code, sum.RolledBack, diffListing(before, layoutListing(t, dest)) == "", ExitNotFound, errOut)
+	}
+	kept := sum.Stored
+	code, out, errOut = runTest(t, "push", "--json", "--all-platforms", "--from", "file://"+static, "--manifest", w.Manifests[0], dest+":bad")
+	sum = pushJSON{}
+	json.Unmarshal([]byte(out), &sum)
+	if code != 0 || kept == 0 || sum.Reused < kept+1 {
+		t.Errorf("re-run with the package back: exit %d, %d reused; want 0 and ≥ %d (the base's package and the %d kept items); stderr %q",
+			code, sum.Reused, kept+1, kept, errOut)
 	}
 }

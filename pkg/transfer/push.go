@@ -88,6 +88,12 @@ type PushOptions struct {
 	// DryRun plans and fetches package tarballs (to find artifacts) but
 	// writes nothing to the destination.
 	DryRun bool
+	// KeepPartial keeps what a failed push stored (verified items,
+	// untagged) so that a re-run reuses it. By default a push that fails
+	// with an error returns a layout destination to its state before the
+	// push (store.Rollback); a push interrupted by ctx keeps its items
+	// either way, for the re-run to complete.
+	KeepPartial bool
 	// Progress, if set, receives events; it must be cheap and safe for
 	// concurrent calls.
 	Progress func(Event)
@@ -137,6 +143,10 @@ type PushResult struct {
 	Warnings []string
 	// Plan lists every item (always filled; the whole answer of a dry run).
 	Plan []PlannedItem
+	// RolledBack counts the blob files a failed push removed from a
+	// layout destination to leave it as it was (see
+	// PushOptions.KeepPartial).
+	RolledBack int
 }
 
 // PlannedItem is one item of a push plan.
@@ -262,7 +272,35 @@ const flushEvery = 2 * time.Second
 // into the store; nothing unverified becomes visible. Items dst already holds
 // (from earlier bundles, or an interrupted run of this push) are not fetched
 // again. The bundle index is written and tagged last.
+//
+// A push that fails with an error (a missing item without AllowMissing, a
+// tarball that does not verify, a source that fails) leaves a layout
+// destination as it was: everything it stored is removed again (see
+// PushOptions.KeepPartial). One interrupted through ctx keeps what it
+// stored, so that a re-run completes it.
 func Push(ctx context.Context, src Source, dst *store.Store, req PushRequest, opts PushOptions) (*PushResult, error) {
+	var mark *store.Mark
+	if !opts.DryRun && !opts.KeepPartial {
+		var err error
+		if mark, err = dst.Mark(ctx); err != nil {
+			return nil, err
+		}
+	}
+	res, err := push(ctx, src, dst, req, opts)
+	if err == nil || mark == nil || ctx.Err() != nil {
+		return res, err
+	}
+	n, rerr := dst.Rollback(context.WithoutCancel(ctx), mark)
+	if rerr != nil {
+		return res, errors.Join(err, fmt.Errorf("leaving %s as it was: %w", dst.Ref().Location(), rerr))
+	}
+	if res != nil {
+		res.RolledBack = n
+	}
+	return res, err
+}
+
+func push(ctx context.Context, src Source, dst *store.Store, req PushRequest, opts PushOptions) (*PushResult, error) {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 4
 	}
