@@ -125,8 +125,15 @@ type TarReader struct {
 
 // NewTarReader returns a reader of the uncompressed tar stream r.
 func NewTarReader(r io.Reader) *TarReader {
+	return newTarReader(bufio.NewReaderSize(r, tarBufSize))
+}
+
+// tarBufSize is the read buffer of a TarReader.
+const tarBufSize = 64 << 10
+
+func newTarReader(br *bufio.Reader) *TarReader {
 	return &TarReader{
-		r:       bufio.NewReaderSize(r, 64<<10),
+		r:       br,
 		globals: map[string]string{},
 		paths:   map[string]pathKind{},
 		root:    newDir(),
