@@ -3,6 +3,8 @@ package ocigraph
 import (
 	"strings"
 	"testing"
+
+	"github.com/opencontainers/go-digest"
 )
 
 func TestSuccessors(t *testing.T) {
@@ -24,5 +26,30 @@ func TestSuccessors(t *testing.T) {
 	}
 	if _, _, err := Successors([]byte(`{`)); err == nil {
 		t.Error("truncated JSON accepted")
+	}
+}
+
+func TestValidateDigest(t *testing.T) {
+	hex64 := strings.Repeat("0123456789abcdef", 4)
+	for _, c := range []struct {
+		d    digest.Digest
+		fast bool // SHA256Hex accepts it
+		ok   bool // ValidateDigest accepts it
+	}{
+		{digest.Digest("sha256:" + hex64), true, true},
+		{digest.Digest("sha256:" + strings.ToUpper(hex64)), false, false},
+		{digest.Digest("sha256:" + hex64[:63]), false, false},
+		{digest.Digest("sha256:" + hex64 + "0"), false, false},
+		{digest.Digest("sha512:" + hex64 + hex64), false, false}, // as go-digest without crypto/sha512 linked
+		{digest.Digest("sha256" + hex64), false, false},
+		{digest.Digest(""), false, false},
+	} {
+		h, fast := SHA256Hex(c.d)
+		if fast != c.fast || (fast && h != hex64) {
+			t.Errorf("SHA256Hex(%q) = %q, %v; want %v", c.d, h, fast, c.fast)
+		}
+		if err := ValidateDigest(c.d); (err == nil) != c.ok || (err == nil) != (c.d.Validate() == nil) {
+			t.Errorf("ValidateDigest(%q) = %v, want ok=%v (as go-digest: %v)", c.d, err, c.ok, c.d.Validate())
+		}
 	}
 }

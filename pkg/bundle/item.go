@@ -17,6 +17,7 @@ import (
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
 
+	"github.com/shoebox-jl/shoebox/internal/ocigraph"
 	"github.com/shoebox-jl/shoebox/pkg/julia"
 	"github.com/shoebox-jl/shoebox/pkg/treehash"
 )
@@ -230,7 +231,7 @@ func (it Item) normalize() (Item, error) {
 func isTarballType(mt string) bool { return mt == MediaTypeTarGzip || mt == MediaTypeTarZstd }
 
 func checkBlobDescriptor(d ocispec.Descriptor) error {
-	if err := d.Digest.Validate(); err != nil {
+	if err := ocigraph.ValidateDigest(d.Digest); err != nil {
 		return fmt.Errorf("digest %q: %v", d.Digest, err)
 	}
 	if d.Size < 0 {
@@ -677,7 +678,7 @@ func readBounded(ctx context.Context, src content.Fetcher, desc ocispec.Descript
 	if desc.Size < 0 || desc.Size > limit {
 		return nil, formatErrorf("%s: size %d outside [0, %d]", desc.Digest, desc.Size, limit)
 	}
-	if err := desc.Digest.Validate(); err != nil {
+	if err := ocigraph.ValidateDigest(desc.Digest); err != nil {
 		return nil, formatErrorf("digest %q: %v", desc.Digest, err)
 	}
 	rc, err := src.Fetch(ctx, desc)

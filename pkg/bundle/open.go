@@ -8,6 +8,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/shoebox-jl/shoebox/internal/ocigraph"
 	"oras.land/oras-go/v2/content"
 )
 
@@ -66,13 +67,13 @@ func NewReader(ctx context.Context, src content.Fetcher, e Entry) (*Reader, erro
 	if whole.Digest == "" && len(it.Layers) == 1 {
 		whole = it.Layers[0]
 	}
-	if err := whole.Digest.Validate(); err != nil {
+	if err := ocigraph.ValidateDigest(whole.Digest); err != nil {
 		return nil, formatErrorf("%s: whole digest %q: %v", it, whole.Digest, err)
 	}
 	r := &Reader{ctx: ctx, src: src, item: it, layers: it.Layers, size: whole.Size, verify: true}
 	var sum int64
 	for i, l := range it.Layers {
-		if l.Size < 0 || (len(it.Layers) > 1 && l.Size == 0) || l.Digest.Validate() != nil {
+		if l.Size < 0 || (len(it.Layers) > 1 && l.Size == 0) || ocigraph.ValidateDigest(l.Digest) != nil {
 			return nil, formatErrorf("%s: part %d: bad descriptor", it, i)
 		}
 		r.offs = append(r.offs, sum)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/shoebox-jl/shoebox/internal/ocigraph"
 	"oras.land/oras-go/v2/content"
 )
 
@@ -210,7 +211,7 @@ func checkManifest(b []byte, d ocispec.Descriptor, want Item, parts int) (Item, 
 		}
 		var sum int64
 		for i, l := range layers {
-			if l.MediaType != MediaTypePart || l.Size <= 0 || l.Digest.Validate() != nil {
+			if l.MediaType != MediaTypePart || l.Size <= 0 || ocigraph.ValidateDigest(l.Digest) != nil {
 				return bad("part %d: bad descriptor", i)
 			}
 			sum += l.Size

@@ -280,29 +280,13 @@ func readCapped(path string, limit int64) ([]byte, error) {
 }
 
 func (l *layout) blobPath(d digest.Digest) (string, error) {
-	if enc, ok := sha256Hex(d); ok {
+	if enc, ok := ocigraph.SHA256Hex(d); ok {
 		return l.blobDir + string(filepath.Separator) + enc, nil
 	}
 	if err := d.Validate(); err != nil {
 		return "", fmt.Errorf("%s: %v: %w", d, err, errdef.ErrInvalidDigest)
 	}
 	return filepath.Join(l.root, ocispec.ImageBlobsDir, d.Algorithm().String(), d.Encoded()), nil
-}
-
-// sha256Hex returns the hex of a valid "sha256:<64 lowercase hex>" digest
-// without go-digest's regular expressions (a push checks thousands).
-func sha256Hex(d digest.Digest) (string, bool) {
-	const prefix = "sha256:"
-	s := string(d)
-	if len(s) != len(prefix)+64 || s[:len(prefix)] != prefix {
-		return "", false
-	}
-	for i := len(prefix); i < len(s); i++ {
-		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return "", false
-		}
-	}
-	return s[len(prefix):], true
 }
 
 // reload re-reads index.json unless it is known unchanged, and rebuilds the

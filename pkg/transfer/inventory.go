@@ -16,6 +16,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
 
+	"github.com/shoebox-jl/shoebox/internal/ocigraph"
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/julia"
 	"github.com/shoebox-jl/shoebox/pkg/treehash"
@@ -173,7 +174,7 @@ func ReadInventory(r io.Reader) (*Inventory, error) {
 		return nil, fmt.Errorf("inventory: schemaVersion %d, want %d: %w", inv.SchemaVersion, InventorySchemaVersion, ErrInventory)
 	}
 	for i, b := range inv.Bundles {
-		if err := b.Digest.Validate(); err != nil {
+		if err := ocigraph.ValidateDigest(b.Digest); err != nil {
 			return nil, fmt.Errorf("inventory: bundle %d (%q): digest: %v: %w", i, b.Tag, err, ErrInventory)
 		}
 	}
@@ -196,7 +197,7 @@ func checkItem(it InventoryItem) error {
 	if it.Manifest.MediaType != ocispec.MediaTypeImageManifest {
 		return fmt.Errorf("manifest media type %q", it.Manifest.MediaType)
 	}
-	if err := it.Manifest.Digest.Validate(); err != nil {
+	if err := ocigraph.ValidateDigest(it.Manifest.Digest); err != nil {
 		return fmt.Errorf("manifest digest: %v", err)
 	}
 	if it.Manifest.Size <= 0 || it.Manifest.Size > bundle.MaxMetadataSize {
@@ -213,7 +214,7 @@ func checkItem(it InventoryItem) error {
 		return errors.New("no layers")
 	}
 	for _, l := range it.Layers {
-		if err := l.Validate(); err != nil {
+		if err := ocigraph.ValidateDigest(l); err != nil {
 			return fmt.Errorf("layer digest %q: %v", l, err)
 		}
 	}
