@@ -19,20 +19,40 @@ bytes="$(du -sb "$W/static" | cut -f1)"
 log "world: $files files, $bytes bytes"
 
 SRC="file://$W/static"
-push_layout() { rm -rf "$E2E_DIR/dst"; shoebox push -q --from "$SRC" --all --versions latest:2 --all-platforms \
-  --created 2026-11-23T00:00:00Z "$E2E_DIR/dst:bench"; }
-cp_layout() { rm -rf "$E2E_DIR/cp"; cp -r "$W/static" "$E2E_DIR/cp" && sync; }
-oras_layout() { rm -rf "$E2E_DIR/oras"; (cd "$W/static" && find . -type f -printf '%P\n' | sort |
-  xargs oras push --oci-layout "$E2E_DIR/oras:bench" --annotation org.opencontainers.image.created=1970-01-01T00:00:00Z >/dev/null); }
+# Every timed run writes a fresh directory, and nothing is deleted until the
+# end: deleting the previous run's output inside a timed run would bill its
+# rm to the next tool, and ext4 without a journal (as here) also makes
+# every file created within 60 s of a deletion scan past the deleted
+# inodes (fs/ext4/ialloc.c, recently_deleted), which charges the tool that
+# creates more files (a layout has a file per manifest) for the
+# benchmark's own clean-up. Runs of the three tools are interleaved.
+RUNDIR="$E2E_DIR/runs"
+rm -rf "$RUNDIR" && mkdir -p "$RUNDIR" && sync
+fresh() { mktemp -u "$RUNDIR/$1.XXXXXX"; }
+push_layout() { shoebox push -q --from "$SRC" --all --versions latest:2 --all-platforms \
+  --created 2026-11-23T00:00:00Z "$(fresh push):bench"; }
+cp_layout() { cp -r "$W/static" "$(fresh cp)" && sync; }
+oras_layout() {
+  local d
+  d="$(fresh oras)"
+  (cd "$W/static" && find . -type f -printf '%P\n' | sort |
+    xargs oras push --oci-layout "$d:bench" --annotation org.opencontainers.image.created=1970-01-01T00:00:00Z >/dev/null)
+}
 
-sync
 declare -A T
+rm -f "$E2E_DIR"/*.all
+for ((i = 0; i < RUNS; i++)); do
+  for name in cp_layout push_layout oras_layout; do timeit "$name" >>"$E2E_DIR/$name.all"; done
+done
 for name in cp_layout push_layout oras_layout; do
-  for ((i = 0; i < RUNS; i++)); do timeit "$name"; done | median >"$E2E_DIR/$name.t"
-  T[$name]="$(cat "$E2E_DIR/$name.t")"
+  T[$name]="$(median <"$E2E_DIR/$name.all")"
+  rm -f "$E2E_DIR/$name.all"
   log "$name: median ${T[$name]} s"
 done
-# the last push_layout run left dst; check it is complete
+# the destination of the re-push runs (not timed), then one re-push that
+# reports what the bundle holds and what it stored
+rm -rf "$E2E_DIR/dst"
+shoebox push -q --from "$SRC" --all --versions latest:2 --all-platforms --created 2026-11-23T00:00:00Z "$E2E_DIR/dst:bench"
 shoebox push -q --from "$SRC" --all --versions latest:2 --all-platforms --created 2026-11-23T00:00:00Z --json \
   "$E2E_DIR/dst:bench" >"$E2E_DIR/repush.json"
 items="$(jq '.items | add' "$E2E_DIR/repush.json")"
@@ -77,3 +97,4 @@ cat <<MD | tee "$E2E_DIR/results.md"
 
 Command: \`PACKAGES=$PACKAGES ARTIFACT_BYTES=$ARTIFACT_BYTES RUNS=$RUNS bash hack/bench-push.sh\`
 MD
+rm -rf "$RUNDIR"
