@@ -157,12 +157,17 @@ func loadManifest(ctx context.Context, src content.Fetcher, d ocispec.Descriptor
 // checkManifest decodes manifest bytes and checks them against the item
 // the descriptor announced.
 func checkManifest(b []byte, d ocispec.Descriptor, want Item, parts int) (Item, error) {
-	bad := func(format string, a ...any) (Item, error) {
-		return Item{}, fmt.Errorf("%s: manifest %s: %s: %w", want, d.Digest, fmt.Sprintf(format, a...), ErrIntegrity)
-	}
 	var m ocispec.Manifest
 	if err := json.Unmarshal(b, &m); err != nil {
-		return bad("decoding: %v", err)
+		return Item{}, fmt.Errorf("%s: manifest %s: decoding: %v: %w", want, d.Digest, err, ErrIntegrity)
+	}
+	return checkDecoded(&m, d, want, parts)
+}
+
+// checkDecoded is checkManifest of a manifest already decoded.
+func checkDecoded(m *ocispec.Manifest, d ocispec.Descriptor, want Item, parts int) (Item, error) {
+	bad := func(format string, a ...any) (Item, error) {
+		return Item{}, fmt.Errorf("%s: manifest %s: %s: %w", want, d.Digest, fmt.Sprintf(format, a...), ErrIntegrity)
 	}
 	if m.SchemaVersion != 2 || m.MediaType != ocispec.MediaTypeImageManifest {
 		return bad("not an OCI image manifest")

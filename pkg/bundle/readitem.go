@@ -48,5 +48,5 @@ func ReadItem(ctx context.Context, src content.Fetcher, d ocispec.Descriptor) (I
 	default:
 		return Item{}, formatErrorf("manifest %s: no layers", d.Digest)
 	}
-	return checkManifest(b, d, want, parts)
+	return checkDecoded(&m, d, want, parts)
 }
