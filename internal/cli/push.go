@@ -241,6 +241,7 @@ func runPush(ctx context.Context, f *Factory, o *PushOptions) error {
 		if popts.Created, err = time.Parse(time.RFC3339, o.Created); err != nil {
 			return usagef("--created %q: want RFC 3339, e.g. 2026-11-23T00:00:00Z", o.Created)
 		}
+		popts.CreatedPinned = true
 	}
 	from := o.From
 	if len(from) == 0 {
@@ -307,6 +308,8 @@ func runPush(ctx context.Context, f *Factory, o *PushOptions) error {
 	if readOnly {
 		dst, err = emptyDryRunStore(ctx, f, o, ref)
 	} else {
+		// A re-push that finds its bundle up to date reads no manifest.
+		o.store.lazyGraph = true
 		dst, _, err = o.store.open(ctx, f, o.Dest, false)
 	}
 	if err != nil {
@@ -339,7 +342,10 @@ func runPush(ctx context.Context, f *Factory, o *PushOptions) error {
 			fmt.Fprintln(f.Err, "warning:", w)
 		}
 	}
-	if !o.Quiet && !o.DryRun {
+	if !o.Quiet && !o.DryRun && res.UpToDate {
+		fmt.Fprintf(f.Err, "%s:%s (%s) is up to date: same request, options and upstream registries; kept as it is, nothing written\n",
+			ref.Location(), res.Tag, res.Index.Digest)
+	} else if !o.Quiet && !o.DryRun {
 		fmt.Fprintf(f.Err, "pushed %s:%s (%s): %d registries, %d packages, %d artifacts; %d stored, %d already there; %s in the bundle, %s fetched\n",
 			ref.Location(), res.Tag, res.Index.Digest, res.Items[bundle.KindRegistry], res.Items[bundle.KindPackage], res.Items[bundle.KindArtifact],
 			res.Stored, res.Reused, humanBytes(res.BytesTotal), humanBytes(res.BytesFetched))
@@ -452,6 +458,7 @@ type pushJSON struct {
 	BytesFetched int64          `json:"bytesFetched"`
 	Missing      []string       `json:"missing,omitempty"`
 	Warnings     []string       `json:"warnings,omitempty"`
+	UpToDate     bool           `json:"upToDate,omitempty"`
 	RolledBack   int            `json:"rolledBack,omitempty"`
 	Error        string         `json:"error,omitempty"`
 }
@@ -459,7 +466,7 @@ type pushJSON struct {
 func pushSummary(o *PushOptions, ref store.Reference, res *transfer.PushResult, err error) pushJSON {
 	s := pushJSON{Destination: ref.Location(), Tag: res.Tag, DryRun: o.DryRun, Items: map[string]int{},
 		Stored: res.Stored, Reused: res.Reused, BytesTotal: res.BytesTotal, BytesFetched: res.BytesFetched, Warnings: res.Warnings,
-		RolledBack: res.RolledBack}
+		UpToDate: res.UpToDate, RolledBack: res.RolledBack}
 	if res.Index.Digest != "" {
 		s.Digest = res.Index.Digest.String()
 	}

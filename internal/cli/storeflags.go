@@ -26,6 +26,9 @@ type storeFlags struct {
 	passwordStdin bool
 	lockWait      time.Duration
 	password      string // read once from stdin
+	// lazyGraph opens layouts with store.Options.LazyGraph (set by the
+	// command, not a flag).
+	lazyGraph bool
 }
 
 func (s *storeFlags) register(fs *pflag.FlagSet) {
@@ -65,6 +68,7 @@ func (s *storeFlags) options(f *Factory, readOnly bool) (store.Options, error) {
 		Password:        s.password,
 		DockerConfigDir: dockerDir,
 		LockWait:        s.lockWait,
+		LazyGraph:       s.lazyGraph,
 	}, nil
 }
 

@@ -157,6 +157,12 @@ const (
 	// AnnotationInputs is a JSON array of strings: the inputs (manifest file
 	// names, package specs) a bundle was collected from, in the caller's order.
 	AnnotationInputs = "dev.shoebox.bundle.inputs"
+	// AnnotationPushKey is the push key of a bundle: the sha256 (hex) of
+	// what the writer was asked to collect, with which options, from which
+	// registry snapshots. A writer asked for the same again,
+	// whose registries have not moved, may find the bundle up to date and
+	// keep it as it is (transfer.Push does).
+	AnnotationPushKey = "dev.shoebox.bundle.push-key"
 	// AnnotationRegistries, AnnotationPackages and AnnotationArtifacts count
 	// a bundle's items per kind; AnnotationSize is the total size in bytes
 	// of the distinct tarballs; AnnotationMissing is the number of missing

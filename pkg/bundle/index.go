@@ -10,8 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/shoebox-jl/shoebox/internal/ocigraph"
 	"oras.land/oras-go/v2/content"
 )
 
@@ -31,6 +33,8 @@ type IndexOptions struct {
 	// package specs), written as a JSON array in AnnotationInputs when not
 	// empty.
 	Inputs []string
+	// PushKey is written as AnnotationPushKey when not empty.
+	PushKey string
 	// Annotations are extra annotations for the top index. Keys under
 	// "dev.shoebox." and org.opencontainers.image.created are reserved and
 	// rejected.
@@ -173,6 +177,12 @@ func indexAnnotations(opts IndexOptions) (map[string]string, error) {
 	}
 	if opts.ToolVersion != "" {
 		ann[AnnotationToolVersion] = opts.ToolVersion
+	}
+	if opts.PushKey != "" {
+		if _, ok := ocigraph.SHA256Hex(digest.Digest("sha256:" + opts.PushKey)); !ok {
+			return nil, formatErrorf("push key %q is not 64 lowercase hex digits", opts.PushKey)
+		}
+		ann[AnnotationPushKey] = opts.PushKey
 	}
 	if len(opts.Platforms) > 0 {
 		ps := slices.Clone(opts.Platforms)

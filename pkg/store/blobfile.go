@@ -32,3 +32,13 @@ func (s *Store) OpenBlobFile(_ context.Context, desc ocispec.Descriptor) (*os.Fi
 	}
 	return f, nil
 }
+
+// BlobExists reports whether desc's blob is in the store, by its digest
+// alone: a layout stats the blob file (a manifest need not be indexed);
+// a registry is asked as Exists asks it.
+func (s *Store) BlobExists(ctx context.Context, desc ocispec.Descriptor) (bool, error) {
+	if l, ok := s.b.(*layout); ok {
+		return l.blobExists(desc.Digest)
+	}
+	return s.b.Exists(ctx, desc)
+}

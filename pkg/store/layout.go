@@ -137,7 +137,7 @@ func openLayout(ctx context.Context, dir string, opts Options, log *slog.Logger)
 	l := &layout{
 		root:      root,
 		readOnly:  opts.ReadOnly,
-		lazy:      opts.ReadOnly && opts.LazyGraph,
+		lazy:      opts.LazyGraph,
 		log:       log,
 		blobs:     oci.NewStorageFromFS(os.DirFS(root)),
 		blobDir:   filepath.Join(root, ocispec.ImageBlobsDir, digest.SHA256.String()),
@@ -376,8 +376,8 @@ func (l *layout) buildGraph(ctx context.Context, roots []ocispec.Descriptor) (*g
 	return g, nil
 }
 
-// ensureGraph builds the manifest graph of a read-only layout if the
-// current index.json's graph has not been built yet.
+// ensureGraph builds the manifest graph of a lazy layout if the current
+// index.json's graph has not been built yet.
 func (l *layout) ensureGraph(ctx context.Context) error {
 	l.mu.RLock()
 	ok := l.graphOK
@@ -541,6 +541,11 @@ func withoutRefName(d ocispec.Descriptor) ocispec.Descriptor {
 // save writes index.json atomically from the in-memory state.
 func (l *layout) save(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// The untagged manifests to list are the graph's roots: a lazy
+	// layout builds it first.
+	if err := l.ensureGraph(ctx); err != nil {
 		return err
 	}
 	l.saveMu.Lock()
@@ -815,6 +820,9 @@ func (t *spoolPart) closeAnon() error {
 // ever point at it.
 // b, if not nil, is the manifest's content, already checked.
 func (l *layout) indexManifest(ctx context.Context, d ocispec.Descriptor, b []byte) error {
+	if err := l.ensureGraph(ctx); err != nil {
+		return err
+	}
 	l.mu.RLock()
 	_, known := l.manifests[d.Digest]
 	l.mu.RUnlock()
@@ -920,7 +928,7 @@ func (l *layout) Resolve(ctx context.Context, reference string) (ocispec.Descrip
 }
 
 func (l *layout) Predecessors(ctx context.Context, node ocispec.Descriptor) ([]ocispec.Descriptor, error) {
-	if l.lazy {
+	if l.lazy && l.readOnly {
 		l.mu.RLock()
 		built := l.graphOK
 		l.mu.RUnlock()

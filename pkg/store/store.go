@@ -33,16 +33,20 @@ type Options struct {
 	// ReadOnly opens the store for reading only: no lock is taken and every
 	// write fails with ErrReadOnly. A read-only layout must already exist.
 	ReadOnly bool
-	// LazyGraph (read-only layouts only) defers reading the manifests:
+	// LazyGraph (layouts only) defers reading the manifests:
 	// Open and Reload read index.json alone, and the manifest graph is
 	// walked on the first call that needs it (Exists or Resolve of a
 	// manifest index.json does not list, Roots). Resolve of a tag, Tags,
 	// Fetch and Exists of a blob never walk it, which is all a server of
-	// bundle content needs. Until it is walked, Predecessors and Referrers
-	// look only at the manifests index.json lists, where a layout keeps
-	// every referrer (see topPredecessors): what signature checks need. Without it (the
-	// default) the walk happens at Open and Reload, so that a missing or
-	// tampered manifest fails them.
+	// bundle content needs. In a read-only layout, until it is walked,
+	// Predecessors and Referrers look only at the manifests index.json
+	// lists, where a layout keeps every referrer (see topPredecessors):
+	// what signature checks need. A writable layout walks it for them, and
+	// before its first write (a manifest pushed or tagged, an index save),
+	// so a writer that finds everything already there (an up-to-date
+	// re-push) never reads the manifests.
+	// Without it (the default) the walk happens at Open and Reload, so
+	// that a missing or tampered manifest fails them.
 	LazyGraph bool
 
 	// PlainHTTP talks to the registry over plain HTTP (Remote only).

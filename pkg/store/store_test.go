@@ -60,6 +60,11 @@ func TestConformance(t *testing.T) {
 			return openLayout(t, t.TempDir(), store.Options{})
 		})
 	})
+	t.Run("LayoutLazyGraph", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) *store.Store {
+			return openLayout(t, t.TempDir(), store.Options{LazyGraph: true})
+		})
+	})
 	t.Run("LayoutReadOnly", func(t *testing.T) {
 		storetest.RunReadOnly(t, func(t *testing.T) (*store.Store, func(*testing.T) *store.Store) {
 			dir := t.TempDir()

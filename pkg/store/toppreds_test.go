@@ -76,3 +76,66 @@ func TestLayout_LazyPredecessorsDoNotWalk(t *testing.T) {
 		t.Fatalf("Predecessors(item) = %v, %v; want [%s]", preds, err, idx.Digest)
 	}
 }
+
+// A writable lazy layout reads no manifest until it writes, and its first
+// write builds the graph, so the index it saves keeps every manifest the
+// old index listed (tagged and untagged) next to the new ones.
+func TestLayout_LazyWriterKeepsIndex(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openLayout(t, dir, store.Options{})
+	pack := func(s *store.Store, layer string) ocispec.Descriptor {
+		b := []byte(layer)
+		d := content.NewDescriptorFromBytes("application/octet-stream", b)
+		if err := s.Push(ctx, d, bytes.NewReader(b)); err != nil {
+			t.Fatal(err)
+		}
+		m, err := oras.PackManifest(ctx, s, oras.PackManifestVersion1_1, "application/vnd.test", oras.PackManifestOptions{
+			Layers: []ocispec.Descriptor{d}, ManifestAnnotations: map[string]string{ocispec.AnnotationCreated: "2000-01-01T00:00:00Z"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	tagged, untagged := pack(s, "a"), pack(s, "b")
+	if err := s.Tag(ctx, tagged, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(filepath.Join(dir, "index.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Opening and reading tags and blobs writes nothing; Close saves nothing.
+	lazy := openLayout(t, dir, store.Options{LazyGraph: true})
+	if d, err := lazy.Resolve(ctx, "v1"); err != nil || d.Digest != tagged.Digest {
+		t.Fatalf("Resolve(v1) = %v, %v", d.Digest, err)
+	}
+	if err := lazy.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := os.ReadFile(filepath.Join(dir, "index.json")); string(after) != string(before) {
+		t.Fatalf("a lazy open and close rewrote index.json:\n%s\nwas\n%s", after, before)
+	}
+
+	lazy = openLayout(t, dir, store.Options{LazyGraph: true})
+	fresh := pack(lazy, "c")
+	if err := lazy.Tag(ctx, fresh, "v2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := lazy.Close(); err != nil {
+		t.Fatal(err)
+	}
+	full := openLayout(t, dir, store.Options{ReadOnly: true})
+	for _, d := range []ocispec.Descriptor{tagged, untagged, fresh} {
+		if ok, err := full.Exists(ctx, d); !ok || err != nil {
+			t.Errorf("after a lazy writer: Exists(%s) = %v, %v; want it indexed", d.Digest, ok, err)
+		}
+	}
+	if tags, err := full.Tags(ctx); err != nil || !slices.Equal(tags, []string{"v1", "v2"}) {
+		t.Errorf("Tags() = %v, %v; want [v1 v2]", tags, err)
+	}
+}

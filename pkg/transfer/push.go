@@ -79,8 +79,12 @@ type PushOptions struct {
 	// Tag is the bundle's tag; "" leaves the bundle untagged.
 	Tag string
 	// Created, ToolVersion and Inputs go into the bundle index.
-	Created     time.Time
-	ToolVersion string
+	Created time.Time
+	// CreatedPinned says Created was asked for (not "now"): a bundle that
+	// is otherwise up to date but was created at another time is written
+	// again.
+	CreatedPinned bool
+	ToolVersion   string
 	// Skip reports resources the destination side already holds (a delta
 	// against an inventory): their item manifests are referenced by the
 	// index but nothing is written for them.
@@ -143,6 +147,10 @@ type PushResult struct {
 	Warnings []string
 	// Plan lists every item (always filled; the whole answer of a dry run).
 	Plan []PlannedItem
+	// UpToDate says the tag already named the bundle this push would
+	// write (same push key, see bundle.AnnotationPushKey) and every blob
+	// was there: the bundle was kept as it is and nothing was written.
+	UpToDate bool
 	// RolledBack counts the blob files a failed push removed from a
 	// layout destination to leave it as it was (see
 	// PushOptions.KeepPartial).
@@ -234,7 +242,10 @@ type pusher struct {
 	dst  *store.Store
 	req  PushRequest
 	opts PushOptions
-	log  *slog.Logger
+	// regRefs are the registries the sources list; key is the push key.
+	regRefs []RegistryRef
+	key     string
+	log     *slog.Logger
 
 	mu       sync.Mutex // guards the fields below
 	items    []ocispec.Descriptor
@@ -317,6 +328,17 @@ func push(ctx context.Context, src Source, dst *store.Store, req PushRequest, op
 	go p.flusher(ctx, done, stopped)
 	defer func() { close(done); <-stopped }()
 	p.result.Items = map[bundle.Kind]int{}
+	refs, err := listRegistries(ctx, p.src)
+	if err != nil {
+		return nil, err
+	}
+	p.regRefs, p.key = refs, pushKey(req, opts, refs)
+	if ok, err := p.upToDate(ctx, p.key); err != nil || ok {
+		if err != nil {
+			return nil, err
+		}
+		return &p.result, nil
+	}
 	if err := p.loadExisting(ctx); err != nil {
 		return nil, err
 	}
@@ -499,10 +521,7 @@ func sameVersions(a, b []string) bool {
 
 // registries lists, fetches and verifies the registry snapshots to carry.
 func (p *pusher) registries(ctx context.Context) ([]*registrySnapshot, error) {
-	refs, err := listRegistries(ctx, p.src)
-	if err != nil {
-		return nil, err
-	}
+	refs := p.regRefs
 	var out []*registrySnapshot
 	for _, ref := range refs {
 		res := Resource{Kind: KindRegistry, UUID: ref.UUID, Hash: ref.Hash}
@@ -1136,7 +1155,7 @@ func (p *pusher) finish(ctx context.Context) error {
 	}
 	items = append(items, rep)
 	idx, err := bundle.PushIndex(ctx, p.dst, items, bundle.IndexOptions{
-		Created: p.opts.Created, ToolVersion: p.opts.ToolVersion, Platforms: platforms, Inputs: inputs})
+		Created: p.opts.Created, ToolVersion: p.opts.ToolVersion, Platforms: platforms, Inputs: inputs, PushKey: p.key})
 	if err != nil {
 		return fmt.Errorf("writing the bundle index: %w", err)
 	}

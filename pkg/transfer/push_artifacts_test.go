@@ -94,7 +94,9 @@ func TestPush_RepushPlansArtifactsFromManifests(t *testing.T) {
 	dst.Close()
 
 	dst = openLayout(t, dir)
-	second, err := Push(ctx, src, dst, req, opts)
+	again := opts
+	again.Tag = "again" // not up to date under this tag: every item is planned and reused
+	second, err := Push(ctx, src, dst, req, again)
 	if err != nil {
 		t.Fatalf("re-push over unreadable package tarballs = %v; it read them", err)
 	}
@@ -138,8 +140,12 @@ func TestPush_RepushOldBundleReadsTarballs(t *testing.T) {
 		}
 		descs = append(descs, d)
 	}
+	refs, err := listRegistries(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
 	old, err := bundle.PushIndex(ctx, dst, descs, bundle.IndexOptions{Created: opts.Created, ToolVersion: opts.ToolVersion,
-		Platforms: []string{"all"}, Inputs: []string{"all packages"}})
+		Platforms: []string{"all"}, Inputs: []string{"all packages"}, PushKey: pushKey(req, opts, refs)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +157,9 @@ func TestPush_RepushOldBundleReadsTarballs(t *testing.T) {
 	before := blobFiles(t, dir)
 
 	dst = openLayout(t, dir)
-	second, err := Push(ctx, src, dst, req, opts)
+	again := opts
+	again.Tag = "again" // not up to date under this tag: every item is planned and reused
+	second, err := Push(ctx, src, dst, req, again)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -224,8 +224,21 @@ func TestPush_RepushWritesNoBlobs(t *testing.T) {
 	if second.Index.Digest != first.Index.Digest {
 		t.Errorf("re-push index = %s, want the same %s", second.Index.Digest, first.Index.Digest)
 	}
-	if second.Stored != 0 || second.BytesFetched != int64(len(mustRead(t, w.Registries[0].Tarball))) {
-		t.Errorf("re-push Stored=%d BytesFetched=%d, want 0 stored and only the registry listing fetched", second.Stored, second.BytesFetched)
+	if second.Stored != 0 || second.BytesFetched != 0 || !second.UpToDate {
+		t.Errorf("re-push Stored=%d BytesFetched=%d UpToDate=%v, want an up-to-date bundle: nothing stored or fetched", second.Stored, second.BytesFetched, second.UpToDate)
+	}
+	// Under another tag the same push is not up to date: every item is
+	// planned again and reused, only the registry is fetched.
+	again := opts
+	again.Tag = "v2"
+	third, err := Push(context.Background(), src, dst, PushRequest{Manifests: ms}, again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if third.Index.Digest != first.Index.Digest || third.UpToDate || third.Stored != 0 ||
+		third.BytesFetched != int64(len(mustRead(t, w.Registries[0].Tarball))) {
+		t.Errorf("push under a new tag: index %s, UpToDate=%v Stored=%d BytesFetched=%d; want %s, a dedup push fetching only the registry",
+			third.Index.Digest, third.UpToDate, third.Stored, third.BytesFetched, first.Index.Digest)
 	}
 	after := blobFiles(t, dir)
 	if len(after) != len(before) {
