@@ -133,4 +133,3 @@ func (p *pusher) upToDate(ctx context.Context, key string) (bool, error) {
 	p.result.UpToDate = true
 	return true, nil
 }
-
