@@ -2,7 +2,8 @@
 # Benchmark: shoebox push of ~1 GB in ~2,000 items, against the physical
 # limit and the peer tool, all in one run on one machine:
 #   1. into a layout:   shoebox push   vs  cp -r of the same tarballs (+ sync)  vs  oras push --oci-layout
-#   2. re-push (dedup): time, items stored, blob bytes written
+#   2. re-push: the same push again (up to date: kept as it is), and under a
+#      new tag (the dedup path): time, items stored, blob bytes written
 #   3. into a local registry (distribution v3): shoebox push  vs  oras cp --from-oci-layout
 # Medians of RUNS runs (default 3). Sizes: PACKAGES (400), ARTIFACT_BYTES (800000).
 #
@@ -63,6 +64,13 @@ snap >"$E2E_DIR/before.txt"
 repush() { shoebox push -q --from "$SRC" --all --versions latest:2 --all-platforms --created 2026-11-23T00:00:00Z \
   "$E2E_DIR/dst:bench"; }
 for ((i = 0; i < RUNS; i++)); do timeit repush; done | median >"$E2E_DIR/repush.t"
+upToDate="$(jq -r '.upToDate // false' "$E2E_DIR/repush.json")"
+# the same push under a new tag each run: never up to date, so every item is
+# planned, found in the layout and reused (the dedup path)
+m=0
+repush_newtag() { m=$((m + 1)); shoebox push -q --from "$SRC" --all --versions latest:2 --all-platforms \
+  --created 2026-11-23T00:00:00Z "$E2E_DIR/dst:dedup$m"; }
+for ((i = 0; i < RUNS; i++)); do timeit repush_newtag; done | median >"$E2E_DIR/repush_newtag.t"
 snap >"$E2E_DIR/after.txt"
 written="$(comm -13 "$E2E_DIR/before.txt" "$E2E_DIR/after.txt" | awk '{s+=$2} END {print s+0}')"
 stored="$(jq .stored "$E2E_DIR/repush.json")"
@@ -80,6 +88,7 @@ for name in push_reg orascp_reg; do
   log "$name: median ${T[$name]} s"
 done
 T[repush]="$(cat "$E2E_DIR/repush.t")"
+T[repush_newtag]="$(cat "$E2E_DIR/repush_newtag.t")"
 
 ratio() { echo "scale=2; $1 / $2" | bc -l; }
 mbps() { echo "scale=1; $bytes / 1048576 / $1" | bc -l; }
@@ -91,7 +100,8 @@ cat <<MD | tee "$E2E_DIR/results.md"
 | cp -r + sync (the limit) | ${T[cp_layout]} | $(mbps "${T[cp_layout]}") | 1.00 |
 | shoebox push → layout | ${T[push_layout]} | $(mbps "${T[push_layout]}") | $(ratio "${T[push_layout]}" "${T[cp_layout]}") |
 | oras push → layout | ${T[oras_layout]} | $(mbps "${T[oras_layout]}") | $(ratio "${T[oras_layout]}" "${T[cp_layout]}") |
-| shoebox re-push (dedup) | ${T[repush]} | | $(ratio "${T[repush]}" "${T[push_layout]}") of the first push; $stored items stored, $written blob bytes written |
+| shoebox re-push (same tag: up to date = $upToDate) | ${T[repush]} | | $(ratio "${T[repush]}" "${T[push_layout]}") of the first push; $stored items stored |
+| shoebox re-push under a new tag (dedup: every item planned and reused) | ${T[repush_newtag]} | | $(ratio "${T[repush_newtag]}" "${T[push_layout]}") of the first push; $written blob bytes written by all re-pushes |
 | shoebox push → registry | ${T[push_reg]} | $(mbps "${T[push_reg]}") | |
 | oras cp layout → registry | ${T[orascp_reg]} | $(mbps "${T[orascp_reg]}") | shoebox/oras = $(ratio "${T[push_reg]}" "${T[orascp_reg]}") |
 
