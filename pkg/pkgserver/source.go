@@ -77,7 +77,10 @@ var ErrUnavailable = errors.New("temporarily unavailable")
 var ErrUpstream = errors.New("upstream store failed")
 
 // parseResource parses a request path into a resource. It accepts only
-// lowercase canonical uuids and hashes (pkg-protocol §2.1).
+// lowercase canonical uuids and hashes (pkg-protocol §2.1), checking and
+// decoding every character in one pass itself, so that the protocol's rule
+// does not depend on a parser's leniency (julia.ParseUUID once let an
+// uppercase second digit of a pair through; FuzzParseResource found it).
 func parseResource(path string) (Resource, bool) {
 	// Fixed-width paths, checked without splitting (no allocation):
 	// "/registry/" or "/package/", 36-char uuid, "/", 40-char hash; or
@@ -91,56 +94,47 @@ func parseResource(path string) (Resource, bool) {
 		r.Kind, rest = bundle.KindPackage, path[len("/package/"):]
 	case strings.HasPrefix(path, "/artifact/"):
 		r.Kind, rest = bundle.KindArtifact, path[len("/artifact/"):]
-		if !lowerHex40(rest) {
-			return Resource{}, false
-		}
-		r.Hash = treehash.MustParse(rest)
-		return r, true
+		return r, len(rest) == 40 && lowerHex(r.Hash[:], rest)
 	default:
 		return Resource{}, false
 	}
-	if len(rest) != 36+1+40 || rest[36] != '/' || !lowerUUID(rest[:36]) || !lowerHex40(rest[37:]) {
+	if len(rest) != 36+1+40 || rest[36] != '/' || !lowerHex(r.Hash[:], rest[37:]) {
 		return Resource{}, false
 	}
-	r.UUID = julia.MustParseUUID(rest[:36])
-	r.Hash = treehash.MustParse(rest[37:])
-	return r, true
+	u := rest[:36]
+	if u[8] != '-' || u[13] != '-' || u[18] != '-' || u[23] != '-' {
+		return Resource{}, false
+	}
+	ok := lowerHex(r.UUID[0:4], u[0:8]) && lowerHex(r.UUID[4:6], u[9:13]) && lowerHex(r.UUID[6:8], u[14:18]) &&
+		lowerHex(r.UUID[8:10], u[19:23]) && lowerHex(r.UUID[10:16], u[24:36])
+	return r, ok
 }
 
-func lowerHex40(s string) bool {
-	if len(s) != 40 {
+// lowerHex decodes s, lowercase hex digits only, into dst (len(s) ==
+// 2*len(dst)).
+func lowerHex(dst []byte, s string) bool {
+	if len(s) != 2*len(dst) {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+	for i := range dst {
+		hi, ok1 := lowerNibble(s[2*i])
+		lo, ok2 := lowerNibble(s[2*i+1])
+		if !ok1 || !ok2 {
 			return false
 		}
+		dst[i] = hi<<4 | lo
 	}
 	return true
 }
 
-// lowerUUID accepts only the canonical lowercase form, checking every
-// character itself so that the protocol's rule (pkg-protocol §2.1) does
-// not depend on the parser (julia.ParseUUID once let an uppercase second
-// digit of a pair through; FuzzParseResource found it).
-func lowerUUID(s string) bool {
-	if len(s) != 36 {
-		return false
+func lowerNibble(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-				return false
-			}
-		}
-	}
-	return true
+	return 0, false
 }
 
 // notFound returns an error for an unknown resource.
