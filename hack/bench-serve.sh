@@ -108,12 +108,25 @@ wait_port "127.0.0.1:$port_s" 60 "$BG_PID" || die "shoebox serve did not start"
 p1="$(head -1 pkg-paths.txt)"
 [[ "$(curl -sf "http://127.0.0.1:$port_n$p1" | sha256sum)" == "$(curl -sf "http://127.0.0.1:$port_s$p1" | sha256sum)" ]] || die "nginx and shoebox differ on $p1"
 
+# warm both up, then alternate nginx and shoebox runs, so that drift of the
+# machine (frequency, the other tenant) does not favour whoever runs first
+for port in $port_n $port_s; do
+  WRK_PATHS="$E2E_DIR/pkg-paths.txt" wrk -t2 -c"$CONNS" -d1s -s paths.lua "http://127.0.0.1:$port" >/dev/null
+  wrk -t2 -c4 -d1s "http://127.0.0.1:$port$art" >/dev/null
+done
+rm -f rps.nginx rps.shoebox mbs.nginx mbs.shoebox
+for ((i = 0; i < RUNS; i++)); do
+  for who in nginx shoebox; do
+    port=$port_n
+    [[ $who == shoebox ]] && port=$port_s
+    wrk_rps "http://127.0.0.1:$port" "$E2E_DIR/pkg-paths.txt" >>"rps.$who"
+    wrk_mbs "http://127.0.0.1:$port$art" >>"mbs.$who"
+  done
+done
 for who in nginx shoebox; do
-  port=$port_n
-  [[ $who == shoebox ]] && port=$port_s
-  R[rps_layout_$who]="$(runs wrk_rps "http://127.0.0.1:$port" "$E2E_DIR/pkg-paths.txt")"
-  R[mbs_layout_$who]="$(runs wrk_mbs "http://127.0.0.1:$port$art")"
-  log "layout, $who: ${R[rps_layout_$who]} req/s (packages), ${R[mbs_layout_$who]} MiB/s (artifact)"
+  R[rps_layout_$who]="$(median <"rps.$who")"
+  R[mbs_layout_$who]="$(median <"mbs.$who")"
+  log "layout, $who: ${R[rps_layout_$who]} req/s (packages; runs: $(tr '\n' ' ' <"rps.$who")), ${R[mbs_layout_$who]} MiB/s (artifact)"
 done
 stop_all
 
