@@ -38,7 +38,7 @@ func (s *Server) ServeFastHTTP(ctx *fasthttp.RequestCtx) {
 		// CloseWithError; a short body makes it close the connection.
 		ctx.Response.SetBodyStream(rep.stream, int(rep.length))
 	case rep.data != nil:
-		ctx.Conn().SetWriteDeadline(req.start.Add(s.opts.WriteTimeout))
+		deadline() // the real clock: Options.Now may be a test's
 		ctx.Response.SetBodyRaw(rep.data)
 		s.done(req, &rep, int64(len(rep.data)), false)
 	default:
