@@ -8,6 +8,7 @@ import (
 
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/pkgserver"
+	"github.com/shoebox-jl/shoebox/pkg/treehash"
 	"github.com/valyala/fasthttp"
 )
 
@@ -37,16 +38,21 @@ func BenchmarkServer_Artifact10K(b *testing.B) {
 	}
 }
 
-// BenchmarkServer_MemHit8K is the handler's cost per GET of an 8 KiB
-// tarball answered from the MemCache (after a first, verifying read).
-func BenchmarkServer_MemHit8K(b *testing.B) {
+// memCacheServer serves one 8 KiB artifact with a memory cache.
+func memCacheServer(b *testing.B) (*pkgserver.Server, []byte, treehash.Hash) {
 	st := openLayout(b, b.TempDir())
 	bd, tgz, h := artifactBundle(b, st, 1, 8<<10, 0)
 	src, err := pkgserver.NewBundleSource(b.Context(), st, []*bundle.Bundle{bd}, pkgserver.SourceOptions{MemCache: pkgserver.NewMemCache(1<<20, 0)})
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := pkgserver.New(src, pkgserver.Options{})
+	return pkgserver.New(src, pkgserver.Options{}), tgz, h
+}
+
+// BenchmarkServer_MemHit8K is the handler's cost per GET of an 8 KiB
+// tarball answered from the MemCache (after a first, verifying read).
+func BenchmarkServer_MemHit8K(b *testing.B) {
+	srv, tgz, h := memCacheServer(b)
 	req := httptest.NewRequest(http.MethodGet, "/artifact/"+h.String(), nil)
 	srv.ServeHTTP(&discardWriter{h: http.Header{}}, req) // fills the cache
 	b.SetBytes(int64(len(tgz)))
@@ -60,13 +66,7 @@ func BenchmarkServer_MemHit8K(b *testing.B) {
 // fasthttp front end that `shoebox serve` runs (request parsed, response
 // built; no network).
 func BenchmarkServer_FastMemHit8K(b *testing.B) {
-	st := openLayout(b, b.TempDir())
-	bd, tgz, h := artifactBundle(b, st, 1, 8<<10, 0)
-	src, err := pkgserver.NewBundleSource(b.Context(), st, []*bundle.Bundle{bd}, pkgserver.SourceOptions{MemCache: pkgserver.NewMemCache(1<<20, 0)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := pkgserver.New(src, pkgserver.Options{})
+	srv, tgz, h := memCacheServer(b)
 	conn, peer := net.Pipe() // a connection for the write deadlines
 	defer conn.Close()
 	defer peer.Close()

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -17,14 +16,7 @@ import (
 
 func sends(t *testing.T, base string) string {
 	t.Helper()
-	_, m := get(t, base+"/metrics")
-	for _, l := range strings.Split(string(m), "\n") {
-		if strings.HasPrefix(l, "shoebox_serve_verified_file_sends_total ") {
-			return strings.TrimPrefix(l, "shoebox_serve_verified_file_sends_total ")
-		}
-	}
-	t.Fatalf("/metrics has no shoebox_serve_verified_file_sends_total:\n%s", m)
-	return ""
+	return metric(t, base, "shoebox_serve_verified_file_sends_total")
 }
 
 // A layout file that verified in full is sent from then on without
