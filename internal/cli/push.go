@@ -66,7 +66,9 @@ Every tarball is checked while it streams into the store (Tar.jl's rules,
 the tree hash Pkg will check); nothing unverified is ever written. Items
 DEST already holds are not fetched again, so a re-run after an interruption
 (Ctrl-C, a kill, a pulled stick) finishes the job and a re-push of the same
-bundle writes no blob. A push that fails instead (a missing item, a tarball
+bundle writes no blob. A re-run of the same push whose sources still list the
+same registry snapshots finds the tagged bundle up to date (its push key,
+and every blob present) and keeps it as it is, so its signatures stay valid. A push that fails instead (a missing item, a tarball
 that does not verify, a source that fails) leaves a layout DEST as it was,
 removing what it had stored; --keep-partial keeps that for a re-run. On a
 FAT32 stick, tarballs over 4 GiB - 1 are split into parts automatically.
