@@ -10,13 +10,26 @@ import (
 
 // Roots returns the manifests of a layout that no other manifest points at
 // (tagged bundles, referrers, and items pushed by a run that has not yet
-// written its bundle index), sorted by digest. Registries cannot list
-// untagged manifests: it returns nil for them.
+// written its bundle index), sorted by digest. A lazy layout whose graph
+// is not built returns the manifests index.json lists instead, without
+// building it: those roots, plus any tagged manifest that another one
+// points at. Registries cannot list untagged manifests: it returns nil for
+// them.
 func (s *Store) Roots() []ocispec.Descriptor {
 	l, ok := s.b.(*layout)
 	if !ok {
 		return nil
 	}
+	l.mu.RLock()
+	if l.lazy && !l.graphOK {
+		out := make([]ocispec.Descriptor, 0, len(l.top))
+		for _, dg := range slices.Sorted(maps.Keys(l.top)) {
+			out = append(out, l.top[dg])
+		}
+		l.mu.RUnlock()
+		return out
+	}
+	l.mu.RUnlock()
 	if err := l.ensureGraph(context.Background()); err != nil {
 		l.log.Warn("building the manifest graph", "layout", l.root, "error", err)
 	}

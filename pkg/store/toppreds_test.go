@@ -122,6 +122,15 @@ func TestLayout_LazyWriterKeepsIndex(t *testing.T) {
 	}
 
 	lazy = openLayout(t, dir, store.Options{LazyGraph: true})
+	var roots []digest.Digest
+	for _, d := range lazy.Roots() { // index.json's manifests, no walk
+		roots = append(roots, d.Digest)
+	}
+	want := []digest.Digest{tagged.Digest, untagged.Digest}
+	slices.Sort(want)
+	if !slices.Equal(roots, want) {
+		t.Errorf("lazy Roots() = %v, want %v", roots, want)
+	}
 	fresh := pack(lazy, "c")
 	if err := lazy.Tag(ctx, fresh, "v2"); err != nil {
 		t.Fatal(err)

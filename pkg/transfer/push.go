@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 
@@ -413,14 +414,16 @@ func (p *pusher) loadExisting(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: listing tags: %w", p.dst.Ref(), err)
 	}
+	read := map[digest.Digest]bool{} // tags naming the same bundle are read once
 	for _, t := range tags {
 		desc, err := p.dst.Resolve(ctx, t)
 		if err != nil {
 			return fmt.Errorf("%s: resolving %q: %w", p.dst.Ref(), t, err)
 		}
-		if desc.MediaType != ocispec.MediaTypeImageIndex || desc.ArtifactType != bundle.ArtifactTypeBundle && desc.ArtifactType != "" {
+		if desc.MediaType != ocispec.MediaTypeImageIndex || desc.ArtifactType != bundle.ArtifactTypeBundle && desc.ArtifactType != "" || read[desc.Digest] {
 			continue
 		}
+		read[desc.Digest] = true
 		b, err := bundle.Read(ctx, p.dst, desc)
 		if err != nil {
 			p.log.Warn("ignoring unreadable bundle", "tag", t, "error", err)
@@ -470,7 +473,7 @@ func (p *pusher) reuse(ctx context.Context, res Resource, kind bundle.Kind, vers
 		return e, false
 	}
 	for _, l := range e.Layers {
-		if ok, err := p.dst.Exists(ctx, l); err != nil || !ok {
+		if ok, err := p.dst.BlobExists(ctx, l); err != nil || !ok {
 			return e, false
 		}
 	}
@@ -497,8 +500,9 @@ func (p *pusher) reuse(ctx context.Context, res Resource, kind bundle.Kind, vers
 	}
 	if x.indexed {
 		// The same item manifest as in the bundle it came from: nothing to
-		// write if the manifest is there.
-		if ok, err := p.dst.Exists(ctx, e.Manifest); err == nil && ok {
+		// write if the manifest is there. It is reached from a tagged
+		// index, so its blob being there is enough (a stat; no graph).
+		if ok, err := p.dst.BlobExists(ctx, e.Manifest); err == nil && ok {
 			return e, true
 		}
 	}
