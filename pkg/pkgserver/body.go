@@ -182,6 +182,15 @@ func (b *body) abort(err error) error {
 // CloseWithError closes the source, gives the slot back and records the
 // request; only the first call counts.
 func (b *body) CloseWithError(error) error {
+	b.close(true)
+	return nil
+}
+
+// discard closes a body that was never handed to a front end (its
+// request is recorded with the error status that replaces it).
+func (b *body) discard() { b.close(false) }
+
+func (b *body) close(record bool) {
 	b.closeOnce.Do(func() {
 		b.rc.Close()
 		if b.pa != nil {
@@ -190,19 +199,8 @@ func (b *body) CloseWithError(error) error {
 			b.pa, b.pb, b.pend, b.next = nil, nil, nil, nil
 		}
 		b.release()
-		b.s.done(b.req, b.rep, b.sent, b.aborted)
-	})
-	return nil
-}
-
-// discard closes a body that was never handed to a front end.
-func (b *body) discard() {
-	b.closeOnce.Do(func() {
-		b.rc.Close()
-		if b.pa != nil {
-			bufPool.Put(b.pa)
-			bufPool.Put(b.pb)
+		if record {
+			b.s.done(b.req, b.rep, b.sent, b.aborted)
 		}
-		b.release()
 	})
 }

@@ -64,6 +64,7 @@ type BundleSource struct {
 	fetcher content.Fetcher
 	mem     *MemCache
 	files   *VerifiedFiles
+	filer   BlobFiler // fetcher, when its blobs are local files
 	cat     *bundle.Catalog
 	log     *slog.Logger
 	mode    ViewMode
@@ -130,6 +131,7 @@ func NewBundleSource(ctx context.Context, fetcher content.Fetcher, bundles []*bu
 		fetcher: fetcher, mem: opts.MemCache, files: opts.Files, cat: bundle.NewCatalog(bundles...), log: log, mode: mode,
 		views: map[julia.UUID]*View{}, counts: map[bundle.Kind]int{},
 	}
+	s.filer, _ = fetcher.(BlobFiler)
 	seen := map[string]bool{}
 	var pkgs []string
 	for e := range s.cat.All() {

@@ -24,7 +24,7 @@ func (s *Server) ServeFastHTTP(ctx *fasthttp.RequestCtx) {
 			path = p
 		}
 	}
-	req := &request{ctx: context.WithoutCancel(ctx), method: string(ctx.Method()), path: path, remote: ctx.RemoteAddr().String(), start: s.opts.Now(),
+	req := &request{ctx: context.WithoutCancel(ctx), method: string(ctx.Method()), path: path, remote: ctx.RemoteAddr().String, start: s.stamp(),
 		header: func(name string) string { return string(ctx.Request.Header.Peek(name)) }}
 	rep := s.answer(req)
 	h := &ctx.Response.Header
@@ -62,17 +62,16 @@ func (s *Server) ServeFastHTTP(ctx *fasthttp.RequestCtx) {
 // its headers, and errors logged through logf.
 func (s *Server) FastHTTPServer(logf func(format string, args ...any)) *fasthttp.Server {
 	return &fasthttp.Server{
-		Handler:                       s.ServeFastHTTP,
-		Name:                          "shoebox",
-		ReadTimeout:                   s.opts.ReadTimeout,
-		IdleTimeout:                   s.opts.IdleTimeout,
-		ReadBufferSize:                16 << 10, // the longest request head accepted
-		WriteBufferSize:               32 << 10,
-		MaxRequestBodySize:            64 << 10,
-		NoDefaultContentType:          true,
-		DisableHeaderNamesNormalizing: false,
-		CloseOnShutdown:               true,
-		Logger:                        loggerFunc(logf),
+		Handler:              s.ServeFastHTTP,
+		Name:                 "shoebox",
+		ReadTimeout:          s.opts.ReadTimeout,
+		IdleTimeout:          s.opts.IdleTimeout,
+		ReadBufferSize:       16 << 10, // the longest request head accepted
+		WriteBufferSize:      32 << 10,
+		MaxRequestBodySize:   64 << 10,
+		NoDefaultContentType: true,
+		CloseOnShutdown:      true,
+		Logger:               loggerFunc(logf),
 	}
 }
 

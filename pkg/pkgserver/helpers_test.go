@@ -158,6 +158,13 @@ func serveWith(t *testing.T, e engine, fetcher content.Fetcher, opts pkgserver.S
 		t.Cleanup(hs.Close)
 		return &testServer{URL: hs.URL}, srv, src
 	}
+	return &testServer{URL: "http://" + listenFast(t, srv)}, srv, src
+}
+
+// listenFast serves srv with its fasthttp front end on 127.0.0.1 until
+// the test ends, and returns the address.
+func listenFast(t *testing.T, srv *pkgserver.Server) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -165,7 +172,7 @@ func serveWith(t *testing.T, e engine, fetcher content.Fetcher, opts pkgserver.S
 	fs := srv.FastHTTPServer(func(string, ...any) {})
 	go fs.Serve(ln)
 	t.Cleanup(func() { fs.Shutdown() })
-	return &testServer{URL: "http://" + ln.Addr().String()}, srv, src
+	return ln.Addr().String()
 }
 
 func newClient(t *testing.T, base string, opts pkgclient.Options) *pkgclient.Client {

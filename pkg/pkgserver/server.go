@@ -90,6 +90,8 @@ type Server struct {
 	sem     chan struct{}
 	m       *metrics
 	started time.Time
+	// accessLog says the logger takes the access log's Info records.
+	accessLog bool
 }
 
 type state struct {
@@ -121,7 +123,8 @@ func New(src Source, opts Options) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{opts: opts, log: log, sem: make(chan struct{}, opts.MaxConcurrent), m: newMetrics(), started: opts.Now()}
+	s := &Server{opts: opts, log: log, sem: make(chan struct{}, opts.MaxConcurrent), m: newMetrics(), started: opts.Now(),
+		accessLog: log.Enabled(context.Background(), slog.LevelInfo)}
 	st := &state{src: src}
 	if src == nil {
 		st.status.Reason = "not loaded yet"
@@ -164,7 +167,8 @@ type request struct {
 	path   string
 	// header returns a request header's value by canonical name.
 	header func(name string) string
-	remote string
+	// remote returns the client's address, for the access log only.
+	remote func() string
 	start  time.Time
 }
 
@@ -199,7 +203,7 @@ func (rep *reply) eachHeader(set func(k, v string)) {
 // ServeHTTP implements http.Handler: the net/http front end, for
 // embedding and tests. `shoebox serve` uses ServeFastHTTP.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	req := request{ctx: r.Context(), method: r.Method, path: r.URL.Path, header: r.Header.Get, remote: r.RemoteAddr, start: s.opts.Now()}
+	req := request{ctx: r.Context(), method: r.Method, path: r.URL.Path, header: r.Header.Get, remote: func() string { return r.RemoteAddr }, start: s.stamp()}
 	rep := s.answer(&req)
 	h := w.Header()
 	rep.eachHeader(func(k, v string) { h[k] = []string{v} })
@@ -226,17 +230,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// stamp is a request's start time when the access log reports durations.
+func (s *Server) stamp() time.Time {
+	if !s.accessLog {
+		return time.Time{}
+	}
+	return s.opts.Now()
+}
+
 // done counts an answered request and writes its access log line.
 func (s *Server) done(r *request, rep *reply, sent int64, aborted bool) {
 	s.m.record(rep.kind, rep.status, sent)
-	if !s.log.Enabled(r.ctx, slog.LevelInfo) {
+	if !s.accessLog {
 		return // no access log: skip building its attributes
 	}
 	s.log.LogAttrs(r.ctx, slog.LevelInfo, "request",
 		slog.String("method", r.method), slog.String("path", r.path),
 		slog.Int("status", rep.status), slog.Int64("bytes", sent),
 		slog.Duration("duration", s.opts.Now().Sub(r.start)),
-		slog.String("remote", r.remote), slog.String("kind", rep.kind),
+		slog.String("remote", r.remote()), slog.String("kind", rep.kind),
 		slog.Bool("aborted", aborted), slog.String("julia", r.header("Julia-Version")))
 }
 

@@ -77,14 +77,10 @@ var ErrUnavailable = errors.New("temporarily unavailable")
 var ErrUpstream = errors.New("upstream store failed")
 
 // parseResource parses a request path into a resource. It accepts only
-// lowercase canonical uuids and hashes (pkg-protocol §2.1), checking and
-// decoding every character in one pass itself, so that the protocol's rule
-// does not depend on a parser's leniency (julia.ParseUUID once let an
-// uppercase second digit of a pair through; FuzzParseResource found it).
+// lowercase canonical uuids and hashes (pkg-protocol §2.1), which is what
+// julia.ParseUUID and treehash.Parse accept (FuzzParseResource checks that
+// every accepted path round-trips and is lowercase).
 func parseResource(path string) (Resource, bool) {
-	// Fixed-width paths, checked without splitting (no allocation):
-	// "/registry/" or "/package/", 36-char uuid, "/", 40-char hash; or
-	// "/artifact/", 40-char hash.
 	var r Resource
 	var rest string
 	switch {
@@ -93,48 +89,18 @@ func parseResource(path string) (Resource, bool) {
 	case strings.HasPrefix(path, "/package/"):
 		r.Kind, rest = bundle.KindPackage, path[len("/package/"):]
 	case strings.HasPrefix(path, "/artifact/"):
-		r.Kind, rest = bundle.KindArtifact, path[len("/artifact/"):]
-		return r, len(rest) == 40 && lowerHex(r.Hash[:], rest)
+		h, err := treehash.Parse(path[len("/artifact/"):])
+		return Resource{Kind: bundle.KindArtifact, Hash: h}, err == nil
 	default:
 		return Resource{}, false
 	}
-	if len(rest) != 36+1+40 || rest[36] != '/' || !lowerHex(r.Hash[:], rest[37:]) {
+	if len(rest) != 36+1+40 || rest[36] != '/' {
 		return Resource{}, false
 	}
-	u := rest[:36]
-	if u[8] != '-' || u[13] != '-' || u[18] != '-' || u[23] != '-' {
-		return Resource{}, false
-	}
-	ok := lowerHex(r.UUID[0:4], u[0:8]) && lowerHex(r.UUID[4:6], u[9:13]) && lowerHex(r.UUID[6:8], u[14:18]) &&
-		lowerHex(r.UUID[8:10], u[19:23]) && lowerHex(r.UUID[10:16], u[24:36])
-	return r, ok
-}
-
-// lowerHex decodes s, lowercase hex digits only, into dst (len(s) ==
-// 2*len(dst)).
-func lowerHex(dst []byte, s string) bool {
-	if len(s) != 2*len(dst) {
-		return false
-	}
-	for i := range dst {
-		hi, ok1 := lowerNibble(s[2*i])
-		lo, ok2 := lowerNibble(s[2*i+1])
-		if !ok1 || !ok2 {
-			return false
-		}
-		dst[i] = hi<<4 | lo
-	}
-	return true
-}
-
-func lowerNibble(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	}
-	return 0, false
+	var err1, err2 error
+	r.UUID, err1 = julia.ParseUUID(rest[:36])
+	r.Hash, err2 = treehash.Parse(rest[37:])
+	return r, err1 == nil && err2 == nil
 }
 
 // notFound returns an error for an unknown resource.

@@ -51,17 +51,11 @@ func TestServe_SlowClients(t *testing.T) {
 	srv := pkgserver.New(src, pkgserver.Options{MaxConcurrent: 1, QueueTimeout: 5 * time.Second,
 		WriteTimeout: 300 * time.Millisecond, ReadTimeout: 300 * time.Millisecond})
 	srv.Update(src, pkgserver.Status{Items: src.Counts()})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fs := srv.FastHTTPServer(func(string, ...any) {})
-	go fs.Serve(ln)
-	t.Cleanup(func() { fs.Shutdown() })
-	base := "http://" + ln.Addr().String()
+	addr := listenFast(t, srv)
+	base := "http://" + addr
 	path := "/artifact/" + h.String()
 
-	stalled, err := net.Dial("tcp", ln.Addr().String())
+	stalled, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +76,7 @@ func TestServe_SlowClients(t *testing.T) {
 		t.Fatalf("GET after the stalled client = %d, %d of %d bytes", resp.StatusCode, len(body), len(tgz))
 	}
 
-	half, err := net.Dial("tcp", ln.Addr().String())
+	half, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,7 +46,6 @@ const DefaultSettleTime = 2 * time.Second
 // concurrent use.
 type VerifiedFiles struct {
 	settle time.Duration
-	now    func() time.Time
 
 	mu sync.RWMutex
 	m  map[digest.Digest]fileID
@@ -66,7 +65,7 @@ func NewVerifiedFiles(settle time.Duration) *VerifiedFiles {
 	if settle < 0 {
 		settle = DefaultSettleTime
 	}
-	return &VerifiedFiles{settle: settle, now: time.Now, m: map[digest.Digest]fileID{}}
+	return &VerifiedFiles{settle: settle, m: map[digest.Digest]fileID{}}
 }
 
 // Len reports how many files are remembered.
@@ -118,12 +117,11 @@ func (v *VerifiedFiles) drop(d digest.Digest) {
 // remembers the file once it verifies in full. ok is false when there is
 // no file to open (a split item, a remote store): the caller falls back.
 func (s *BundleSource) openFile(ctx context.Context, d ocispec.Descriptor) (f *os.File, id fileID, settled bool, ok bool) {
-	filer, isFiler := s.fetcher.(BlobFiler)
-	if s.files == nil || !isFiler {
+	if s.files == nil || s.filer == nil {
 		return nil, fileID{}, false, false
 	}
-	opened := s.files.now()
-	f, err := filer.OpenBlobFile(ctx, d)
+	opened := time.Now()
+	f, err := s.filer.OpenBlobFile(ctx, d)
 	if err != nil {
 		return nil, fileID{}, false, false
 	}

@@ -246,6 +246,8 @@ type pusher struct {
 	// regRefs are the registries the sources list; key is the push key.
 	regRefs []RegistryRef
 	key     string
+	// bundles are the destination's bundles read so far, by index digest.
+	bundles map[digest.Digest]*bundle.Bundle
 	log     *slog.Logger
 
 	mu       sync.Mutex // guards the fields below
@@ -291,14 +293,7 @@ const flushEvery = 2 * time.Second
 // PushOptions.KeepPartial). One interrupted through ctx keeps what it
 // stored, so that a re-run completes it.
 func Push(ctx context.Context, src Source, dst *store.Store, req PushRequest, opts PushOptions) (*PushResult, error) {
-	var mark *store.Mark
-	if !opts.DryRun && !opts.KeepPartial {
-		var err error
-		if mark, err = dst.Mark(ctx); err != nil {
-			return nil, err
-		}
-	}
-	res, err := push(ctx, src, dst, req, opts)
+	res, mark, err := push(ctx, src, dst, req, opts)
 	if err == nil || mark == nil || ctx.Err() != nil {
 		return res, err
 	}
@@ -306,13 +301,15 @@ func Push(ctx context.Context, src Source, dst *store.Store, req PushRequest, op
 	if rerr != nil {
 		return res, errors.Join(err, fmt.Errorf("leaving %s as it was: %w", dst.Ref().Location(), rerr))
 	}
-	if res != nil {
-		res.RolledBack = n
-	}
+	res.RolledBack = n
 	return res, err
 }
 
-func push(ctx context.Context, src Source, dst *store.Store, req PushRequest, opts PushOptions) (*PushResult, error) {
+// push does the work of Push. Before its first write it marks dst (unless
+// opts.KeepPartial or a dry run) and returns the mark, for Push to roll
+// back to on an error; from then on a failure still returns the result so
+// far (what was stored, and what was rolled back).
+func push(ctx context.Context, src Source, dst *store.Store, req PushRequest, opts PushOptions) (res *PushResult, mark *store.Mark, err error) {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 4
 	}
@@ -331,52 +328,57 @@ func push(ctx context.Context, src Source, dst *store.Store, req PushRequest, op
 	p.result.Items = map[bundle.Kind]int{}
 	refs, err := listRegistries(ctx, p.src)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	p.regRefs, p.key = refs, pushKey(req, opts, refs)
 	if ok, err := p.upToDate(ctx, p.key); err != nil || ok {
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return &p.result, nil
+		return &p.result, nil, nil
+	}
+	if !opts.DryRun && !opts.KeepPartial {
+		if mark, err = dst.Mark(ctx); err != nil {
+			return nil, nil, err
+		}
 	}
 	if err := p.loadExisting(ctx); err != nil {
-		return nil, err
+		return &p.result, mark, err
 	}
 	regs, err := p.registries(ctx)
 	if err != nil {
-		return nil, err
+		return &p.result, mark, err
 	}
 	pkgs, err := p.planPackages(regs)
 	if err != nil {
-		return nil, err
+		return &p.result, mark, err
 	}
 	p.emit(Event{Type: EventPlanned, Items: len(regs) + len(pkgs)})
 
 	for _, r := range regs {
 		if err := p.pushRegistry(ctx, r); err != nil {
-			return nil, err
+			return &p.result, mark, err
 		}
 	}
 	if err := p.each(ctx, len(pkgs), func(ctx context.Context, i int) error { return p.pushPackage(ctx, pkgs[i]) }); err != nil {
-		return nil, err
+		return &p.result, mark, err
 	}
 	arts := p.sortedArtifacts()
 	p.emit(Event{Type: EventPlanned, Items: len(regs) + len(pkgs) + len(arts)})
 	if err := p.each(ctx, len(arts), func(ctx context.Context, i int) error { return p.pushArtifact(ctx, arts[i]) }); err != nil {
-		return nil, err
+		return &p.result, mark, err
 	}
 	sort.Slice(p.missing, func(i, j int) bool { return describeMissing(p.missing[i]) < describeMissing(p.missing[j]) })
 	p.result.Missing = p.missing
 	p.result.Warnings = p.warnings
 	sort.Slice(p.result.Plan, func(i, j int) bool { return planKey(p.result.Plan[i]) < planKey(p.result.Plan[j]) })
 	if len(p.missing) > 0 && !opts.AllowMissing {
-		return &p.result, &MissingError{Missing: p.missing}
+		return &p.result, mark, &MissingError{Missing: p.missing}
 	}
 	if opts.DryRun {
-		return &p.result, nil
+		return &p.result, mark, nil
 	}
-	return &p.result, p.finish(ctx)
+	return &p.result, mark, p.finish(ctx)
 }
 
 func planKey(it PlannedItem) string {
@@ -414,7 +416,7 @@ func (p *pusher) loadExisting(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: listing tags: %w", p.dst.Ref(), err)
 	}
-	read := map[digest.Digest]bool{} // tags naming the same bundle are read once
+	read := map[digest.Digest]bool{} // tags naming the same bundle count once
 	for _, t := range tags {
 		desc, err := p.dst.Resolve(ctx, t)
 		if err != nil {
@@ -424,7 +426,7 @@ func (p *pusher) loadExisting(ctx context.Context) error {
 			continue
 		}
 		read[desc.Digest] = true
-		b, err := bundle.Read(ctx, p.dst, desc)
+		b, err := p.readBundle(ctx, desc)
 		if err != nil {
 			p.log.Warn("ignoring unreadable bundle", "tag", t, "error", err)
 			continue

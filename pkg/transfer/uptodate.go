@@ -4,14 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"io"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/errdef"
 
@@ -85,26 +84,14 @@ func (p *pusher) upToDate(ctx context.Context, key string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if desc.MediaType != ocispec.MediaTypeImageIndex || desc.Size > bundle.MaxMetadataSize {
+	if desc.MediaType != ocispec.MediaTypeImageIndex {
 		return false, nil
 	}
-	rc, err := p.dst.Fetch(ctx, desc)
-	if err != nil {
-		return false, nil // let the full push find out
+	b, err := p.readBundle(ctx, desc)
+	if err != nil || b.Annotations[bundle.AnnotationPushKey] != key || b.Annotations[bundle.AnnotationMissing] != "0" {
+		return false, nil // the full push reads it again and reports any problem
 	}
-	var top struct {
-		Annotations map[string]string `json:"annotations"`
-	}
-	err = json.NewDecoder(io.LimitReader(rc, desc.Size)).Decode(&top)
-	rc.Close()
-	if err != nil || top.Annotations[bundle.AnnotationPushKey] != key || top.Annotations[bundle.AnnotationMissing] != "0" {
-		return false, nil
-	}
-	if p.opts.CreatedPinned && top.Annotations[ocispec.AnnotationCreated] != p.opts.Created.UTC().Format(time.RFC3339) {
-		return false, nil
-	}
-	b, err := bundle.Read(ctx, p.dst, desc)
-	if err != nil {
+	if p.opts.CreatedPinned && !b.Created.Equal(p.opts.Created.UTC().Truncate(time.Second)) {
 		return false, nil
 	}
 	items := map[bundle.Kind]int{}
@@ -132,4 +119,21 @@ func (p *pusher) upToDate(ctx context.Context, key string) (bool, error) {
 	p.result.BytesTotal = total
 	p.result.UpToDate = true
 	return true, nil
+}
+
+// readBundle reads a bundle of the destination once per push (the
+// up-to-date check and loadExisting may both want it).
+func (p *pusher) readBundle(ctx context.Context, desc ocispec.Descriptor) (*bundle.Bundle, error) {
+	if b, ok := p.bundles[desc.Digest]; ok {
+		return b, nil
+	}
+	b, err := bundle.Read(ctx, p.dst, desc)
+	if err != nil {
+		return nil, err
+	}
+	if p.bundles == nil {
+		p.bundles = map[digest.Digest]*bundle.Bundle{}
+	}
+	p.bundles[desc.Digest] = b
+	return b, nil
 }
