@@ -33,7 +33,7 @@ bench_world() {
   if [[ ! -d $W/static ]]; then
     log "generating the world ($PACKAGES packages × 2 versions, artifacts of $ARTIFACT_BYTES bytes)"
     rm -rf "$W" && mkdir -p "$W"
-    (cd "$REPO" && go run ./internal/fixture/cmd/genworld -out "$W/world" -static "$W/static" -seed 42 \
+    (cd "$REPO" && go run ./internal/testkit/fixture/cmd/genworld -out "$W/world" -static "$W/static" -seed 42 \
       -packages "$PACKAGES" -versions 2 -artifact-fraction 0.25 -artifact-bytes "$ARTIFACT_BYTES" \
       -platforms "$PLATFORMS" -yanked-every -1 >"$W/world.json")
   fi

@@ -40,7 +40,7 @@ gen() { # gen DIR ARGS…
   shift
   [[ -d $d/static ]] && return 0
   rm -rf "$d" && mkdir -p "$d"
-  (cd "$REPO" && go run ./internal/fixture/cmd/genworld -out "$d/world" -static "$d/static" "$@" >"$d/world.json")
+  (cd "$REPO" && go run ./internal/testkit/fixture/cmd/genworld -out "$d/world" -static "$d/static" "$@" >"$d/world.json")
 }
 log "generating worlds"
 gen "$E2E_DIR/a" -seed 31 -packages "$PACKAGES" -versions 1 -files 5 -file-size 7000 -artifact-fraction -1 -real-general-uuid

@@ -7,7 +7,7 @@
 #   DEMO_SERVE=1 make demo    # …and keeps serving until Ctrl-C
 #
 # The Julia world (registry, packages, artifacts, manifests) is generated
-# deterministically by internal/fixture: no real package code is stored in
+# deterministically by internal/testkit/fixture: no real package code is stored in
 # this repository and nothing is downloaded.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,7 +21,7 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 rm -rf "$D" && mkdir -p "$D"
 
 step "a Julia world: a General registry, packages, JLL artifacts for 5 platforms, manifests"
-go run ./internal/fixture/cmd/genworld -out "$D/world" -static "$D/mirror" -seed 1 -packages 12 -versions 3 \
+go run ./internal/testkit/fixture/cmd/genworld -out "$D/world" -static "$D/mirror" -seed 1 -packages 12 -versions 3 \
   -real-general-uuid -all-features \
   -platforms x86_64-linux-gnu,aarch64-linux-gnu,x86_64-apple-darwin,aarch64-apple-darwin,x86_64-w64-mingw32 >"$D/world.json"
 manifest="$(find "$D/world" -path '*v2.0*' -name Manifest.toml | sort | head -n 1)"

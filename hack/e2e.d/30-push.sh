@@ -8,7 +8,7 @@
 
 # _genworld DIR: a small world with every tree feature, plus its static mirror.
 _genworld() {
-  (cd "$REPO" && go run ./internal/fixture/cmd/genworld -out "$1/world" -static "$1/static" \
+  (cd "$REPO" && go run ./internal/testkit/fixture/cmd/genworld -out "$1/world" -static "$1/static" \
     -seed 11 -packages 10 -versions 2 -artifact-fraction 0.4 -all-features \
     -platforms x86_64-linux-gnu,aarch64-linux-gnu,x86_64-w64-mingw32 >"$1/world.json") ||
     die "genworld failed"

@@ -8,7 +8,7 @@
 
 stage_serve() {
   local here="$PWD"
-  (cd "$REPO" && go run ./internal/fixture/cmd/genworld -out "$here/world" -static "$here/static" \
+  (cd "$REPO" && go run ./internal/testkit/fixture/cmd/genworld -out "$here/world" -static "$here/static" \
     -seed 5 -packages 8 -versions 2 -artifact-fraction 0.4 -real-general-uuid \
     -platforms x86_64-linux-gnu >"$here/world.json") || die "genworld failed"
   local m0 m1

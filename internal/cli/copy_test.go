@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/shoebox-jl/shoebox/internal/testregistry"
+	"github.com/shoebox-jl/shoebox/internal/testkit/testregistry"
 	"github.com/shoebox-jl/shoebox/pkg/store"
 )
 

@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/shoebox-jl/shoebox/internal/env"
+	"github.com/shoebox-jl/shoebox/internal/cli/env"
 	"github.com/shoebox-jl/shoebox/pkg/trust"
 )
 

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/shoebox-jl/shoebox/internal/fixture"
+	"github.com/shoebox-jl/shoebox/internal/testkit/fixture"
 )
 
 var (

@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/shoebox-jl/shoebox/internal/env"
+	"github.com/shoebox-jl/shoebox/internal/cli/env"
 	"github.com/shoebox-jl/shoebox/pkg/store"
 )
 

@@ -1,5 +1,7 @@
-// Package depcheck holds the test that enforces the dependency direction of
-// DESIGN.md: cli → pkg/* → leaves; treehash and julia know nothing of OCI;
+// Package depcheck holds the test that enforces the dependency direction the
+// README's "Layout" section states: cmd → internal/cli → pkg/* → leaves
+// (pkg/treehash, pkg/julia, internal/tarx, internal/ocigraph); the test kit
+// (internal/testkit/...) is reachable from tests only; treehash and julia know nothing of OCI;
 // trust knows nothing of Julia; cobra, sigstore and go-toml stay in their
 // owners.
 package depcheck
@@ -152,15 +154,37 @@ func TestDependencyDirection(t *testing.T) {
 			}
 		}
 	}
-	// The in-process test registry (and the distribution registry it runs)
-	// is reachable from tests only, never from the binary or libraries.
+	// The test kit (fixture generator, Pkg-faithful client, fault proxy, the
+	// in-process distribution registry) is reachable from tests only, never
+	// from the binary or the libraries; so is the distribution registry.
+	testkit := module + "/internal/testkit/"
 	for _, p := range pkgs {
-		if !own(p.path) || p.path == module+"/internal/testregistry" {
+		if !own(p.path) || strings.HasPrefix(p.path, testkit) {
 			continue
 		}
 		for _, d := range p.deps {
-			if d == module+"/internal/testregistry" || strings.HasPrefix(d, "github.com/distribution/distribution/") {
+			if strings.HasPrefix(d, testkit) || strings.HasPrefix(d, "github.com/distribution/distribution/") {
 				t.Errorf("%s depends on %s outside tests", p.path, d)
+			}
+		}
+	}
+	// internal/ holds one top-floor package (cli), the test kit and leaves:
+	// a leaf under internal/ imports nothing of ours but other leaves.
+	leaves := map[string]bool{module + "/internal/tarx": true, module + "/internal/ocigraph": true,
+		module + "/pkg/treehash": true, module + "/pkg/julia": true}
+	for _, p := range pkgs {
+		if !own(p.path) || !strings.HasPrefix(p.path, module+"/internal/") ||
+			strings.HasPrefix(p.path, testkit) || strings.HasPrefix(p.path, module+"/internal/cli") ||
+			strings.HasPrefix(p.path, module+"/internal/depcheck") {
+			continue
+		}
+		if !leaves[p.path] {
+			t.Errorf("%s: internal/ holds cli, testkit/ and the leaves %v; put this package in one of them", p.path, leaves)
+			continue
+		}
+		for _, d := range p.imports {
+			if own(d) && !leaves[d] {
+				t.Errorf("leaf %s imports %s", p.path, d)
 			}
 		}
 	}

@@ -15,8 +15,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
 
-	"github.com/shoebox-jl/shoebox/internal/fixture"
-	"github.com/shoebox-jl/shoebox/internal/pkgclient"
+	"github.com/shoebox-jl/shoebox/internal/testkit/fixture"
+	"github.com/shoebox-jl/shoebox/internal/testkit/pkgclient"
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/julia"
 	"github.com/shoebox-jl/shoebox/pkg/pkgserver"

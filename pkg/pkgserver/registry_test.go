@@ -13,8 +13,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
-	"github.com/shoebox-jl/shoebox/internal/pkgclient"
-	"github.com/shoebox-jl/shoebox/internal/testregistry"
+	"github.com/shoebox-jl/shoebox/internal/testkit/pkgclient"
+	"github.com/shoebox-jl/shoebox/internal/testkit/testregistry"
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/julia"
 	"github.com/shoebox-jl/shoebox/pkg/pkgserver"

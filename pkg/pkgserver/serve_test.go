@@ -15,8 +15,8 @@ import (
 	"testing/fstest"
 	"time"
 
-	"github.com/shoebox-jl/shoebox/internal/fixture"
-	"github.com/shoebox-jl/shoebox/internal/pkgclient"
+	"github.com/shoebox-jl/shoebox/internal/testkit/fixture"
+	"github.com/shoebox-jl/shoebox/internal/testkit/pkgclient"
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/julia"
 	"github.com/shoebox-jl/shoebox/pkg/pkgserver"

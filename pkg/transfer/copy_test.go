@@ -21,8 +21,8 @@ import (
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote/errcode"
 
-	"github.com/shoebox-jl/shoebox/internal/faultproxy"
-	"github.com/shoebox-jl/shoebox/internal/testregistry"
+	"github.com/shoebox-jl/shoebox/internal/testkit/faultproxy"
+	"github.com/shoebox-jl/shoebox/internal/testkit/testregistry"
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/julia"
 	"github.com/shoebox-jl/shoebox/pkg/store"

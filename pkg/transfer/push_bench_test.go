@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/shoebox-jl/shoebox/internal/fixture"
+	"github.com/shoebox-jl/shoebox/internal/testkit/fixture"
 	"github.com/shoebox-jl/shoebox/pkg/store"
 )
 

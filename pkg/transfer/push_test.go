@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoebox-jl/shoebox/internal/fixture"
+	"github.com/shoebox-jl/shoebox/internal/testkit/fixture"
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/julia"
 	"github.com/shoebox-jl/shoebox/pkg/store"

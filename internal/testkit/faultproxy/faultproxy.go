@@ -2,7 +2,7 @@
 // injects faults on a schedule: 500 answers, and connections reset in the
 // middle of a response body or of a request body (a registry dying
 // mid-blob). It runs on an httptest server bound to 127.0.0.1 in front of
-// any HTTP server, typically internal/testregistry, and keeps the client's
+// any HTTP server, typically internal/testkit/testregistry, and keeps the client's
 // Host header so that the registry's upload locations point back at the
 // proxy.
 //
