@@ -35,7 +35,8 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 10s)
 	  done; \
 	done
 
-lint: tools ## go vet and staticcheck
+lint: tools ## go mod tidy -diff (must print nothing), go vet and staticcheck
+	@$(GO) mod tidy -diff || { echo 'go.mod/go.sum are not tidy: run go mod tidy' >&2; exit 1; }
 	$(GO) vet $(PKGS)
 	$(TOOLS)/staticcheck $(PKGS)
 
