@@ -12,6 +12,7 @@ import (
 )
 
 func main() {
+	registerKMS()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := cli.Main(ctx, os.Args[1:], cli.OSStreams())
 	stop()

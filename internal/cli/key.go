@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/sigstore/sigstore/pkg/signature/options"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -206,7 +205,7 @@ func runKeyPublic(ctx context.Context, f *Factory, opts KeyPublicOptions) error 
 	if err != nil {
 		return err
 	}
-	pub, err := signer.PublicKey(options.WithContext(ctx))
+	pub, err := trust.SignerPublicKey(ctx, signer)
 	if err != nil {
 		return fmt.Errorf("key %s: reading public key: %w", opts.Key, err)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/sigstore/sigstore/pkg/signature/options"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -139,7 +138,7 @@ func runSign(ctx context.Context, f *Factory, o *SignOptions) error {
 	if err != nil {
 		return err
 	}
-	pub, err := signer.PublicKey(options.WithContext(ctx))
+	pub, err := trust.SignerPublicKey(ctx, signer)
 	if err != nil {
 		return fmt.Errorf("key %s: reading public key: %w", o.Key, err)
 	}

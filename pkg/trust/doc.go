@@ -2,7 +2,8 @@
 // against a trust policy, in the formats cosign writes, with no network
 // beyond the OCI target itself (no transparency log, no TUF, no Fulcio).
 // It knows nothing of Julia, and it is the only shoebox package that
-// imports sigstore.
+// imports sigstore, but for the binary (cmd/shoebox), which wires sigstore's
+// KMS providers in with RegisterKMS.
 //
 // # Formats
 //

@@ -23,6 +23,7 @@ import (
 
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/sigstore/sigstore/pkg/signature/options"
 )
 
 // KeyAlgorithm names a key type GenerateKey can make.
@@ -179,6 +180,12 @@ func LoadSigner(ctx context.Context, ref string, pass PassFunc) (signature.Signe
 		return nil, fmt.Errorf("key %s: %w", ref, err)
 	}
 	return s, nil
+}
+
+// SignerPublicKey returns the public key of s; a KMS signer may ask its
+// server for it, under ctx.
+func SignerPublicKey(ctx context.Context, s signature.Signer) (crypto.PublicKey, error) {
+	return s.PublicKey(options.WithContext(ctx))
 }
 
 // LoadPrivateKeyPEM is LoadSigner for the bytes of a PEM key file.

@@ -1,4 +1,4 @@
-package cli
+package main
 
 import (
 	"context"
@@ -14,11 +14,12 @@ import (
 )
 
 // kmsSchemes are the KMS URI prefixes shoebox signs with, through sigstore's
-// providers. pkg/trust stays free of KMS clients and environment reads; the
-// binary wires them in here.
+// providers. The libraries stay free of KMS clients and their environment
+// reads, and internal/cli of sigstore: the binary wires them in here, the
+// one place outside pkg/trust that imports sigstore.
 var kmsSchemes = []string{"hashivault://"}
 
-func init() {
+func registerKMS() {
 	for _, p := range kmsSchemes {
 		trust.RegisterKMS(p, func(ctx context.Context, ref string) (signature.Signer, error) {
 			return kms.Get(ctx, ref, crypto.SHA256)

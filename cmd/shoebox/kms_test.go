@@ -1,4 +1,4 @@
-package cli
+package main
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 // Vault server can run here: the provider is reached and fails to connect
 // to the loopback address it is given, rather than the URI being unknown).
 func TestKMS_HashivaultIsWired(t *testing.T) {
+	registerKMS()
 	t.Setenv("VAULT_ADDR", "http://127.0.0.1:1")
 	t.Setenv("VAULT_TOKEN", "test")
 	s, err := trust.LoadSigner(context.Background(), "hashivault://shoebox-test", nil)
