@@ -1,6 +1,7 @@
 // Package depcheck holds the test that enforces the dependency direction the
 // README's "Layout" section states: cmd → internal/cli → pkg/* → leaves
-// (pkg/treehash, pkg/julia, internal/tarx, internal/ocigraph); the test kit
+// (pkg/treehash, pkg/julia, pkg/cvss, pkg/advisory, internal/tarx,
+// internal/ocigraph); the test kit
 // (internal/testkit/...) is reachable from tests only; treehash and julia know nothing of OCI;
 // trust knows nothing of Julia; cobra, sigstore and go-toml stay in their
 // owners.
@@ -123,6 +124,10 @@ func TestDependencyDirection(t *testing.T) {
 		module + "/pkg/treehash": nil,
 		// pkg/julia: treehash and go-toml; no OCI.
 		module + "/pkg/julia": {module + "/pkg/treehash", "github.com/pelletier/go-toml/v2"},
+		// pkg/cvss: the standard library only.
+		module + "/pkg/cvss": nil,
+		// pkg/advisory: OSV and matching over Julia versions; no OCI.
+		module + "/pkg/advisory": {module + "/pkg/julia", module + "/pkg/cvss", module + "/pkg/treehash", "github.com/pelletier/go-toml/v2"},
 		// internal/tarx: treehash (for Tar.jl's rules) and compression.
 		module + "/internal/tarx": {module + "/pkg/treehash", "github.com/klauspost/compress"},
 	}
