@@ -3,13 +3,33 @@ package cli
 import (
 	"context"
 	"fmt"
-	"sort"
-
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
+	"github.com/shoebox-jl/shoebox/pkg/shelf"
 	"github.com/shoebox-jl/shoebox/pkg/store"
 )
+
+// findBundles resolves ref's tag (or digest) to the bundle it names, or
+// lists every bundle of the store when ref names none (shelf's one rule).
+func findBundles(ctx context.Context, st *store.Store, ref store.Reference) ([]shelf.Ref, error) {
+	if ref.Tag != "" {
+		r, err := shelf.Find(ctx, st, ref.Tag)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", ref, err)
+		}
+		return []shelf.Ref{r}, nil
+	}
+	refs, err := shelf.List(ctx, st)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ref.Location(), err)
+	}
+	return refs, nil
+}
+
+// refName is how messages name a bundle of the store ref.
+func refName(ref store.Reference, r shelf.Ref) store.Reference {
+	return ref.WithTag(r.Name())
+}
 
 // taggedBundle is a bundle found under a tag.
 type taggedBundle struct {
@@ -18,50 +38,46 @@ type taggedBundle struct {
 }
 
 // readBundles reads the bundle at ref's tag or digest, or every bundle
-// tagged in the store when ref names none. Tags that are not bundles
-// (signatures, other artifacts) are skipped.
+// of the store when ref names none.
 func readBundles(ctx context.Context, st *store.Store, ref store.Reference) ([]taggedBundle, error) {
-	if ref.Tag != "" {
-		desc, err := st.Resolve(ctx, ref.Tag)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", ref, err)
-		}
-		b, err := bundle.Read(ctx, st, desc)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", ref, err)
-		}
-		return []taggedBundle{{Tag: ref.Tag, Bundle: b}}, nil
-	}
-	tags, err := st.Tags(ctx)
+	refs, err := findBundles(ctx, st, ref)
 	if err != nil {
-		return nil, fmt.Errorf("%s: listing tags: %w", ref.Location(), err)
+		return nil, err
 	}
 	var out []taggedBundle
-	for _, t := range tags {
-		if referrersTagRE.MatchString(t) {
-			continue // a signature or a referrers fallback index, never a bundle
-		}
-		desc, err := st.Resolve(ctx, t)
+	for _, r := range refs {
+		b, err := bundle.Read(ctx, st, r.Index)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", ref.WithTag(t), err)
+			return nil, fmt.Errorf("%s: %w", refName(ref, r), err)
 		}
-		if !isBundleIndex(desc) {
-			continue
+		tag := r.Tag
+		if tag == "" {
+			tag = ref.Tag
 		}
-		b, err := bundle.Read(ctx, st, desc)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", ref.WithTag(t), err)
-		}
-		out = append(out, taggedBundle{Tag: t, Bundle: b})
+		out = append(out, taggedBundle{Tag: tag, Bundle: b})
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Tag < out[j].Tag })
 	return out, nil
 }
 
-// isBundleIndex reports whether a tag's descriptor can be a bundle: an
-// image index whose artifactType (when the store reports it) is a bundle's.
-func isBundleIndex(d ocispec.Descriptor) bool {
-	return d.MediaType == ocispec.MediaTypeImageIndex && (d.ArtifactType == "" || d.ArtifactType == bundle.ArtifactTypeBundle)
+// storeBundles reads every bundle of a store that reads cleanly; the ones
+// that do not are skipped (verify reports them when they are verified).
+func storeBundles(ctx context.Context, st *store.Store) ([]*bundle.Bundle, error) {
+	refs, err := findBundles(ctx, st, st.Ref())
+	if err != nil {
+		return nil, err
+	}
+	var out []*bundle.Bundle
+	for _, r := range refs {
+		b, err := bundle.Read(ctx, st, r.Index)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			continue
+		}
+		out = append(out, b)
+	}
+	return out, nil
 }
 
 // bundleSize is the sum of the bundle's tarball sizes.

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
+	"github.com/shoebox-jl/shoebox/pkg/shelf"
 	"github.com/shoebox-jl/shoebox/pkg/store"
 	"github.com/shoebox-jl/shoebox/pkg/transfer"
 	"github.com/shoebox-jl/shoebox/pkg/trust"
@@ -197,7 +198,7 @@ func runCopy(ctx context.Context, f *Factory, o *CopyOptions) error {
 		return err
 	}
 	defer src.Close()
-	refs, err := bundleRefs(ctx, src, srcRef)
+	refs, err := findBundles(ctx, src, srcRef)
 	if err != nil {
 		return err
 	}
@@ -215,7 +216,7 @@ func runCopy(ctx context.Context, f *Factory, o *CopyOptions) error {
 		defer dstRO.Close()
 	}
 	var ctxBundles []*bundle.Bundle
-	var verifySrc transfer.VerifyTarget = src
+	var verifySrc shelf.Target = src
 	if !o.NoVerify {
 		sb, err := storeBundles(ctx, src)
 		if err != nil {
@@ -228,14 +229,14 @@ func runCopy(ctx context.Context, f *Factory, o *CopyOptions) error {
 				return fmt.Errorf("%s: %w", dstRef.Location(), err)
 			}
 			ctxBundles = append(ctxBundles, db...)
-			verifySrc = &transfer.Overlay{Primary: src, Fallback: dstRO}
+			verifySrc = &shelf.Overlay{Primary: src, Fallback: dstRO}
 		}
 	}
 
 	sum := copyJSON{Source: srcRef.String(), Destination: dstRef.Location(), OK: true, Bundles: []importRecord{}, Log: logPath}
 	var fails []error
 	type job struct {
-		ref  bundleRef
+		ref  shelf.Ref
 		name store.Reference
 		rec  importRecord
 	}
@@ -251,16 +252,13 @@ func runCopy(ctx context.Context, f *Factory, o *CopyOptions) error {
 		}
 	}
 	for _, r := range refs {
-		name := srcRef.WithTag(r.Tag)
-		if r.Tag == "" {
-			name = srcRef.WithTag(r.Desc.Digest.String())
-		}
+		name := refName(srcRef, r)
 		tag := cmpOr(dstTag, r.Tag)
-		rec := importRecord{Source: name.String(), Destination: dstRef.WithTag(tag).String(), Digest: r.Desc.Digest.String(),
+		rec := importRecord{Source: name.String(), Destination: dstRef.WithTag(tag).String(), Digest: r.Index.Digest.String(),
 			Tag: tag, Deep: o.Deep}
 		if !o.NoVerify {
-			res, err := transfer.Verify(ctx, verifySrc, r.Desc, transfer.VerifyOptions{
-				Policy: pol, Tag: r.Tag, Signatures: src, Deep: o.Deep, Context: ctxBundles, Concurrency: o.Concurrency})
+			res, err := shelf.Verify(ctx, verifySrc, r.Index, shelf.VerifyOptions{
+				Policy: pol, Tags: tagsOf(r), Signatures: src, Deep: o.Deep, Context: ctxBundles, Concurrency: o.Concurrency})
 			if res == nil && err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
@@ -296,7 +294,7 @@ func runCopy(ctx context.Context, f *Factory, o *CopyOptions) error {
 	for _, j := range jobs {
 		rec := j.rec
 		base := planned
-		cres, err := transfer.Copy(ctx, src, dst, j.ref.Desc, []string{rec.Tag}, transfer.CopyOptions{
+		cres, err := transfer.Copy(ctx, src, dst, j.ref.Index, []string{rec.Tag}, transfer.CopyOptions{
 			Concurrency: o.Concurrency, Progress: func(e transfer.Event) {
 				if e.Type == transfer.EventPlanned {
 					e.Items += base

@@ -24,6 +24,7 @@ import (
 
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/pkgserver"
+	"github.com/shoebox-jl/shoebox/pkg/shelf"
 	"github.com/shoebox-jl/shoebox/pkg/store"
 	"github.com/shoebox-jl/shoebox/pkg/trust"
 )
@@ -635,7 +636,12 @@ func (l *serveLoader) list(ctx context.Context) (map[string]digest.Digest, []ser
 			return nil, nil, fmt.Errorf("%s: %w", l.ref.WithTag(t), err)
 		}
 		out[t] = d.Digest
-		if !isBundleIndex(d) {
+		if shelf.IsSignatureTag(t) {
+			continue
+		}
+		if ok, err := shelf.IsBundle(ctx, l.st, d); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", l.ref.WithTag(t), err)
+		} else if !ok {
 			continue
 		}
 		if r, ok := byDigest[d.Digest]; ok {

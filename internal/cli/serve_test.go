@@ -24,6 +24,7 @@ import (
 
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/pkgserver"
+	"github.com/shoebox-jl/shoebox/pkg/shelf"
 	"github.com/shoebox-jl/shoebox/pkg/store"
 	"github.com/shoebox-jl/shoebox/pkg/trust"
 )
@@ -411,13 +412,12 @@ func itemOnlyIn(t *testing.T, st *store.Store, a, b string) string {
 
 func itemEntry(t *testing.T, st *store.Store, path string) bundle.Entry {
 	t.Helper()
-	tags, _ := st.Tags(context.Background())
-	for _, tag := range tags {
-		d, err := st.Resolve(context.Background(), tag)
-		if err != nil || !isBundleIndex(d) {
-			continue
-		}
-		b, err := bundle.Read(context.Background(), st, d)
+	refs, err := shelf.List(context.Background(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range refs {
+		b, err := bundle.Read(context.Background(), st, r.Index)
 		if err != nil {
 			t.Fatal(err)
 		}

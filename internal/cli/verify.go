@@ -8,17 +8,16 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"oras.land/oras-go/v2/content"
 
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/julia"
+	"github.com/shoebox-jl/shoebox/pkg/shelf"
 	"github.com/shoebox-jl/shoebox/pkg/store"
 	"github.com/shoebox-jl/shoebox/pkg/transfer"
 	"github.com/shoebox-jl/shoebox/pkg/trust"
@@ -29,7 +28,7 @@ import (
 func init() {
 	verifyErrors = append(verifyErrors, func(err error) bool {
 		return errors.Is(err, bundle.ErrIntegrity) || errors.Is(err, bundle.ErrFormat) ||
-			errors.Is(err, transfer.ErrIncomplete) || errors.Is(err, transfer.ErrNotCovered)
+			errors.Is(err, shelf.ErrIncomplete) || errors.Is(err, shelf.ErrNotCovered)
 	})
 }
 
@@ -182,88 +181,6 @@ func openVerified(ctx context.Context, f *Factory, sf *storeFlags, ref string) (
 	return st, r, nil
 }
 
-// bundleRef is one bundle to verify or copy: its tag ("" when named by
-// digest) and its index, resolved once.
-type bundleRef struct {
-	Tag  string
-	Desc ocispec.Descriptor
-}
-
-// referrersTagRE matches the OCI referrers tag schema's fallback tags
-// and cosign's signature, attestation and SBOM tags: never bundles.
-var referrersTagRE = regexp.MustCompile(`^sha256-[0-9a-f]{64}(\.(sig|att|sbom))?$`)
-
-// bundleRefs resolves ref's tag (or digest) once, or lists every tag of
-// the store that holds a bundle index. A tagged index whose bytes do not
-// match its digest is listed, so that verify reports it.
-func bundleRefs(ctx context.Context, st *store.Store, ref store.Reference) ([]bundleRef, error) {
-	if ref.Tag != "" {
-		d, err := st.Resolve(ctx, ref.Tag)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", ref, err)
-		}
-		tag := ref.Tag
-		if ref.IsDigest() {
-			tag = ""
-		}
-		return []bundleRef{{Tag: tag, Desc: d}}, nil
-	}
-	tags, err := st.Tags(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("%s: listing tags: %w", ref.Location(), err)
-	}
-	var out []bundleRef
-	for _, t := range tags {
-		if referrersTagRE.MatchString(t) {
-			continue
-		}
-		d, err := st.Resolve(ctx, t)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", ref.WithTag(t), err)
-		}
-		if d.MediaType != ocispec.MediaTypeImageIndex {
-			continue
-		}
-		if d.ArtifactType == "" {
-			// A registry does not report artifactType on resolve: look.
-			b, err := content.FetchAll(ctx, st, ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: min(d.Size, bundle.MaxMetadataSize)})
-			if err == nil {
-				var idx struct {
-					ArtifactType string `json:"artifactType"`
-				}
-				if json.Unmarshal(b, &idx) == nil && idx.ArtifactType != bundle.ArtifactTypeBundle {
-					continue
-				}
-			}
-		} else if d.ArtifactType != bundle.ArtifactTypeBundle {
-			continue
-		}
-		out = append(out, bundleRef{Tag: t, Desc: d})
-	}
-	return out, nil
-}
-
-// storeBundles reads every bundle of a store that reads cleanly; the ones
-// that do not are skipped (verify reports them when they are verified).
-func storeBundles(ctx context.Context, st *store.Store) ([]*bundle.Bundle, error) {
-	refs, err := bundleRefs(ctx, st, st.Ref())
-	if err != nil {
-		return nil, err
-	}
-	var out []*bundle.Bundle
-	for _, r := range refs {
-		b, err := bundle.Read(ctx, st, r.Desc)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			continue
-		}
-		out = append(out, b)
-	}
-	return out, nil
-}
-
 type verifySigJSON struct {
 	Outcome string   `json:"outcome"`
 	Signers []string `json:"signers,omitempty"`
@@ -316,9 +233,9 @@ type verifyJSON struct {
 	Error     string               `json:"error,omitempty"`
 }
 
-// bundleJSON summarises one transfer.Verify outcome.
-func bundleJSON(r bundleRef, res *transfer.VerifyResult, err error) verifyBundleJSON {
-	out := verifyBundleJSON{Tag: r.Tag, Digest: r.Desc.Digest.String(), OK: err == nil}
+// bundleJSON summarises one shelf.Verify outcome.
+func bundleJSON(r shelf.Ref, res *shelf.VerifyResult, err error) verifyBundleJSON {
+	out := verifyBundleJSON{Tag: r.Tag, Digest: r.Index.Digest.String(), OK: err == nil}
 	if res != nil {
 		if s := res.Signature; s != nil {
 			out.Signature = &verifySigJSON{Outcome: string(s.Outcome), Signers: s.Signers, Unknown: s.Unknown, Formats: s.Formats}
@@ -365,7 +282,7 @@ func printBundle(f *Factory, name string, b verifyBundleJSON) {
 		} else {
 			fmt.Fprintf(w, "  signature  FAILED: %s\n", sigError(b))
 		}
-	} else if err := firstMatching(b, transfer.ErrNotCovered.Error()); err != "" {
+	} else if err := firstMatching(b, shelf.ErrNotCovered.Error()); err != "" {
 		fmt.Fprintf(w, "  signature  FAILED: %s\n", err)
 	}
 	if c := b.Integrity; c != nil {
@@ -456,7 +373,7 @@ func runVerify(ctx context.Context, f *Factory, o *VerifyOptions) error {
 		return err
 	}
 	defer st.Close()
-	var src transfer.VerifyTarget = st
+	var src shelf.Target = st
 	var withBundles []*bundle.Bundle
 	if o.With != "" {
 		ws, _, err := o.store.open(ctx, f, o.With, true)
@@ -464,12 +381,12 @@ func runVerify(ctx context.Context, f *Factory, o *VerifyOptions) error {
 			return fmt.Errorf("--with: %w", err)
 		}
 		defer ws.Close()
-		src = &transfer.Overlay{Primary: st, Fallback: ws}
+		src = &shelf.Overlay{Primary: st, Fallback: ws}
 		if withBundles, err = storeBundles(ctx, ws); err != nil {
 			return fmt.Errorf("--with %s: %w", o.With, err)
 		}
 	}
-	refs, err := bundleRefs(ctx, st, ref)
+	refs, err := findBundles(ctx, st, ref)
 	if err != nil {
 		return err
 	}
@@ -492,14 +409,11 @@ func runVerify(ctx context.Context, f *Factory, o *VerifyOptions) error {
 	prog := newProgress(f, "verify", o.Quiet || o.JSON && !f.ErrIsTerminal)
 	planTotal := 0
 	for _, r := range refs {
-		name := ref.WithTag(r.Tag).String()
-		if r.Tag == "" {
-			name = ref.WithTag(r.Desc.Digest.String()).String()
-		}
-		planTotal += planned[r.Desc.Digest.String()]
+		name := refName(ref, r).String()
+		planTotal += planned[r.Index.Digest.String()]
 		prog.Event(transfer.Event{Type: transfer.EventPlanned, Items: planTotal})
-		res, err := transfer.Verify(ctx, src, r.Desc, transfer.VerifyOptions{
-			Policy: pol, Tag: r.Tag, Signatures: st, Deep: o.Deep, Context: ctxBundles, Concurrency: o.Concurrency,
+		res, err := shelf.Verify(ctx, src, r.Index, shelf.VerifyOptions{
+			Policy: pol, Tags: tagsOf(r), Signatures: st, Deep: o.Deep, Context: ctxBundles, Concurrency: o.Concurrency,
 			Progress: func(e bundle.CheckEvent) {
 				if e.Bytes > 0 {
 					prog.Event(transfer.Event{Type: transfer.EventBytes, Bytes: e.Bytes})
@@ -521,8 +435,8 @@ func runVerify(ctx context.Context, f *Factory, o *VerifyOptions) error {
 		if err != nil {
 			report.OK = false
 			fails = append(fails, fmt.Errorf("%s: %w", name, err))
-		} else if b, rerr := bundle.Read(ctx, src, r.Desc); rerr == nil {
-			good = append(good, b)
+		} else if res.Bundle != nil {
+			good = append(good, res.Bundle)
 		}
 		if !o.Quiet && !o.JSON {
 			clearProgress(prog)
@@ -535,7 +449,7 @@ func runVerify(ctx context.Context, f *Factory, o *VerifyOptions) error {
 		cat := bundle.NewCatalog(append(good, withBundles...)...)
 		for _, m := range manifests {
 			for _, pl := range platforms {
-				mr, err := transfer.CheckManifest(ctx, src, cat, m, pl, o.Concurrency)
+				mr, err := shelf.CheckManifest(ctx, src, cat, m.Name, m.Manifest, pl, o.Concurrency)
 				if err != nil {
 					return err
 				}
@@ -582,7 +496,7 @@ func printManifest(f *Factory, m verifyManifestJSON) {
 	fmt.Fprintf(f.Out, "manifest %s on %s: FAILED: Pkg.instantiate would miss %d of %d packages and artifacts:\n",
 		m.Manifest, m.Platform, len(m.Missing), m.Packages+m.Artifacts)
 	for _, mi := range m.Missing {
-		fmt.Fprintf(f.Out, "  missing %s\n", transfer.MissingString(mi))
+		fmt.Fprintf(f.Out, "  missing %s\n", shelf.MissingString(mi))
 	}
 }
 
@@ -591,6 +505,14 @@ func clearProgress(p *progress) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.clear()
+}
+
+// tagsOf is the tag a bundle was found under, as shelf.VerifyOptions.Tags.
+func tagsOf(r shelf.Ref) []string {
+	if r.Tag == "" {
+		return nil
+	}
+	return []string{r.Tag}
 }
 
 // plural formats a count with the right form of a noun.

@@ -1,7 +1,9 @@
 // Package depcheck holds the test that enforces the dependency direction the
 // README's "Layout" section states: cmd → internal/cli → pkg/* → leaves
 // (pkg/treehash, pkg/julia, pkg/cvss, pkg/advisory, internal/tarx,
-// internal/ocigraph); the test kit
+// internal/ocigraph); pkg/shelf, the trust boundary, sits below transfer
+// and pkgserver, and is with transfer and the CLI the only judge of
+// signatures; the test kit
 // (internal/testkit/...) is reachable from tests only; treehash and julia know nothing of OCI;
 // trust knows nothing of Julia; cobra, sigstore and go-toml stay in their
 // owners.
@@ -91,6 +93,13 @@ func TestDependencyDirection(t *testing.T) {
 		{module + "/internal/cli", []string{module + "/cmd/", module + "/internal/cli"}},
 		// the HTTP engine of serve: pkgserver's front end and the command
 		{"github.com/valyala/fasthttp", []string{module + "/pkg/pkgserver", module + "/internal/cli", module + "/cmd/"}},
+		// the trust boundary: signatures are judged by pkg/shelf (and
+		// written by sign, carried by copy); pkgserver knows nothing of
+		// trust, it reads through the shelf.
+		{module + "/pkg/trust", []string{module + "/pkg/shelf", module + "/pkg/transfer", module + "/internal/cli", module + "/cmd/"}},
+		// the shelf sits below the commands that use it.
+		{module + "/pkg/transfer", []string{module + "/internal/cli", module + "/cmd/"}},
+		{module + "/pkg/pkgserver", []string{module + "/internal/cli", module + "/cmd/"}},
 	}
 	for _, p := range pkgs {
 		if !own(p.path) {

@@ -25,6 +25,7 @@ import (
 	"github.com/shoebox-jl/shoebox/internal/testkit/testregistry"
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/julia"
+	"github.com/shoebox-jl/shoebox/pkg/shelf"
 	"github.com/shoebox-jl/shoebox/pkg/store"
 	"github.com/shoebox-jl/shoebox/pkg/trust"
 )
@@ -141,7 +142,7 @@ func policyOf(t *testing.T, threshold int, pems ...[]byte) *trust.Policy {
 
 // mustVerify verifies the bundle at tag v1 in s and returns the signature
 // formats and signer count.
-func mustVerify(t *testing.T, s VerifyTarget, pol *trust.Policy, want ocispec.Descriptor) *VerifyResult {
+func mustVerify(t *testing.T, s shelf.Target, pol *trust.Policy, want ocispec.Descriptor) *shelf.VerifyResult {
 	t.Helper()
 	d, err := s.Resolve(context.Background(), "v1")
 	if err != nil {
@@ -150,7 +151,7 @@ func mustVerify(t *testing.T, s VerifyTarget, pol *trust.Policy, want ocispec.De
 	if d.Digest != want.Digest {
 		t.Fatalf("v1 = %s, want %s", d.Digest, want.Digest)
 	}
-	res, err := Verify(context.Background(), s, d, VerifyOptions{Policy: pol, Tag: "v1", Deep: true})
+	res, err := shelf.Verify(context.Background(), s, d, shelf.VerifyOptions{Policy: pol, Tags: []string{"v1"}, Deep: true})
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/shoebox-jl/shoebox/internal/ocigraph"
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/julia"
+	"github.com/shoebox-jl/shoebox/pkg/shelf"
 	"github.com/shoebox-jl/shoebox/pkg/treehash"
 )
 
@@ -229,38 +229,20 @@ type InventoryTarget interface {
 	Tags(ctx context.Context) ([]string, error)
 }
 
-// signatureTagRE matches the referrers fallback and cosign signature,
-// attestation and SBOM tags, which are never bundles.
-var signatureTagRE = regexp.MustCompile(`^sha256-[0-9a-f]{64}(\.(sig|att|sbom))?$`)
-
-// BuildInventory lists what a store holds: every tagged bundle (tags that
-// are signatures, referrers indexes or other artifacts are skipped) and
-// every item its index names, with its identity, annotated manifest
+// BuildInventory lists what a store holds: every bundle (shelf.List's
+// rule: tags that are signatures, referrers indexes or other artifacts are
+// skipped) and every item its index names, with its identity, annotated manifest
 // descriptor and layer digests. A bundle that cannot be read is an error
 // naming its tag.
 func BuildInventory(ctx context.Context, target InventoryTarget) (*Inventory, error) {
-	tags, err := target.Tags(ctx)
+	refs, err := shelf.List(ctx, target)
 	if err != nil {
-		return nil, fmt.Errorf("listing tags: %w", err)
+		return nil, err
 	}
 	inv := &Inventory{SchemaVersion: InventorySchemaVersion, Bundles: []InventoryBundle{}, Items: []InventoryItem{}}
 	seen := map[digest.Digest]bool{}
-	for _, t := range tags {
-		if signatureTagRE.MatchString(t) {
-			continue
-		}
-		d, err := target.Resolve(ctx, t)
-		if err != nil {
-			return nil, fmt.Errorf("tag %s: %w", t, err)
-		}
-		if d.MediaType != ocispec.MediaTypeImageIndex {
-			continue
-		}
-		if ok, err := isBundle(ctx, target, d); err != nil {
-			return nil, fmt.Errorf("tag %s: %w", t, err)
-		} else if !ok {
-			continue
-		}
+	for _, r := range refs {
+		t, d := r.Tag, r.Index
 		b, err := bundle.Read(ctx, target, d)
 		if err != nil {
 			return nil, fmt.Errorf("tag %s: %w", t, err)
@@ -285,26 +267,4 @@ func BuildInventory(ctx context.Context, target InventoryTarget) (*Inventory, er
 	slices.SortFunc(inv.Items, compareItems)
 	inv.index()
 	return inv, nil
-}
-
-// isBundle reads an index's artifactType (a registry does not report it
-// on resolve).
-func isBundle(ctx context.Context, f content.Fetcher, d ocispec.Descriptor) (bool, error) {
-	if d.ArtifactType != "" {
-		return d.ArtifactType == bundle.ArtifactTypeBundle, nil
-	}
-	if d.Size > bundle.MaxMetadataSize {
-		return false, nil
-	}
-	b, err := content.FetchAll(ctx, f, d)
-	if err != nil {
-		return false, err
-	}
-	var idx struct {
-		ArtifactType string `json:"artifactType"`
-	}
-	if err := json.Unmarshal(b, &idx); err != nil {
-		return false, nil
-	}
-	return idx.ArtifactType == bundle.ArtifactTypeBundle, nil
 }

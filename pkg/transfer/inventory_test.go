@@ -13,6 +13,7 @@ import (
 
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/julia"
+	"github.com/shoebox-jl/shoebox/pkg/shelf"
 	"github.com/shoebox-jl/shoebox/pkg/store"
 	"github.com/shoebox-jl/shoebox/pkg/trust"
 )
@@ -214,11 +215,11 @@ func TestDelta(t *testing.T) {
 	}
 
 	// Alone the delta is incomplete; with the inside store it verifies.
-	if _, err := Verify(ctx, stick, res.Index, VerifyOptions{Policy: pol, Tag: "v2"}); !errors.Is(err, bundle.ErrIntegrity) {
+	if _, err := shelf.Verify(ctx, stick, res.Index, shelf.VerifyOptions{Policy: pol, Tags: []string{"v2"}}); !errors.Is(err, bundle.ErrIntegrity) {
 		t.Errorf("Verify(delta alone) = %v, want an integrity failure", err)
 	}
 	insideRO := inside // the writer sees its own content
-	v, err := Verify(ctx, &Overlay{Primary: stick, Fallback: insideRO}, res.Index, VerifyOptions{Policy: pol, Tag: "v2", Deep: true})
+	v, err := shelf.Verify(ctx, &shelf.Overlay{Primary: stick, Fallback: insideRO}, res.Index, shelf.VerifyOptions{Policy: pol, Tags: []string{"v2"}, Deep: true})
 	if err != nil {
 		t.Fatalf("Verify(delta with the inside store) = %v", err)
 	}
@@ -247,13 +248,13 @@ func TestDelta(t *testing.T) {
 	}
 }
 
-func mustVerify2(t *testing.T, s VerifyTarget, pol *trust.Policy, tag string, want ocispec.Descriptor) {
+func mustVerify2(t *testing.T, s shelf.Target, pol *trust.Policy, tag string, want ocispec.Descriptor) {
 	t.Helper()
 	d, err := s.Resolve(context.Background(), tag)
 	if err != nil || d.Digest != want.Digest {
 		t.Fatalf("resolving %s = %v, %v; want %s", tag, d.Digest, err, want.Digest)
 	}
-	if _, err := Verify(context.Background(), s, d, VerifyOptions{Policy: pol, Tag: tag, Deep: true}); err != nil {
+	if _, err := shelf.Verify(context.Background(), s, d, shelf.VerifyOptions{Policy: pol, Tags: []string{tag}, Deep: true}); err != nil {
 		t.Fatalf("Verify %s: %v", tag, err)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/shoebox-jl/shoebox/internal/tarx"
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/julia"
+	"github.com/shoebox-jl/shoebox/pkg/shelf"
 	"github.com/shoebox-jl/shoebox/pkg/store"
 	"github.com/shoebox-jl/shoebox/pkg/treehash"
 )
@@ -412,17 +413,14 @@ func identityKey(kind bundle.Kind, uuid julia.UUID, h treehash.Hash) string {
 // loadExisting reads every bundle already tagged in the destination, so the
 // items they hold are reused rather than fetched again.
 func (p *pusher) loadExisting(ctx context.Context) error {
-	tags, err := p.dst.Tags(ctx)
+	refs, err := shelf.List(ctx, p.dst)
 	if err != nil {
-		return fmt.Errorf("%s: listing tags: %w", p.dst.Ref(), err)
+		return fmt.Errorf("%s: %w", p.dst.Ref(), err)
 	}
 	read := map[digest.Digest]bool{} // tags naming the same bundle count once
-	for _, t := range tags {
-		desc, err := p.dst.Resolve(ctx, t)
-		if err != nil {
-			return fmt.Errorf("%s: resolving %q: %w", p.dst.Ref(), t, err)
-		}
-		if desc.MediaType != ocispec.MediaTypeImageIndex || desc.ArtifactType != bundle.ArtifactTypeBundle && desc.ArtifactType != "" || read[desc.Digest] {
+	for _, r := range refs {
+		t, desc := r.Tag, r.Index
+		if read[desc.Digest] {
 			continue
 		}
 		read[desc.Digest] = true

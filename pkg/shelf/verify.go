@@ -1,9 +1,9 @@
-package transfer
+package shelf
 
 import (
+	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -34,9 +34,9 @@ var ErrIncomplete = errors.New("incomplete for Pkg")
 // (trust.Policy.Tags): no key is trusted to sign it. Test with errors.Is.
 var ErrNotCovered = errors.New("tag not covered by the trust policy")
 
-// VerifyTarget is what Verify reads: content and tag resolution
+// Target is what Verify reads: content and tag resolution
 // (oras.ReadOnlyTarget). *store.Store and Overlay satisfy it.
-type VerifyTarget interface {
+type Target interface {
 	content.ReadOnlyStorage
 	content.Resolver
 }
@@ -48,13 +48,20 @@ type VerifyOptions struct {
 	// against (trust.Verify). nil skips the signature check:
 	// VerifyResult.Signature is then nil.
 	Policy *trust.Policy
-	// Tag is the bundle's tag, matched against Policy.Tags; "" (a bundle
-	// named by digest) is covered only by a policy without Tags.
-	Tag string
+	// Tags are the tags the bundle was found under, matched against
+	// Policy.Tags: the bundle is covered when one of them is. None (a
+	// bundle named by digest) is covered only by a policy without Tags.
+	Tags []string
 	// Signatures is where signatures are looked for; nil means src.
 	Signatures trust.ReadOnlyTarget
+	// IndexesOnly checks the bundle's indexes only (every index present,
+	// matching its digest and well formed: bundle.Read), not its item
+	// manifests and blobs, and skips the closure: what a server does at
+	// start, since it verifies every tarball's bytes as it serves them.
+	IndexesOnly bool
 	// Deep also decompresses every tarball and checks Tar.jl's rules and
-	// its tree hashes (bundle.CheckOptions.Deep).
+	// its tree hashes (bundle.CheckOptions.Deep). It is ignored with
+	// IndexesOnly.
 	Deep bool
 	// NoClosure skips the closure check.
 	NoClosure bool
@@ -72,17 +79,19 @@ type VerifyOptions struct {
 type VerifyResult struct {
 	// Index is the bundle's top index.
 	Index ocispec.Descriptor
-	// Tag is VerifyOptions.Tag.
-	Tag string
+	// Tags is VerifyOptions.Tags.
+	Tags []string
 	// Signature is the signature verdict; nil when no policy was given or
 	// the policy does not cover the tag.
 	Signature *trust.Result
-	// Check is the integrity report (never nil when Verify returns a
-	// result).
+	// Check is the integrity report; nil with IndexesOnly.
 	Check *bundle.CheckReport
-	// Closure is the closure report; nil with NoClosure or when the
-	// integrity check failed (what is broken cannot be read).
+	// Closure is the closure report; nil with NoClosure or IndexesOnly, or
+	// when the integrity check failed (what is broken cannot be read).
 	Closure *ClosureReport
+	// Bundle is the bundle as read (bundle.Read) when its indexes are
+	// intact, else nil.
+	Bundle *bundle.Bundle
 }
 
 // ClosureReport says whether a bundle's items hang together.
@@ -116,21 +125,23 @@ func (r *ClosureReport) Err() error {
 	return fmt.Errorf("closure: %w: %s", ErrIncomplete, strings.Join(lines, "; "))
 }
 
-// Verify checks one bundle: its signatures against opts.Policy (first,
-// and unless no policy is given), the integrity of everything it
-// references (bundle.Check: every index, manifest and blob, streamed on
-// opts.Concurrency workers; deeply with opts.Deep), and its closure (every
-// package listed at its tree hash in a registry snapshot of the bundle or
-// of opts.Context; every artifact referenced by a bundled package's
-// Artifacts.toml, read from the package tarballs).
+// Verify checks one bundle: that the trust policy covers it and its
+// signatures satisfy the policy (first, and unless no policy is given),
+// the integrity of everything it references (bundle.Check: every index,
+// manifest and blob, streamed on opts.Concurrency workers; deeply with
+// opts.Deep; only the indexes with opts.IndexesOnly), and its closure
+// (every package listed at its tree hash in a registry snapshot of the
+// bundle or of opts.Context; every artifact referenced by a bundled
+// package's Artifacts.toml, read from the package tarballs). verify, copy
+// and serve all decide with it.
 //
 // It runs every check even when an earlier one fails, so the result tells
 // everything, and returns the failures joined: a *trust.VerificationError
 // for signatures, errors wrapping ErrNotCovered, bundle.ErrIntegrity (or
 // bundle.ErrFormat) and ErrIncomplete. Other errors (I/O, transport,
 // cancellation) come with a nil result.
-func Verify(ctx context.Context, src VerifyTarget, index ocispec.Descriptor, opts VerifyOptions) (*VerifyResult, error) {
-	res := &VerifyResult{Index: index, Tag: opts.Tag}
+func Verify(ctx context.Context, src Target, index ocispec.Descriptor, opts VerifyOptions) (*VerifyResult, error) {
+	res := &VerifyResult{Index: index, Tags: opts.Tags}
 	var fails []error
 	if opts.Policy != nil {
 		sigs := opts.Signatures
@@ -138,9 +149,9 @@ func Verify(ctx context.Context, src VerifyTarget, index ocispec.Descriptor, opt
 			sigs = src
 		}
 		switch {
-		case !opts.Policy.Covers(opts.Tag):
-			what := fmt.Sprintf("tag %q", opts.Tag)
-			if opts.Tag == "" {
+		case !covered(opts.Policy, opts.Tags):
+			what := fmt.Sprintf("tag %q", strings.Join(opts.Tags, ","))
+			if len(opts.Tags) == 0 {
 				what = "a bundle named by digest"
 			}
 			fails = append(fails, fmt.Errorf("bundle %s: %s: %w (tags %s)", index.Digest, what, ErrNotCovered, strings.Join(opts.Policy.Tags, ", ")))
@@ -163,6 +174,24 @@ func Verify(ctx context.Context, src VerifyTarget, index ocispec.Descriptor, opt
 		}
 	}
 
+	if opts.IndexesOnly {
+		b, err := bundle.Read(ctx, src, index)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if !errors.Is(err, bundle.ErrIntegrity) && !errors.Is(err, bundle.ErrFormat) && !corrupt(err) && !errors.Is(err, errdef.ErrNotFound) {
+				return nil, fmt.Errorf("bundle %s: %w", index.Digest, err)
+			}
+			if !errors.Is(err, bundle.ErrIntegrity) && !errors.Is(err, bundle.ErrFormat) {
+				err = fmt.Errorf("%w: %w", bundle.ErrIntegrity, err)
+			}
+			fails = append(fails, fmt.Errorf("bundle %s: %w", index.Digest, err))
+		}
+		res.Bundle = b
+		return res, errors.Join(fails...)
+	}
+
 	rep, err := bundle.Check(ctx, src, index, bundle.CheckOptions{Deep: opts.Deep, Concurrency: opts.Concurrency, Progress: opts.Progress})
 	res.Check = rep
 	if err != nil {
@@ -172,7 +201,15 @@ func Verify(ctx context.Context, src VerifyTarget, index ocispec.Descriptor, opt
 		if !errors.Is(err, bundle.ErrIntegrity) {
 			return nil, err
 		}
-		fails = append(fails, integrityError(rep))
+		fails = append(fails, rep.Err())
+	}
+	if err == nil {
+		if res.Bundle, err = bundle.Read(ctx, src, index); err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			fails = append(fails, fmt.Errorf("bundle %s: %w", index.Digest, err))
+		}
 	}
 	if err == nil && !opts.NoClosure {
 		cl, err := checkClosure(ctx, src, rep.Entries, opts)
@@ -187,19 +224,12 @@ func Verify(ctx context.Context, src VerifyTarget, index ocispec.Descriptor, opt
 	return res, errors.Join(fails...)
 }
 
-// corrupt reports whether err means stored content does not match its
-// digest or size, or cannot be decoded.
-func corrupt(err error) bool {
-	var se *json.SyntaxError
-	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, content.ErrMismatchedDigest) ||
-		errors.Is(err, content.ErrTrailingData) || errors.As(err, &se)
-}
-
-// integrityError turns a check report into one error that wraps
-// bundle.ErrIntegrity (and every problem) and whose text names each
-// problem's item and cause, one per line.
-func integrityError(rep *bundle.CheckReport) error {
-	return rep.Err()
+// covered reports whether the policy covers a bundle found under tags.
+func covered(p *trust.Policy, tags []string) bool {
+	if len(p.Tags) == 0 {
+		return true
+	}
+	return slices.ContainsFunc(tags, p.Covers)
 }
 
 // checkClosure checks that every package is listed in a registry snapshot
@@ -301,20 +331,52 @@ func checkClosure(ctx context.Context, src content.Fetcher, entries []bundle.Ent
 	return rep, nil
 }
 
-// artifactsTOMLs reads a package tarball once and returns the bodies of
-// every (Julia)Artifacts.toml in it, by path.
+// maxArtifactsTOML caps how much of one Artifacts.toml is read.
+const maxArtifactsTOML = 8 << 20
+
+// artifactsTOMLs reads a package tarball once, verified while it streams,
+// under Tar.jl's rules, and returns the bodies of every
+// (Julia)Artifacts.toml in it (bundle.IsArtifactsTOML), by path.
 func artifactsTOMLs(ctx context.Context, src content.Fetcher, e bundle.Entry) (map[string][]byte, error) {
 	rc, err := bundle.Open(ctx, src, e)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", e.Item, err)
 	}
 	defer rc.Close()
-	s := scan(rc, true)
-	if s.err != nil {
-		return nil, fmt.Errorf("%s: reading tarball: %w", e.Item, s.err)
+	dec, _, err := tarx.Decompress(rc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: reading tarball: %w", e.Item, err)
 	}
-	return s.artifacts, nil
+	defer dec.Close()
+	files := map[string][]byte{}
+	_, err = treehash.TarVisit(dec, func(te *treehash.Entry) io.Writer {
+		if te.Type != treehash.TypeFile || !bundle.IsArtifactsTOML(te.Path) {
+			return nil
+		}
+		if te.Size > maxArtifactsTOML {
+			return nil
+		}
+		b := &bytes.Buffer{}
+		files[te.Path] = nil // a later entry of the same path wins, as in the tree
+		return writerFunc(func(p []byte) (int, error) {
+			b.Write(p)
+			files[te.Path] = b.Bytes()
+			return len(p), nil
+		})
+	})
+	if err == nil {
+		// Read to the end, so that the digest is checked.
+		_, err = io.Copy(io.Discard, rc)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: reading tarball: %w", e.Item, err)
+	}
+	return files, nil
 }
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // snapshot is one registry snapshot's files, read for lookups.
 type snapshot struct {
@@ -438,14 +500,14 @@ func MissingString(m bundle.Missing) string {
 //
 // The error is nil when the check ran; what is missing is in the report
 // (see ManifestReport.Err).
-func CheckManifest(ctx context.Context, src content.Fetcher, cat *bundle.Catalog, m NamedManifest, platform julia.Platform, concurrency int) (*ManifestReport, error) {
-	rep := &ManifestReport{Manifest: m.Name, Platform: platform.Triplet()}
+func CheckManifest(ctx context.Context, src content.Fetcher, cat *bundle.Catalog, name string, m *julia.Manifest, platform julia.Platform, concurrency int) (*ManifestReport, error) {
+	rep := &ManifestReport{Manifest: name, Platform: platform.Triplet()}
 	host := julia.HostPlatform(platform)
 	var mu sync.Mutex // guards rep; taken by the package readers
 	missing := map[string]bundle.Missing{}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(cmp.Or(max(concurrency, 0), 4))
-	for _, me := range m.Manifest.Entries {
+	for _, me := range m.Entries {
 		if !me.Fetchable() {
 			continue
 		}
@@ -527,10 +589,10 @@ func CheckManifest(ctx context.Context, src content.Fetcher, cat *bundle.Catalog
 // digest and every read is verified, so the fallback cannot substitute
 // anything. It is safe for concurrent use if both stores are.
 type Overlay struct {
-	Primary, Fallback VerifyTarget
+	Primary, Fallback Target
 }
 
-var _ VerifyTarget = (*Overlay)(nil)
+var _ Target = (*Overlay)(nil)
 
 // Fetch implements content.Fetcher.
 func (o *Overlay) Fetch(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {

@@ -1,0 +1,28 @@
+// Package shelf is shoebox's trust boundary: the one place that decides
+// what a store holds and whether it may be trusted. Every command that
+// reads bundles goes through it:
+//
+//   - List (and Find) say which tags of a store are bundles, with one rule
+//     for every command: ls, inspect, verify, copy, inventory, push's
+//     reuse of what a destination holds, and serve;
+//   - Verify decides about one bundle: the trust policy covers it, its
+//     signatures satisfy the policy (pkg/trust), everything it references
+//     is present and matches its digest (pkg/bundle's Check, or only its
+//     indexes for a server that verifies bytes as it sends them), and its
+//     closure holds for Pkg (every package listed by a registry snapshot,
+//     every artifact referenced by a package). CheckManifest answers "will
+//     Pkg.instantiate of this manifest succeed from these bundles".
+//
+// What Verify checks, in order, and what each failure wraps:
+//
+//	coverage   the policy's tags cover the bundle        ErrNotCovered
+//	signature  trust.Verify against the policy             *trust.VerificationError
+//	integrity  indexes, manifests, blobs (sizes, digests)  bundle.ErrIntegrity, bundle.ErrFormat
+//	closure    registry listings, Artifacts.toml refs      ErrIncomplete
+//
+// The package reads stores through small interfaces (Lister, Target) that
+// *store.Store satisfies; it prints nothing, reads no environment, and is
+// safe for concurrent use. It implements the bundle format of
+// pkg/bundle/FORMAT.md (v1) and cosign's signature formats through
+// pkg/trust.
+package shelf
