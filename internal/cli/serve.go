@@ -12,7 +12,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -413,8 +412,8 @@ func (l levelFilter) Enabled(ctx context.Context, lv slog.Level) bool {
 	return lv >= l.min && l.Handler.Enabled(ctx, lv)
 }
 
-// readOnlyStorage is the fetcher (maybe the cache) with the store's Exists,
-// what bundle.Check reads.
+// readOnlyStorage is the fetcher (maybe the cache) with the store's Exists
+// and Resolve, what shelf.Verify reads.
 type readOnlyStorage struct {
 	content.Fetcher
 	st *store.Store
@@ -422,6 +421,10 @@ type readOnlyStorage struct {
 
 func (r readOnlyStorage) Exists(ctx context.Context, d ocispec.Descriptor) (bool, error) {
 	return r.st.Exists(ctx, d)
+}
+
+func (r readOnlyStorage) Resolve(ctx context.Context, ref string) (ocispec.Descriptor, error) {
+	return r.st.Resolve(ctx, ref)
 }
 
 // serveLoader turns the store into a BundleSource: it lists the bundles,
@@ -521,55 +524,40 @@ func (l *serveLoader) load(ctx context.Context, force bool) (*pkgserver.BundleSo
 			rejected = append(rejected, name+": "+why)
 			delete(l.checked, r.desc.Digest)
 		}
-		var signers []string
-		if l.policy != nil {
-			covered := slices.ContainsFunc(r.tags, l.policy.Covers)
-			if !covered {
-				reject("tag not covered by the trust policy")
-				continue
-			}
-			res, err := trust.Verify(ctx, l.st, r.desc, l.policy)
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil, false, ctx.Err()
+		// Without --check-blobs, a bundle is trusted through its digest
+		// chain (signature → index → tarball digests) and every tarball is
+		// verified while it streams; only bundles with a suspect tarball
+		// get a full check.
+		suspect := false
+		if b, ok := l.read[r.desc.Digest]; ok {
+			for _, e := range b.Entries {
+				if quarantined[e.Whole.Digest] {
+					suspect = true
 				}
-				reject(err.Error())
-				continue
 			}
-			signers = res.Signers
 		}
-		b, err := l.bundle(ctx, r.desc)
+		full := suspect || (l.checkBlobs && (force || !l.checked[r.desc.Digest]))
+		res, err := shelf.Verify(ctx, readOnlyStorage{l.fetch, l.st}, r.desc, shelf.VerifyOptions{
+			Policy: l.policy, Tags: r.tags, Signatures: l.st, IndexesOnly: !full, Deep: l.deep, NoClosure: true})
+		if ctx.Err() != nil {
+			return nil, false, ctx.Err()
+		}
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil, false, ctx.Err()
+			why := err.Error()
+			if res != nil && res.Check != nil && len(res.Check.Problems) > 0 {
+				why = fmt.Sprintf("%d integrity problems, first: %v", len(res.Check.Problems), res.Check.Problems[0])
 			}
-			reject(err.Error())
+			reject(why)
 			continue
 		}
-		suspect := false
-		for _, e := range b.Entries {
-			if quarantined[e.Whole.Digest] {
-				suspect = true
-			}
-		}
-		// Without --check-blobs, a bundle is trusted through its digest
-		// chain (signature → index → tarball digests, read above) and
-		// every tarball is verified while it streams; only bundles with
-		// a suspect tarball get a full Check.
-		if suspect || (l.checkBlobs && (force || !l.checked[r.desc.Digest])) {
-			rep, err := bundle.Check(ctx, readOnlyStorage{l.fetch, l.st}, r.desc, bundle.CheckOptions{Deep: l.deep})
-			if ctx.Err() != nil {
-				return nil, false, ctx.Err()
-			}
-			if err != nil {
-				why := err.Error()
-				if rep != nil && len(rep.Problems) > 0 {
-					why = fmt.Sprintf("%d integrity problems, first: %v", len(rep.Problems), rep.Problems[0])
-				}
-				reject(why)
-				continue
-			}
+		b := res.Bundle
+		l.read[r.desc.Digest] = b
+		if full {
 			l.checked[r.desc.Digest] = true
+		}
+		var signers []string
+		if res.Signature != nil {
+			signers = res.Signature.Signers
 		}
 		items := map[string]int{}
 		for k, n := range countKinds(b) {
@@ -656,19 +644,6 @@ func (l *serveLoader) list(ctx context.Context) (map[string]digest.Digest, []ser
 		refs = append(refs, *byDigest[d])
 	}
 	return out, refs, nil
-}
-
-// bundle reads a bundle once per digest.
-func (l *serveLoader) bundle(ctx context.Context, d ocispec.Descriptor) (*bundle.Bundle, error) {
-	if b, ok := l.read[d.Digest]; ok {
-		return b, nil
-	}
-	b, err := bundle.Read(ctx, l.fetch, d)
-	if err != nil {
-		return nil, err
-	}
-	l.read[d.Digest] = b
-	return b, nil
 }
 
 func mapsEqual(a, b map[string]digest.Digest) bool {
