@@ -30,6 +30,7 @@ type CopyOptions struct {
 	JSON        bool
 	policy      policyFlags
 	store       storeFlags
+	from, to    sideFlags
 }
 
 const copyLong = `Copy bundles, with their signatures, between OCI layouts and registries.
@@ -58,13 +59,27 @@ last.
 Every copy (and every refusal) is appended to an import log, one JSON line
 each: what was verified and copied, which keys verified it, the digests and
 the time. The log is --log FILE, else <DST>/.shoebox/import.log when DST is
-a layout, else none.`
+a layout, else none.
+
+Registry connections: --plain-http, --insecure, --ca-file, --username and
+--password-stdin apply to both sides; --from-… and --to-… set one side
+(as oras cp has them), e.g. a lab registry over plain HTTP into Harbor with
+its own CA. With --from-password-stdin and --to-password-stdin both,
+standard input holds two lines: SRC's password, then DST's. Between two
+repositories of one registry, blobs are mounted (cross-repository blob
+mount) instead of downloaded and uploaded again; where the registry refuses
+a mount, they are copied.`
 
 const copyExample = `  # the import officer: stick → Harbor, verified against the release key
   shoebox copy --key release.pub /media/usb/julia:2026-11 harbor.example.org/julia/bundles
   # every bundle of the stick, with a robot account
   echo "$ROBOT_TOKEN" | shoebox copy --policy trust.toml --username 'robot$julia' --password-stdin \
       /media/usb/julia harbor.example.org/julia/bundles
+  # lab registry (plain HTTP) → Harbor, each with its own robot account
+  printf '%s\n%s\n' "$LAB_TOKEN" "$HARBOR_TOKEN" | shoebox copy --key release.pub \
+      --from-plain-http --from-username 'robot$lab+reader' --from-password-stdin \
+      --to-ca-file harbor-ca.pem --to-username 'robot$julia+importer' --to-password-stdin \
+      lab.internal:5000/julia/bundles:2026-11 harbor.example.org/julia/bundles
   # registry → layout (a second stick), resumable
   shoebox copy --key release.pub harbor.example.org/julia/bundles:2026-11 ./backup`
 
@@ -91,6 +106,8 @@ func newCopyCmd(f *Factory) *cobra.Command {
 	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "no progress output")
 	fl.BoolVar(&opts.JSON, "json", false, "print a JSON summary on standard output")
 	opts.store.register(fl)
+	opts.from.register(fl, "from-", "source")
+	opts.to.register(fl, "to-", "destination")
 	return cmd
 }
 
@@ -107,6 +124,7 @@ type importRecord struct {
 	Signers     []string `json:"signers,omitempty"`
 	Formats     []string `json:"formats,omitempty"`
 	Copied      int      `json:"copied"`
+	Mounted     int      `json:"mounted,omitempty"`
 	Skipped     int      `json:"skipped"`
 	Bytes       int64    `json:"bytes"`
 	Signatures  int      `json:"signatures"`
@@ -192,8 +210,12 @@ func runCopy(ctx context.Context, f *Factory, o *CopyOptions) error {
 		logPath = filepath.Join(dstRef.Path, ".shoebox", "import.log")
 	}
 	start := f.Now()
+	srcFlags, dstFlags, err := copySides(f, o.store, &o.from, &o.to)
+	if err != nil {
+		return err
+	}
 
-	src, srcRef, err := openVerified(ctx, f, &o.store, o.Src)
+	src, srcRef, err := openVerified(ctx, f, &srcFlags, o.Src)
 	if err != nil {
 		return err
 	}
@@ -210,7 +232,7 @@ func runCopy(ctx context.Context, f *Factory, o *CopyOptions) error {
 	// when something is to be copied.
 	var dstRO *store.Store
 	if dstRef.Kind == store.Remote || layoutExists(dstRef.Path) {
-		if dstRO, _, err = o.store.open(ctx, f, o.Dst, true); err != nil {
+		if dstRO, _, err = dstFlags.open(ctx, f, o.Dst, true); err != nil {
 			return err
 		}
 		defer dstRO.Close()
@@ -283,7 +305,7 @@ func runCopy(ctx context.Context, f *Factory, o *CopyOptions) error {
 	if dstRO != nil {
 		dstRO.Close()
 	}
-	dst, _, err := o.store.open(ctx, f, o.Dst, false)
+	dst, _, err := dstFlags.open(ctx, f, o.Dst, false)
 	if err != nil {
 		return err
 	}
@@ -306,6 +328,7 @@ func runCopy(ctx context.Context, f *Factory, o *CopyOptions) error {
 		}
 		if cres != nil {
 			rec.Copied, rec.Skipped, rec.Bytes, rec.Signatures = cres.Copied, cres.Skipped, cres.BytesCopied, cres.Signatures
+			rec.Mounted = cres.Mounted
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -327,8 +350,12 @@ func runCopy(ctx context.Context, f *Factory, o *CopyOptions) error {
 			if rec.Verified {
 				how = "verified, signed by " + joinOr(rec.Signers, "-")
 			}
-			fmt.Fprintf(f.Err, "copied %s → %s (%s): %d copied (%s), %d already there, %d signature manifests; %s\n",
-				rec.Source, rec.Destination, rec.Digest, rec.Copied, humanBytes(rec.Bytes), rec.Skipped, rec.Signatures, how)
+			mounted := ""
+			if rec.Mounted > 0 {
+				mounted = fmt.Sprintf(", %d blobs mounted from %s", rec.Mounted, srcRef.Repository)
+			}
+			fmt.Fprintf(f.Err, "copied %s → %s (%s): %d copied (%s%s), %d already there, %d signature manifests; %s\n",
+				rec.Source, rec.Destination, rec.Digest, rec.Copied, humanBytes(rec.Bytes), mounted, rec.Skipped, rec.Signatures, how)
 		}
 	}
 	prog.Finish()

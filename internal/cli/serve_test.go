@@ -51,13 +51,19 @@ func (s *syncBuffer) String() string {
 // its address and a stop function returning the exit code and stderr.
 func serveHarness(t *testing.T, args ...string) (addr string, _ any, stop func() (int, string)) {
 	t.Helper()
+	return serveHarnessIn(t, "", args...)
+}
+
+// serveHarnessIn is serveHarness with stdin as standard input.
+func serveHarnessIn(t *testing.T, stdin string, args ...string) (addr string, _ any, stop func() (int, string)) {
+	t.Helper()
 	ready := make(chan string, 1)
 	hooks := &serveHooks{ready: func(a string) { ready <- a }, reload: make(chan struct{}), reloaded: make(chan struct{})}
 	serveTestHooks = hooks
 	t.Cleanup(func() { serveTestHooks = nil })
 	var errb syncBuffer
 	f := &Factory{
-		Streams: Streams{In: strings.NewReader(""), Out: io.Discard, Err: &errb},
+		Streams: Streams{In: strings.NewReader(stdin), Out: io.Discard, Err: &errb},
 		Now:     func() time.Time { return time.Unix(1e9, 0) },
 		Getenv:  func(string) string { return "" },
 	}

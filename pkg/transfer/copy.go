@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -48,6 +49,23 @@ type CopyTarget interface {
 // manifests whose subject is a node (store.Store.Referrers).
 type referrersLister interface {
 	Referrers(ctx context.Context, subject ocispec.Descriptor, artifactType string) ([]ocispec.Descriptor, error)
+}
+
+// mounter is the optional capability of a CopyTarget to mount a blob
+// from another repository of its registry (store.Store.Mount).
+type mounter interface {
+	Mount(ctx context.Context, desc ocispec.Descriptor, fromRepo string, getContent func() (io.ReadCloser, error)) error
+}
+
+// mountSource returns the repository Copy mounts blobs from: src's, when
+// src and dst are distinct repositories of one registry; "" otherwise.
+func mountSource(src CopySource, dst CopyTarget) string {
+	s, ok1 := src.(*store.Store)
+	d, ok2 := dst.(*store.Store)
+	if !ok1 || !ok2 || !s.SameRegistry(d) || s.Ref().Repository == d.Ref().Repository {
+		return ""
+	}
+	return s.Ref().Repository
 }
 
 // CopyOptions tune Copy. The zero value copies with 4 transfers at a time,
@@ -86,6 +104,9 @@ type CopyResult struct {
 	// manifest's subgraph is not visited (the destination has it whole).
 	Copied, Skipped           int
 	BytesCopied, BytesSkipped int64
+	// Mounted counts the blobs (among Copied) the destination registry
+	// mounted from the source repository instead of receiving them.
+	Mounted int
 	// Signatures counts the signature manifests carried: the cosign
 	// ".sig" manifest (merged with the destination's when both have one)
 	// and the OCI 1.1 referrers.
@@ -111,12 +132,16 @@ type CopyResult struct {
 // (pushed against an inventory of dst) needs from src only what dst
 // lacks.
 //
-// Every blob is streamed from src to dst (never spooled) and checked
+// Between two repositories of one registry (both *store.Store), each blob
+// is mounted from the source repository (a cross-repository blob mount: no
+// bytes move); if the registry refuses mounts (an error other than "not
+// mounted, upload it"), the rest are copied. Otherwise every blob is
+// streamed from src to dst (never spooled) and checked
 // against its digest and size by the destination; manifests are read
 // through a 4 MiB cap and digest-checked. Transfers run on
 // opts.Concurrency goroutines and are retried per node (opts.Attempts).
 func Copy(ctx context.Context, src CopySource, dst CopyTarget, index ocispec.Descriptor, tags []string, opts CopyOptions) (*CopyResult, error) {
-	c := &copier{src: src, dst: dst, opts: opts, res: &CopyResult{Index: index}}
+	c := &copier{src: src, dst: dst, opts: opts, res: &CopyResult{Index: index}, mountFrom: mountSource(src, dst)}
 	if c.opts.Logger == nil {
 		c.opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -144,6 +169,10 @@ type copier struct {
 	mu      sync.Mutex
 	res     *CopyResult
 	planned int // nodes found so far, over every graph of this Copy
+	// mountFrom is the source repository blobs are mounted from ("" for
+	// none); noMount is set once the registry refused a mount.
+	mountFrom string
+	noMount   atomic.Bool
 }
 
 // node is one blob or manifest of a graph being copied.
@@ -372,9 +401,30 @@ func successors(b []byte) ([]ocispec.Descriptor, error) {
 	return out, err
 }
 
-// copyBlob streams one blob from src to dst, retrying transient failures.
+// copyBlob streams one blob from src to dst (or mounts it), retrying
+// transient failures.
 func (c *copier) copyBlob(ctx context.Context, n *node) error {
 	c.emit(Event{Type: EventStart, Name: n.label()})
+	if m, ok := c.dst.(mounter); ok && c.mountFrom != "" && !c.noMount.Load() {
+		mounted, err := c.mount(ctx, m, n)
+		if err == nil {
+			if mounted {
+				c.mu.Lock()
+				c.res.Mounted++
+				c.mu.Unlock()
+				c.emit(Event{Type: EventBytes, Name: n.label(), Bytes: n.desc.Size})
+			}
+			c.done(n)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		// Refused (no pull on the source for DST's credentials, or no
+		// mount support that answers 202): copy this and every later blob.
+		c.noMount.Store(true)
+		c.opts.Logger.Debug("blob mount refused; copying instead", "from", c.mountFrom, "digest", n.desc.Digest, "error", err)
+	}
 	err := c.retry(ctx, "copying "+n.desc.Digest.String(), func() error {
 		rc, err := c.src.Fetch(ctx, n.desc)
 		if err != nil {
@@ -394,6 +444,37 @@ func (c *copier) copyBlob(ctx context.Context, n *node) error {
 	}
 	c.done(n)
 	return nil
+}
+
+// mount asks dst to mount n from the source repository; when the
+// registry opens an upload instead, the blob is streamed from src into it.
+// mounted reports whether no bytes had to move.
+func (c *copier) mount(ctx context.Context, m mounter, n *node) (mounted bool, err error) {
+	mounted = true
+	err = c.retry(ctx, "mounting "+n.desc.Digest.String(), func() error {
+		mounted = true
+		var cr *progressReader
+		err := m.Mount(ctx, n.desc, c.mountFrom, func() (io.ReadCloser, error) {
+			mounted = false
+			rc, err := c.src.Fetch(ctx, n.desc)
+			if err != nil {
+				return nil, err
+			}
+			cr = &progressReader{r: rc, c: c, name: n.label()}
+			return struct {
+				io.Reader
+				io.Closer
+			}{cr, rc}, nil
+		})
+		if cr != nil {
+			cr.flush()
+		}
+		if err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
+			return err
+		}
+		return nil
+	})
+	return mounted, err
 }
 
 func (c *copier) pushManifest(ctx context.Context, n *node) error {

@@ -1,7 +1,10 @@
 // Package testregistry runs an in-process OCI registry for tests: the
 // distribution registry (github.com/distribution/distribution/v3, the
 // engine inside Harbor) with the in-memory storage driver, on an httptest
-// server bound to 127.0.0.1, optionally with TLS and htpasswd basic auth.
+// server bound to 127.0.0.1, optionally with TLS, htpasswd basic auth, or
+// Harbor's bearer token auth (a TokenService, the double of Harbor core's
+// token service, answering /service/token on the same host as Harbor's
+// does; the registry is configured as Harbor configures it).
 // Like every distribution release it has no referrers API, so clients
 // exercise the referrers tag-schema fallback.
 //
@@ -11,6 +14,7 @@ package testregistry
 
 import (
 	"context"
+	"crypto/rsa"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -29,9 +33,10 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/crypto/bcrypt"
 
-	// Registered by import: the htpasswd access controller and the
-	// in-memory storage driver.
+	// Registered by import: the htpasswd and token access controllers and
+	// the in-memory storage driver.
 	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd"
+	_ "github.com/distribution/distribution/v3/registry/auth/token"
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
 )
 
@@ -43,6 +48,10 @@ type Options struct {
 	TLS bool
 	// Htpasswd enables basic auth with these user → password pairs.
 	Htpasswd map[string]string
+	// Token enables Harbor's bearer token auth with these projects and
+	// accounts (see TokenService; Registry.Tokens has its grants). It
+	// excludes Htpasswd.
+	Token *TokenConfig
 	// Handler, if set, wraps the registry handler (fault injection: 500s,
 	// connection resets, request counting).
 	Handler func(http.Handler) http.Handler
@@ -52,6 +61,20 @@ type Options struct {
 type Registry struct {
 	srv    *httptest.Server
 	caFile string
+	tokens *TokenService
+}
+
+var (
+	tokenKeyOnce sync.Once
+	tokenKey     *rsa.PrivateKey
+	tokenKeyErr  error
+)
+
+// sharedTokenKey is one RSA key for every token service of the test
+// binary (generating one per test would cost more than the test).
+func sharedTokenKey() (*rsa.PrivateKey, error) {
+	tokenKeyOnce.Do(func() { tokenKey, tokenKeyErr = GenerateTokenKey() })
+	return tokenKey, tokenKeyErr
 }
 
 var quietOnce sync.Once
@@ -91,20 +114,57 @@ func New(t testing.TB, opts Options) *Registry {
 		}
 	}
 
+	// The listener exists before the server starts: the token realm
+	// names it.
+	var root handlerVar
+	srv := httptest.NewUnstartedServer(&root)
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // TLS handshake noise
+	r := &Registry{srv: srv}
+	if opts.Token != nil {
+		if len(opts.Htpasswd) > 0 {
+			t.Fatal("testregistry: Token and Htpasswd exclude each other")
+		}
+		key, err := sharedTokenKey()
+		if err != nil {
+			t.Fatalf("testregistry: token key: %v", err)
+		}
+		if r.tokens, err = NewTokenService(*opts.Token, key); err != nil {
+			t.Fatalf("testregistry: %v", err)
+		}
+		certs := filepath.Join(dir, "token-root.pem")
+		if err := os.WriteFile(certs, r.tokens.RootCertPEM(), 0o600); err != nil {
+			t.Fatalf("testregistry: writing the token root certificate: %v", err)
+		}
+		scheme := "http"
+		if opts.TLS {
+			scheme = "https"
+		}
+		config.Auth = configuration.Auth{"token": configuration.Parameters{
+			"realm":          scheme + "://" + srv.Listener.Addr().String() + TokenPath,
+			"service":        TokenServiceName,
+			"issuer":         TokenIssuer,
+			"rootcertbundle": certs,
+		}}
+	}
+
 	ctx, cancel := context.WithCancel(context.Background())
 	app := handlers.NewApp(ctx, config)
 	var h http.Handler = app
+	if r.tokens != nil {
+		mux := http.NewServeMux()
+		mux.Handle(TokenPath, r.tokens)
+		mux.Handle("/", app)
+		h = mux
+	}
 	if opts.Handler != nil {
 		h = opts.Handler(h)
 	}
-	srv := httptest.NewUnstartedServer(h)
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // TLS handshake noise
+	root.h = h
 	if opts.TLS {
 		srv.StartTLS()
 	} else {
 		srv.Start()
 	}
-	r := &Registry{srv: srv}
 	t.Cleanup(func() {
 		srv.Close()
 		cancel()
@@ -137,6 +197,14 @@ func htpasswd(t testing.TB, users map[string]string) []byte {
 	}
 	return []byte(b.String())
 }
+
+// handlerVar is a handler set after the server was made.
+type handlerVar struct{ h http.Handler }
+
+func (v *handlerVar) ServeHTTP(w http.ResponseWriter, r *http.Request) { v.h.ServeHTTP(w, r) }
+
+// Tokens returns the token service (Options.Token), nil otherwise.
+func (r *Registry) Tokens() *TokenService { return r.tokens }
 
 // Host returns "127.0.0.1:PORT", the registry part of a reference.
 func (r *Registry) Host() string { return r.srv.Listener.Addr().String() }
