@@ -7,9 +7,10 @@ TOOLS     := $(CURDIR)/.tools/bin
 STATICCHECK_VERSION ?= v0.8.2
 FUZZTIME  ?= 10s
 PKGS      := ./...
-LDFLAGS   := -X github.com/shoebox-jl/shoebox/internal/cli.Version=$(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X github.com/shoebox-jl/shoebox/internal/cli.Version=$(shell git describe --tags --always --dirty 2>/dev/null || echo dev) \
+             -X github.com/shoebox-jl/shoebox/internal/cli.Commit=$(shell git rev-parse HEAD 2>/dev/null)
 
-.PHONY: help build test test-short bench fuzz lint e2e tools demo clean
+.PHONY: help build test test-short bench fuzz lint e2e tools demo man clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -45,6 +46,10 @@ tools: ## install the lint tools into .tools/bin
 
 e2e: build ## interop with real registries and peer tools (installs them: hack/install-tools.sh)
 	bash hack/e2e.sh
+
+man: build ## generate the man pages from the commands into bin/man (man -M bin/man shoebox)
+	rm -rf $(BIN)/man/man1
+	$(BIN)/shoebox gen-man $(BIN)/man/man1
 
 demo: build ## the main job on the embedded default: a local OCI layout, no network
 	bash hack/demo.sh

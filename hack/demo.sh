@@ -42,8 +42,8 @@ step "inside: shoebox verify — the signature, every digest, every tree hash, P
 "$SB" verify --deep --key "$D/demo.pub" --manifest "$manifest" "$D/stick:demo"
 
 step "inside: shoebox serve, straight from the stick"
-"$SB" serve --store "$D/stick" --key "$D/demo.pub" --addr "127.0.0.1:$PORT" --print-client-config
-"$SB" serve --store "$D/stick" --key "$D/demo.pub" --addr "127.0.0.1:$PORT" 2>"$D/serve.log" &
+"$SB" serve "$D/stick" --key "$D/demo.pub" --addr "127.0.0.1:$PORT" --print-client-config
+"$SB" serve "$D/stick" --key "$D/demo.pub" --addr "127.0.0.1:$PORT" 2>"$D/serve.log" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do

@@ -22,7 +22,7 @@
 # Debian (bookworm): skopeo, docker-registry (distribution 2.8, kept from
 # starting as a system service: we start our own on loopback), apache2-utils
 # (htpasswd), openssl, jq, nginx-light (benchmarks; service not started), wrk,
-# hyperfine.
+# hyperfine, bash-completion, zsh and fish (completion scripts, e2e 60-cli).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -40,7 +40,7 @@ GO_TOOLS=(
   "cosign2|github.com/sigstore/cosign/v2/cmd/cosign@v2.6.5|github.com/sigstore/cosign/v2"
   "cosign3|github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3|github.com/sigstore/cosign/v3"
 )
-APT_PACKAGES=(skopeo docker-registry apache2-utils openssl jq nginx-light wrk hyperfine)
+APT_PACKAGES=(skopeo docker-registry apache2-utils openssl jq nginx-light wrk hyperfine bash-completion zsh fish)
 # Services some of these packages would start; we never want them running.
 APT_SERVICES=(docker-registry nginx)
 

@@ -60,7 +60,7 @@ stage_trust() {
     --new-bundle-format --trusted-root "$E2E_COSIGN_TRUSTED_ROOT" "$reg/julia/sbbundle@$digest"
 
   # a cosign key (empty password, on stdin) signs with shoebox
-  printf '' | shoebox sign -q --plain-http --password-stdin --key "$E2E_COSIGN_KEY" "$reg/julia/cosignkey:v1" ||
+  printf '' | shoebox sign -q --plain-http --key-password-stdin --key "$E2E_COSIGN_KEY" "$reg/julia/cosignkey:v1" ||
     die "shoebox sign with a cosign key failed"
   expect_rc 0 cosign2_verify d3 "$reg/julia/cosignkey@$digest"
   expect_rc 0 cosign3_verify d3 "$reg/julia/cosignkey@$digest"

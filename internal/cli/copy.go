@@ -312,19 +312,24 @@ func runCopy(ctx context.Context, f *Factory, o *CopyOptions) error {
 	defer dst.Close()
 
 	prog := newProgress(f, "copy", o.Quiet || o.JSON && !f.ErrIsTerminal)
-	planned := 0 // nodes of the bundles copied before this one
+	planned := 0           // nodes of the bundles copied before this one
+	var plannedBytes int64 // and their bytes to transfer
 	for _, j := range jobs {
 		rec := j.rec
-		base := planned
+		base, baseBytes := planned, plannedBytes
+		var lastPlanned transfer.Event
 		cres, err := transfer.Copy(ctx, src, dst, j.ref.Index, []string{rec.Tag}, transfer.CopyOptions{
-			Concurrency: o.Concurrency, Progress: func(e transfer.Event) {
+			Concurrency: o.Concurrency, Logger: f.Log, Progress: func(e transfer.Event) {
 				if e.Type == transfer.EventPlanned {
+					lastPlanned = e
 					e.Items += base
+					e.Bytes += baseBytes
 				}
 				prog.Event(e)
 			}})
 		if cres != nil {
 			planned += cres.Copied + cres.Skipped
+			plannedBytes += lastPlanned.Bytes
 		}
 		if cres != nil {
 			rec.Copied, rec.Skipped, rec.Bytes, rec.Signatures = cres.Copied, cres.Skipped, cres.BytesCopied, cres.Signatures

@@ -38,13 +38,16 @@ and a "PUBLIC KEY" PEM), so cosign sign --key and cosign verify --key work
 with them, and shoebox sign --key accepts keys cosign made.
 
 The password of a private key comes from, in this order:
-  --password-stdin     the whole of standard input (one trailing newline
+  --key-password-stdin the whole of standard input (one trailing newline
                        is dropped; empty input means the empty password)
   SHOEBOX_PASSWORD     the environment
   COSIGN_PASSWORD      the environment, as cosign reads it
   a prompt             when standard input is a terminal (twice when a key
                        is created)
-Without any of them on a non-terminal, the command fails with a usage error.`
+Without any of them on a non-terminal, the command fails with a usage error.
+
+Every command names a key's password --key-password-stdin and a
+registry's --password-stdin (with --username), as oras and docker do.`
 
 func newKeyCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
@@ -97,7 +100,8 @@ func newKeyGenerateCmd(f *Factory, runF func(context.Context, *Factory, KeyGener
 	cmd.Flags().StringVar(&alg, "algorithm", string(trust.ECDSAP256), "key algorithm: ecdsa-p256 or ed25519")
 	cmd.Flags().StringVar(&opts.OutputPrefix, "output-prefix", "cosign", "write PREFIX.key and PREFIX.pub")
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "overwrite existing key files")
-	cmd.Flags().BoolVar(&opts.PasswordStdin, "password-stdin", false, "read the password from standard input")
+	cmd.Flags().BoolVar(&opts.PasswordStdin, "key-password-stdin", false, "read the password from standard input")
+	hiddenAlias(cmd.Flags(), "password-stdin", "key-password-stdin")
 	return cmd
 }
 
@@ -196,7 +200,8 @@ func newKeyPublicCmd(f *Factory, runF func(context.Context, *Factory, KeyPublicO
 		},
 	}
 	cmd.Flags().StringVar(&opts.Key, "key", "", "private key file (shoebox or cosign), unencrypted PEM key, or KMS URI")
-	cmd.Flags().BoolVar(&opts.PasswordStdin, "password-stdin", false, "read the password from standard input")
+	cmd.Flags().BoolVar(&opts.PasswordStdin, "key-password-stdin", false, "read the password from standard input")
+	hiddenAlias(cmd.Flags(), "password-stdin", "key-password-stdin")
 	return cmd
 }
 
@@ -221,7 +226,7 @@ func runKeyPublic(ctx context.Context, f *Factory, opts KeyPublicOptions) error 
 const maxPasswordSize = 64 << 10
 
 // errNoPassword is the usage error for a key password with no source.
-var errNoPassword = usagef("a password is needed: set %s (or %s), use --password-stdin, or run on a terminal", env.Password, env.CosignPassword)
+var errNoPassword = usagef("a password is needed: set %s (or %s), use --key-password-stdin, or run on a terminal", env.Password, env.CosignPassword)
 
 // passwordSource returns the PassFunc for key passwords, in the order
 // documented in keyLong. It is shared by every command that opens or

@@ -79,7 +79,7 @@ func Test_keyGenerate(t *testing.T) {
 			t.Error("key file changed without --force")
 		}
 		// Wrong password: an error, not a verification failure.
-		code, _, stderr = keyRun{stdin: "nope"}.run(t, "key", "public", "--key", prefix+".key", "--password-stdin")
+		code, _, stderr = keyRun{stdin: "nope"}.run(t, "key", "public", "--key", prefix+".key", "--key-password-stdin")
 		if code != ExitError || !strings.Contains(stderr, "wrong password") {
 			t.Errorf("wrong password: exit %d, %q", code, stderr)
 		}
@@ -118,7 +118,7 @@ func Test_keyGenerate(t *testing.T) {
 	t.Run("password on stdin, empty", func(t *testing.T) {
 		t.Parallel()
 		prefix := filepath.Join(t.TempDir(), "k")
-		code, _, stderr := keyRun{stdin: "\n"}.run(t, "key", "generate", "--output-prefix", prefix, "--password-stdin")
+		code, _, stderr := keyRun{stdin: "\n"}.run(t, "key", "generate", "--output-prefix", prefix, "--key-password-stdin")
 		if code != ExitOK {
 			t.Fatalf("exit %d: %s", code, stderr)
 		}

@@ -9,29 +9,41 @@ import (
 	"github.com/shoebox-jl/shoebox/pkg/transfer"
 )
 
-// progress renders transfer events: a live status line on a terminal
-// (items, bytes, rate, ETA), a plain line every few seconds otherwise,
-// nothing with --quiet. Counts only ever grow.
+// progress renders transfer events: one live status line on a terminal
+// (items, bytes, percentage, rate, ETA), redrawn in place at most ten
+// times a second; a plain line every few seconds otherwise (a pipe, a
+// log file, TERM=dumb); nothing with --quiet. Counts only ever grow.
+//
+// The percentage and ETA come from bytes, and only when the total is
+// known (EventPlanned with Bytes): the remaining bytes at the rate so far.
+// Item counts never make an ETA: items differ in size by orders of
+// magnitude.
 type progress struct {
-	mu      sync.Mutex
-	w       io.Writer
-	tty     bool
-	quiet   bool
-	verb    string
-	now     func() time.Time
-	start   time.Time
-	last    time.Time
-	total   int // items planned
-	done    int // stored or skipped
-	skipped int
-	missing int
-	bytes   int64 // read from sources
-	drawn   bool
+	mu         sync.Mutex
+	f          *Factory
+	w          io.Writer
+	tty        bool
+	quiet      bool
+	verb       string
+	now        func() time.Time
+	start      time.Time
+	last       time.Time
+	total      int   // items planned
+	totalBytes int64 // bytes planned (0: unknown)
+	done       int   // stored or skipped
+	skipped    int
+	missing    int
+	bytes      int64 // read from sources
+	drawn      bool
 }
 
 func newProgress(f *Factory, verb string, quiet bool) *progress {
 	now := f.Now
-	return &progress{w: f.Err, tty: f.ErrIsTerminal, quiet: quiet, verb: verb, now: now, start: now(), last: now()}
+	p := &progress{f: f, w: f.Err, tty: f.liveOutput(), quiet: quiet, verb: verb, now: now, start: now(), last: now()}
+	if p.tty && !quiet {
+		f.live.Store(p)
+	}
+	return p
 }
 
 // Event consumes one transfer event; safe for concurrent use.
@@ -42,6 +54,9 @@ func (p *progress) Event(e transfer.Event) {
 	case transfer.EventPlanned:
 		if e.Items > p.total {
 			p.total = e.Items
+		}
+		if e.Bytes > p.totalBytes {
+			p.totalBytes = e.Bytes
 		}
 	case transfer.EventBytes:
 		p.bytes += e.Bytes
@@ -66,13 +81,19 @@ func (p *progress) line() string {
 	if s := el.Seconds(); s > 0 {
 		rate = float64(p.bytes) / s
 	}
-	eta := ""
-	if p.done > 0 && p.total > p.done {
-		left := time.Duration(float64(el) * float64(p.total-p.done) / float64(p.done))
-		eta = fmt.Sprintf("  ETA %s", left.Round(time.Second))
+	size := humanBytes(p.bytes)
+	pct, eta := "", ""
+	if p.totalBytes > 0 {
+		done := min(p.bytes, p.totalBytes)
+		size += " of " + humanBytes(p.totalBytes)
+		pct = fmt.Sprintf(" (%d%%)", done*100/p.totalBytes)
+		if rate > 0 && done < p.totalBytes {
+			left := time.Duration(float64(p.totalBytes-done) / rate * float64(time.Second))
+			eta = "  ETA " + left.Round(time.Second).String()
+		}
 	}
-	return fmt.Sprintf("%s: %d/%d items (%d already there, %d missing)  %s  %s/s%s",
-		p.verb, p.done, p.total, p.skipped, p.missing, humanBytes(p.bytes), humanBytes(int64(rate)), eta)
+	return fmt.Sprintf("%s: %d/%d items (%d already there, %d missing)  %s%s  %s/s%s",
+		p.verb, p.done, p.total, p.skipped, p.missing, size, pct, humanBytes(int64(rate)), eta)
 }
 
 func (p *progress) clear() {
@@ -80,6 +101,15 @@ func (p *progress) clear() {
 		fmt.Fprint(p.w, "\r\033[K")
 		p.drawn = false
 	}
+}
+
+// writeAbove writes b (a log line) with the live line cleared first; the
+// next update draws it again.
+func (p *progress) writeAbove(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clear()
+	return p.w.Write(b)
 }
 
 func (p *progress) draw(final bool) {
@@ -102,9 +132,11 @@ func (p *progress) draw(final bool) {
 	}
 }
 
-// Finish draws the final line.
+// Finish draws the final line and gives standard error back to plain
+// writes.
 func (p *progress) Finish() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.draw(true)
+	p.f.live.CompareAndSwap(p, nil)
 }

@@ -222,7 +222,7 @@ func runPush(ctx context.Context, f *Factory, o *PushOptions) error {
 	popts := transfer.PushOptions{
 		AllPlatforms: o.AllPlatforms, IncludeLazy: o.IncludeLazy, Downloads: o.Downloads,
 		AllowMissing: o.AllowMissing, Concurrency: o.Concurrency, TempDir: o.TmpDir,
-		DryRun: o.DryRun, ToolVersion: version(), KeepPartial: o.KeepPartial,
+		DryRun: o.DryRun, ToolVersion: version(), KeepPartial: o.KeepPartial, Logger: f.Log,
 	}
 	platforms := o.Platforms
 	if len(platforms) == 0 && !o.AllPlatforms {

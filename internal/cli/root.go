@@ -8,26 +8,37 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
-	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/shoebox-jl/shoebox/internal/cli/env"
 )
 
-// Version is the shoebox version, set at build time with
-// -ldflags "-X github.com/shoebox-jl/shoebox/internal/cli.Version=v1.2.3".
-// When unset the module version from the build info is used.
-var Version = ""
+// Version and Commit are set at build time with
+// -ldflags "-X github.com/shoebox-jl/shoebox/internal/cli.Version=v1.2.3
+// -X github.com/shoebox-jl/shoebox/internal/cli.Commit=<sha>" (make build).
+// When unset, the build info's module version and VCS revision are used.
+var (
+	Version = ""
+	Commit  = ""
+)
 
 // Streams are the standard streams a command reads and writes.
 type Streams struct {
 	In  io.Reader
 	Out io.Writer
 	Err io.Writer
-	// InIsTerminal and ErrIsTerminal say whether In and Err are terminals,
-	// which decides prompts and live progress.
+	// InIsTerminal, OutIsTerminal and ErrIsTerminal say whether In, Out
+	// and Err are terminals, which decides prompts, colour and live
+	// progress.
 	InIsTerminal  bool
+	OutIsTerminal bool
 	ErrIsTerminal bool
 }
 
@@ -36,6 +47,7 @@ func OSStreams() Streams {
 	return Streams{
 		In: os.Stdin, Out: os.Stdout, Err: os.Stderr,
 		InIsTerminal:  isTerminal(os.Stdin),
+		OutIsTerminal: isTerminal(os.Stdout),
 		ErrIsTerminal: isTerminal(os.Stderr),
 	}
 }
@@ -53,16 +65,74 @@ type Factory struct {
 	Now func() time.Time
 	// Getenv reads an environment variable; it is env.Get in production.
 	Getenv func(string) string
+
+	// Log receives diagnostics (retries, lock waits, warnings) at the
+	// level of --log-level / --debug, as text on standard error, above a
+	// live progress line. NewRootCmd sets it.
+	Log *slog.Logger
+	// logLevel is the level --log-level chose.
+	logLevel slog.LevelVar
+	// live is the progress line drawn on standard error, if any: log
+	// lines clear it first.
+	live atomic.Pointer[progress]
 }
 
-func version() string {
-	if Version != "" {
-		return Version
+// liveOutput reports whether standard error takes a live progress line
+// (carriage returns and erase-line escapes): a terminal whose TERM is not
+// "dumb".
+func (f *Factory) liveOutput() bool {
+	return f.ErrIsTerminal && f.Getenv(string(env.Term)) != "dumb"
+}
+
+// colour reports whether a stream may be coloured: a terminal whose
+// TERM is not "dumb", without NO_COLOR (https://no-color.org: set and not
+// empty).
+func (f *Factory) colour(terminal bool) bool {
+	return terminal && f.Getenv(string(env.Term)) != "dumb" && f.Getenv(string(env.NoColor)) == ""
+}
+
+// paint wraps s in an SGR colour code when colour is allowed.
+func (f *Factory) paint(terminal bool, code, s string) string {
+	if !f.colour(terminal) {
+		return s
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
+	return "\033[" + code + "m" + s + "\033[0m"
+}
+
+// okWord and failedWord are the verdicts on standard output: green and
+// red on a colour terminal.
+func (f *Factory) okWord() string     { return f.paint(f.OutIsTerminal, "32", "ok") }
+func (f *Factory) failedWord() string { return f.paint(f.OutIsTerminal, "1;31", "FAILED") }
+
+// logWriter writes log records to standard error, clearing a live progress
+// line first (the next progress update draws it again).
+type logWriter struct {
+	f  *Factory
+	mu sync.Mutex
+}
+
+func (w *logWriter) Write(b []byte) (int, error) {
+	if p := w.f.live.Load(); p != nil {
+		return p.writeAbove(b)
 	}
-	return "dev"
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.f.Err.Write(b)
+}
+
+// parseLogLevel reads --log-level.
+func parseLogLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, usagef("--log-level %q: want debug, info, warn or error", s)
 }
 
 const rootLong = `shoebox carries Julia registries, packages and artifacts across an air gap
@@ -97,6 +167,10 @@ Exit codes:
 
 // NewRootCmd builds the command tree.
 func NewRootCmd(f *Factory) *cobra.Command {
+	f.logLevel.Set(slog.LevelInfo)
+	f.Log = slog.New(slog.NewTextHandler(&logWriter{f: f}, &slog.HandlerOptions{Level: &f.logLevel}))
+	var logLevel string
+	var debugLog bool
 	root := &cobra.Command{
 		Use:           "shoebox",
 		Short:         "Carry Julia packages across an air gap as signed OCI artifacts",
@@ -104,15 +178,49 @@ func NewRootCmd(f *Factory) *cobra.Command {
 		Version:       version(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Runnable, so that an unknown command is a usage error (exit 2)
+		// rather than cobra's plain one; without arguments, the help.
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+				if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+					msg += "; did you mean " + strings.Join(s, " or ") + "?"
+				}
+				return usageError{fmt.Errorf("%s", msg)}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			lv, err := parseLogLevel(logLevel)
+			if err != nil {
+				return err
+			}
+			if debugLog {
+				if cmd.Flags().Changed("log-level") && lv != slog.LevelDebug {
+					return usagef("--debug and --log-level %s disagree", logLevel)
+				}
+				lv = slog.LevelDebug
+			}
+			f.logLevel.Set(lv)
+			return nil
+		},
 	}
+	root.SuggestionsMinimumDistance = 2
 	root.SetIn(f.In)
 	root.SetOut(f.Out)
 	root.SetErr(f.Err)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.SetVersionTemplate("shoebox {{.Version}}\n")
+	pf := root.PersistentFlags()
+	pf.StringVar(&logLevel, "log-level", "info", "diagnostics on standard error (retries, lock waits, warnings): debug, info, warn or error")
+	pf.BoolVar(&debugLog, "debug", false, "log everything (--log-level debug)")
+	root.RegisterFlagCompletionFunc("log-level", fixedValues("debug", "info", "warn", "error"))
+	root.CompletionOptions.DisableDefaultCmd = true // ours documents itself: newCompletionCmd
 	for _, newCmd := range commands {
 		root.AddCommand(newCmd(f))
 	}
+	registerCompletions(root)
 	return root
 }
 
@@ -132,11 +240,14 @@ var commands = []func(*Factory) *cobra.Command{
 	newInventoryCmd,
 	newTreehashCmd,
 	newKeyCmd,
+	newVersionCmd,
+	newCompletionCmd,
+	newManCmd,
 }
 
 // Main runs shoebox with args and returns the process exit code.
 func Main(ctx context.Context, args []string, s Streams) int {
-	f := &Factory{Streams: s, Now: time.Now, Getenv: os.Getenv}
+	f := &Factory{Streams: s, Now: time.Now, Getenv: func(k string) string { return env.Get(env.Variable(k)) }}
 	return run(ctx, f, args)
 }
 
@@ -148,7 +259,7 @@ func run(ctx context.Context, f *Factory, args []string) int {
 		return ExitOK
 	}
 	code := ExitCode(ctx, err)
-	fmt.Fprintf(f.Err, "shoebox: %v\n", err)
+	fmt.Fprintf(f.Err, "%s %v\n", f.paint(f.ErrIsTerminal, "1;31", "shoebox:"), err)
 	if code == ExitUsage {
 		fmt.Fprintln(f.Err, "Run 'shoebox --help' for usage.")
 	}

@@ -77,8 +77,9 @@ work as on the internet, for what was carried.
 
 The store is an OCI layout (a USB stick: oci-layout:PATH or a plain path)
 or a registry repository (REGISTRY/REPO, with --ca-file, --plain-http,
---username/--password-stdin or docker config credentials). Every tagged
-bundle of the store is considered (--store REF:TAG serves one tag).
+--username/--password-stdin or docker config credentials), given as the
+STORE argument or with --store. Every tagged bundle of the store is
+considered (STORE:TAG serves one tag).
 
 Only bundles that verify are served: their signatures must satisfy the
 trust policy (--policy FILE, or --key PUB for "any of these keys"; tags
@@ -137,20 +138,31 @@ the block device). SIGTERM or Ctrl-C shuts down gracefully.`
 func newServeCmd(f *Factory) *cobra.Command {
 	opts := &ServeOptions{}
 	cmd := &cobra.Command{
-		Use:   "serve --store REF [--policy FILE | --key PUB | --insecure-no-verify]",
+		Use:   "serve [flags] STORE[:TAG] (--policy FILE | --key PUB | --insecure-no-verify)",
 		Short: "Serve the Pkg protocol (JULIA_PKG_SERVER) from verified bundles",
 		Long:  serveLong,
-		Example: `  shoebox serve --store /media/stick --key team.pub --addr 0.0.0.0:8000
-  shoebox serve --store harbor.example.org/julia/bundles --policy policy.toml \
+		Example: `  shoebox serve /media/stick --key team.pub --addr 0.0.0.0:8000
+  shoebox serve harbor.example.org/julia/bundles --policy policy.toml \
       --ca-file ca.pem --cache-dir /var/cache/shoebox --cache-size 50GiB
-  shoebox serve --store /media/stick --key team.pub --print-client-config`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+  shoebox serve /media/stick --key team.pub --print-client-config`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case len(args) > 1:
+				return usagef("%s takes one STORE[:TAG] (got %d arguments)", cmd.CommandPath(), len(args))
+			case len(args) == 1 && opts.Store != "" && opts.Store != args[0]:
+				return usagef("STORE %q and --store %q disagree: give one", args[0], opts.Store)
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				opts.Store = args[0]
+			}
 			return runServe(cmd.Context(), f, opts)
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&opts.Store, "store", "", "the store: oci-layout:PATH[:TAG], a path, or REGISTRY/REPO[:TAG] (required)")
+	fl.StringVar(&opts.Store, "store", "", "the store, as the STORE argument (either one)")
 	fl.StringVar(&opts.Addr, "addr", "127.0.0.1:8000", "address to listen on")
 	fl.StringVar(&opts.URL, "url", "", "the URL clients use (for --print-client-config); default from --addr")
 	fl.StringVar(&opts.Policy, "policy", "", "trust policy file (TOML) the bundles' signatures must satisfy")
@@ -179,7 +191,7 @@ func newServeCmd(f *Factory) *cobra.Command {
 
 func runServe(ctx context.Context, f *Factory, opts *ServeOptions) error {
 	if opts.Store == "" {
-		return usagef("--store is required")
+		return usagef("serve needs a STORE: oci-layout:PATH[:TAG], a path, or REGISTRY/REPO[:TAG]")
 	}
 	view := pkgserver.ViewMode(opts.View)
 	if view != pkgserver.ViewAvailable && view != pkgserver.ViewFull {
@@ -214,10 +226,11 @@ func runServe(ctx context.Context, f *Factory, opts *ServeOptions) error {
 	}
 
 	var h slog.Handler
+	hopts := &slog.HandlerOptions{Level: &f.logLevel}
 	if opts.LogFormat == "json" {
-		h = slog.NewJSONHandler(f.Err, nil)
+		h = slog.NewJSONHandler(f.Err, hopts)
 	} else {
-		h = slog.NewTextHandler(f.Err, nil)
+		h = slog.NewTextHandler(f.Err, hopts)
 	}
 	log := slog.New(h)
 	if opts.InsecureNoVerify {
@@ -235,6 +248,7 @@ func runServe(ctx context.Context, f *Factory, opts *ServeOptions) error {
 	// Serving reads tags, indexes and blobs only: the manifest graph is
 	// walked only if signature verification asks for predecessors.
 	sopts.LazyGraph = true
+	sopts.Logger = log
 	st, err := store.Open(ctx, ref, sopts)
 	if err != nil {
 		return err

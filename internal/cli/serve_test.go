@@ -183,7 +183,10 @@ func Test_runServe_Usage(t *testing.T) {
 		args []string
 		msg  string
 	}{
-		{[]string{"serve"}, "shoebox: --store is required\n"},
+		{[]string{"serve"}, "shoebox: serve needs a STORE: oci-layout:PATH[:TAG], a path, or REGISTRY/REPO[:TAG]\n"},
+		{[]string{"serve", "a", "b"}, "shoebox: shoebox serve takes one STORE[:TAG] (got 2 arguments)\n"},
+		{[]string{"serve", "--store", "a", "b"}, "shoebox: STORE \"b\" and --store \"a\" disagree: give one\n"},
+		{[]string{"serve", "."}, "shoebox: serve needs a trust policy: --policy FILE or --key PUB (or --insecure-no-verify, labs only)\n"},
 		{[]string{"serve", "--store", "."}, "shoebox: serve needs a trust policy: --policy FILE or --key PUB (or --insecure-no-verify, labs only)\n"},
 		{[]string{"serve", "--store", ".", "--key", "k.pub", "--insecure-no-verify"}, "shoebox: --policy, --key and --insecure-no-verify exclude each other\n"},
 		{[]string{"serve", "--store", ".", "--insecure-no-verify", "--registry-view", "some"}, "shoebox: --registry-view \"some\": want available or full\n"},

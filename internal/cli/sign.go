@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/store"
@@ -48,10 +47,11 @@ the only network peer is the destination registry itself.
 KEY is a private key file made by "shoebox key generate" or "cosign
 generate-key-pair" (encrypted), an unencrypted PEM private key (PKCS#8,
 SEC 1 or PKCS#1), or a KMS URI (hashivault://KEY). The password of an
-encrypted key comes from --password-stdin, SHOEBOX_PASSWORD,
+encrypted key comes from --key-password-stdin, SHOEBOX_PASSWORD,
 COSIGN_PASSWORD, or a prompt on a terminal, in that order. Registry
-credentials then come from the docker config, or --username with
---registry-password-stdin (both cannot read standard input).`
+credentials come from the docker config, or --username with
+--password-stdin, as in every other command (both cannot read standard
+input).`
 
 const signExample = `  shoebox sign --key release.key /media/usb/julia:2026-11
   SHOEBOX_PASSWORD=… shoebox sign --key release.key --format bundle harbor.example.org/julia/bundles:2026-11
@@ -74,25 +74,13 @@ func newSignCmd(f *Factory) *cobra.Command {
 	fl.StringVar(&opts.Key, "key", "", "private key file (shoebox or cosign), unencrypted PEM key, or KMS URI")
 	fl.StringVar(&opts.Format, "format", "simple", "simple (cosign .sig tag) or bundle (also a Sigstore bundle referrer, as cosign v3)")
 	fl.StringArrayVarP(&opts.Annotations, "annotation", "a", nil, "KEY=VALUE added to the signed payload, as cosign sign -a (repeatable)")
-	fl.BoolVar(&opts.PasswordStdin, "password-stdin", false, "read the key password from standard input")
+	fl.BoolVar(&opts.PasswordStdin, "key-password-stdin", false, "read the key's password from standard input")
 	fl.BoolVar(&opts.JSON, "json", false, "print a JSON summary on standard output")
 	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "print nothing on success")
-	registerStoreFlagsForSign(fl, &opts.store)
+	opts.store.register(fl)
+	// Until 2026-12, sign called the registry's password flag this.
+	hiddenAlias(fl, "registry-password-stdin", "password-stdin")
 	return cmd
-}
-
-// registerStoreFlagsForSign adds the store flags, with the registry
-// password flag renamed: --password-stdin is the key's, as in key public.
-func registerStoreFlagsForSign(fs *pflag.FlagSet, s *storeFlags) {
-	tmp := pflag.NewFlagSet("store", pflag.ContinueOnError)
-	s.register(tmp)
-	tmp.VisitAll(func(fl *pflag.Flag) {
-		if fl.Name == "password-stdin" {
-			fl.Name = "registry-password-stdin"
-			fl.Usage = "read the registry password from standard input (with --username)"
-		}
-		fs.AddFlag(fl)
-	})
 }
 
 type signJSON struct {
@@ -113,7 +101,7 @@ func runSign(ctx context.Context, f *Factory, o *SignOptions) error {
 		return usagef("--format %q: want simple or bundle", o.Format)
 	}
 	if o.PasswordStdin && o.store.passwordStdin {
-		return usagef("--password-stdin and --registry-password-stdin cannot both read standard input")
+		return usagef("--key-password-stdin and --password-stdin (the registry's) cannot both read standard input")
 	}
 	ann := map[string]string{}
 	for _, a := range o.Annotations {

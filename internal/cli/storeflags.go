@@ -35,14 +35,19 @@ func (s *storeFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&s.plainHTTP, "plain-http", false, "talk to the registry over plain HTTP (labs only)")
 	fs.BoolVar(&s.insecure, "insecure", false, "skip TLS certificate verification (labs only)")
 	fs.StringVar(&s.caFile, "ca-file", "", "PEM file of extra CA certificates for the registry's TLS")
-	fs.StringVar(&s.username, "username", "", "registry user name (e.g. a Harbor robot account); default: docker config credentials")
-	fs.BoolVar(&s.passwordStdin, "password-stdin", false, "read the registry password from standard input")
+	fs.StringVar(&s.username, "username", "", "registry user name (e.g. a Harbor robot account), with --password-stdin; default: docker config credentials")
+	fs.BoolVar(&s.passwordStdin, "password-stdin", false, "read the registry password (or token) of --username from standard input")
 	fs.DurationVar(&s.lockWait, "lock-wait", 0, "how long to wait for another shoebox writing the same layout (0: fail at once)")
 }
 
 // options turns the flags into store options, reading the password from
 // stdin once when asked.
 func (s *storeFlags) options(f *Factory, readOnly bool) (store.Options, error) {
+	if s.passwordStdin && s.username == "" {
+		// Never send a password to a registry without a user name: it
+		// may be a key's, meant for --key-password-stdin.
+		return store.Options{}, usagef("--password-stdin is the registry's password and needs --username (a key's password: --key-password-stdin)")
+	}
 	if s.passwordStdin && s.password == "" {
 		line, err := bufio.NewReader(f.In).ReadString('\n')
 		if err != nil && line == "" {
@@ -69,6 +74,7 @@ func (s *storeFlags) options(f *Factory, readOnly bool) (store.Options, error) {
 		DockerConfigDir: dockerDir,
 		LockWait:        s.lockWait,
 		LazyGraph:       s.lazyGraph,
+		Logger:          f.Log,
 	}, nil
 }
 
@@ -87,6 +93,17 @@ func (s *storeFlags) open(ctx context.Context, f *Factory, ref string, readOnly 
 		return nil, r, err
 	}
 	return st, r, nil
+}
+
+// hiddenAlias adds the hidden flag --alias, set whenever --name is: an old
+// name kept working after a rename.
+func hiddenAlias(fs *pflag.FlagSet, alias, name string) {
+	fl := fs.Lookup(name)
+	a := *fl
+	a.Name, a.Shorthand = alias, ""
+	a.Usage = "old name of --" + name
+	a.Hidden = true
+	fs.AddFlag(&a)
 }
 
 // humanBytes formats a byte count with a binary unit.

@@ -275,22 +275,23 @@ func unjoin(err error) []error {
 // printBundle writes the human summary of one verified bundle.
 func printBundle(f *Factory, name string, b verifyBundleJSON) {
 	w := f.Out
+	ok, failed := f.okWord(), f.failedWord()
 	fmt.Fprintf(w, "bundle %s (%s)\n", name, b.Digest)
 	if s := b.Signature; s != nil {
 		if s.Outcome == string(trust.OutcomeOK) {
-			fmt.Fprintf(w, "  signature  ok: signed by %s [%s]\n", strings.Join(s.Signers, ", "), strings.Join(s.Formats, ", "))
+			fmt.Fprintf(w, "  signature  %s: signed by %s [%s]\n", ok, strings.Join(s.Signers, ", "), strings.Join(s.Formats, ", "))
 		} else {
-			fmt.Fprintf(w, "  signature  FAILED: %s\n", sigError(b))
+			fmt.Fprintf(w, "  signature  %s: %s\n", failed, sigError(b))
 		}
 	} else if err := firstMatching(b, shelf.ErrNotCovered.Error()); err != "" {
-		fmt.Fprintf(w, "  signature  FAILED: %s\n", err)
+		fmt.Fprintf(w, "  signature  %s: %s\n", failed, err)
 	}
 	if c := b.Integrity; c != nil {
 		if len(c.Problems) == 0 {
-			fmt.Fprintf(w, "  integrity  ok: %s, %s, %s, %s read\n", plural(c.Indexes, "index", "indexes"),
+			fmt.Fprintf(w, "  integrity  %s: %s, %s, %s, %s read\n", ok, plural(c.Indexes, "index", "indexes"),
 				plural(c.Manifests, "manifest", "manifests"), plural(c.Blobs, "blob", "blobs"), humanBytes(c.Bytes))
 		} else {
-			fmt.Fprintf(w, "  integrity  FAILED: %s\n", plural(len(c.Problems), "problem", "problems"))
+			fmt.Fprintf(w, "  integrity  %s: %s\n", failed, plural(len(c.Problems), "problem", "problems"))
 			for _, p := range c.Problems {
 				fmt.Fprintf(w, "    %s\n", p)
 			}
@@ -302,10 +303,10 @@ func printBundle(f *Factory, name string, b verifyBundleJSON) {
 			if len(c.Registries) > 0 {
 				regs = "listed in " + strings.Join(c.Registries, ", ")
 			}
-			fmt.Fprintf(w, "  closure    ok: %s %s, %s referenced by them\n", plural(c.Packages, "package", "packages"), regs,
+			fmt.Fprintf(w, "  closure    %s: %s %s, %s referenced by them\n", ok, plural(c.Packages, "package", "packages"), regs,
 				plural(c.Artifacts, "artifact", "artifacts"))
 		} else {
-			fmt.Fprintf(w, "  closure    FAILED\n")
+			fmt.Fprintf(w, "  closure    %s\n", failed)
 			for _, u := range c.Unlisted {
 				fmt.Fprintf(w, "    %s: not listed at this tree hash in any registry snapshot\n", u)
 			}
@@ -399,19 +400,22 @@ func runVerify(ctx context.Context, f *Factory, o *VerifyOptions) error {
 	}
 	ctxBundles := append(others, withBundles...)
 	planned := map[string]int{}
+	plannedBytes := map[string]int64{}
 	for _, b := range ctxBundles {
 		planned[b.Index.Digest.String()] = len(b.Entries)
+		plannedBytes[b.Index.Digest.String()] = bundleSize(b)
 	}
 
 	report := verifyJSON{Store: ref.Location(), OK: true, Bundles: []verifyBundleJSON{}}
 	var fails []error
 	var good []*bundle.Bundle
 	prog := newProgress(f, "verify", o.Quiet || o.JSON && !f.ErrIsTerminal)
-	planTotal := 0
+	planTotal, planBytes := 0, int64(0)
 	for _, r := range refs {
 		name := refName(ref, r).String()
 		planTotal += planned[r.Index.Digest.String()]
-		prog.Event(transfer.Event{Type: transfer.EventPlanned, Items: planTotal})
+		planBytes += plannedBytes[r.Index.Digest.String()]
+		prog.Event(transfer.Event{Type: transfer.EventPlanned, Items: planTotal, Bytes: planBytes})
 		res, err := shelf.Verify(ctx, src, r.Index, shelf.VerifyOptions{
 			Policy: pol, Tags: tagsOf(r), Signatures: st, Deep: o.Deep, Context: ctxBundles, Concurrency: o.Concurrency,
 			Progress: func(e bundle.CheckEvent) {
@@ -475,9 +479,9 @@ func runVerify(ctx context.Context, f *Factory, o *VerifyOptions) error {
 	if o.JSON {
 		writeJSON(f, report)
 	} else if !o.Quiet {
-		verdict := "ok"
+		verdict := f.okWord()
 		if err != nil {
-			verdict = "FAILED"
+			verdict = f.failedWord()
 		}
 		fmt.Fprintf(f.Out, "verified %s, %s read, in %s: %s\n", plural(len(refs), "bundle", "bundles"), humanBytes(report.Bytes), elapsed.Round(time.Millisecond), verdict)
 	}
@@ -489,12 +493,12 @@ func runVerify(ctx context.Context, f *Factory, o *VerifyOptions) error {
 
 func printManifest(f *Factory, m verifyManifestJSON) {
 	if m.OK {
-		fmt.Fprintf(f.Out, "manifest %s on %s: ok: %s, %s in the store\n", m.Manifest, m.Platform,
+		fmt.Fprintf(f.Out, "manifest %s on %s: %s: %s, %s in the store\n", m.Manifest, m.Platform, f.okWord(),
 			plural(m.Packages, "package", "packages"), plural(m.Artifacts, "artifact", "artifacts"))
 		return
 	}
-	fmt.Fprintf(f.Out, "manifest %s on %s: FAILED: Pkg.instantiate would miss %d of %d packages and artifacts:\n",
-		m.Manifest, m.Platform, len(m.Missing), m.Packages+m.Artifacts)
+	fmt.Fprintf(f.Out, "manifest %s on %s: %s: Pkg.instantiate would miss %d of %d packages and artifacts:\n",
+		m.Manifest, m.Platform, f.failedWord(), len(m.Missing), m.Packages+m.Artifacts)
 	for _, mi := range m.Missing {
 		fmt.Fprintf(f.Out, "  missing %s\n", shelf.MissingString(mi))
 	}

@@ -287,7 +287,15 @@ func Test_runSign_Errors(t *testing.T) {
 		{"wrong password", map[string]string{"COSIGN_PASSWORD": "nope"}, []string{"sign", "--key", e.keyA, l + ":v1"}, ExitError, "decrypt"},
 		{"unknown tag", map[string]string{"SHOEBOX_PASSWORD": testPassword}, []string{"sign", "--key", e.keyA, l + ":v9"}, ExitNotFound, "oci-layout:" + l + ":v9: v9: not found"},
 		{"no layout", map[string]string{"SHOEBOX_PASSWORD": testPassword}, []string{"sign", "--key", e.keyA, l + "-none:v1"}, ExitNotFound, "no OCI layout there"},
-		{"two stdin readers", nil, []string{"sign", "--key", e.keyA, "--password-stdin", "--registry-password-stdin", l + ":v1"}, ExitUsage, "cannot both read standard input"},
+		{"two stdin readers", nil, []string{"sign", "--key", e.keyA, "--key-password-stdin", "--password-stdin", l + ":v1"}, ExitUsage,
+			"shoebox: --key-password-stdin and --password-stdin (the registry's) cannot both read standard input\n"},
+		{"two stdin readers, old names", nil, []string{"sign", "--key", e.keyA, "--key-password-stdin", "--registry-password-stdin", l + ":v1"}, ExitUsage,
+			"shoebox: --key-password-stdin and --password-stdin (the registry's) cannot both read standard input\n"},
+		// sign's --password-stdin was the key's until it took every other
+		// command's meaning: without --username it is refused, so a key's
+		// password is never sent to a registry.
+		{"registry password without user", map[string]string{"SHOEBOX_PASSWORD": testPassword}, []string{"sign", "--key", e.keyA, "--password-stdin", l + ":v1"}, ExitUsage,
+			"shoebox: --password-stdin is the registry's password and needs --username (a key's password: --key-password-stdin)\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, errOut := keyRun{env: tc.env}.run(t, tc.args...)
@@ -603,7 +611,7 @@ func Test_runSign_KeySources(t *testing.T) {
 	} {
 		args := []string{"sign", "-q", "--key", tc.key, l + ":v1"}
 		if tc.run.stdin != "" {
-			args = append(args, "--password-stdin")
+			args = append(args, "--key-password-stdin")
 		}
 		if code, _, errOut := tc.run.run(t, args...); code != ExitOK {
 			t.Errorf("%s: sign = %d %s", tc.name, code, errOut)

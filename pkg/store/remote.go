@@ -229,7 +229,7 @@ func (r *remoteRepo) pushFile(ctx context.Context, path string, desc ocispec.Des
 		if err == nil || !transient(ctx, err) {
 			return err
 		}
-		r.log.Debug("retrying blob upload", "registry", r.Reference.Registry, "digest", desc.Digest, "attempt", attempt, "error", err)
+		r.log.Info("retrying blob upload", "registry", r.Reference.Registry, "digest", desc.Digest, "attempt", attempt, "error", err)
 		t := time.NewTimer(time.Duration(attempt) * 500 * time.Millisecond)
 		select {
 		case <-ctx.Done():

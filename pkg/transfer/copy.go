@@ -84,7 +84,8 @@ type CopyOptions struct {
 	// 8 s; ≤ 0 means 250 ms.
 	Backoff time.Duration
 	// Progress, if set, receives events (EventPlanned with the number of
-	// nodes found so far, growing as the signatures' graphs are found,
+	// nodes found so far, growing as the signatures' graphs are found, and
+	// the bytes of those dst lacks,
 	// EventSkipped for each node the destination already has,
 	// EventStart/EventBytes/EventDone for each one copied; Name is the
 	// Julia item's name when known, else the digest). It must be cheap and
@@ -173,6 +174,9 @@ type copier struct {
 	// none); noMount is set once the registry refused a mount.
 	mountFrom string
 	noMount   atomic.Bool
+	// plannedBytes is the size of the planned nodes dst lacks: what is
+	// to be transferred.
+	plannedBytes int64
 }
 
 // node is one blob or manifest of a graph being copied.
@@ -221,6 +225,12 @@ func (c *copier) graph(ctx context.Context, root ocispec.Descriptor) error {
 	c.mu.Lock()
 	c.planned += len(nodes)
 	planned := c.planned
+	for _, n := range nodes {
+		if !n.exists {
+			c.plannedBytes += n.desc.Size
+		}
+	}
+	plannedBytes := c.plannedBytes
 	c.mu.Unlock()
 	for _, n := range nodes {
 		if n.exists {
@@ -236,7 +246,7 @@ func (c *copier) graph(ctx context.Context, root ocispec.Descriptor) error {
 			blobs = append(blobs, n)
 		}
 	}
-	c.emit(Event{Type: EventPlanned, Items: planned})
+	c.emit(Event{Type: EventPlanned, Items: planned, Bytes: plannedBytes})
 	for _, n := range nodes {
 		if n.exists {
 			c.emit(Event{Type: EventSkipped, Name: n.label(), Bytes: n.desc.Size})
@@ -539,7 +549,8 @@ func (c *copier) retry(ctx context.Context, what string, op func() error) error 
 		c.mu.Lock()
 		c.res.Retries++
 		c.mu.Unlock()
-		c.opts.Logger.Debug("retrying", "what", what, "attempt", i, "error", err)
+		c.opts.Logger.Info("transient error, retrying", "what", what, "attempt", i, "of", attempts,
+			"wait_ms", wait.Milliseconds(), "error", err)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():

@@ -112,7 +112,7 @@ type EventType string
 
 // Progress event types.
 const (
-	EventPlanned EventType = "planned" // Items/Bytes: totals known so far
+	EventPlanned EventType = "planned" // Items/Bytes: totals known so far (Bytes 0: unknown)
 	EventStart   EventType = "start"   // an item's transfer began
 	EventBytes   EventType = "bytes"   // Bytes more were read from the source
 	EventDone    EventType = "done"    // an item was stored
@@ -801,7 +801,7 @@ func (p *pusher) warn(s string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.warnings = append(p.warnings, s)
-	p.log.Warn(s)
+	p.log.Debug(s) // the caller reports PushResult.Warnings itself
 }
 
 func (p *pusher) addMissing(m bundle.Missing) {

@@ -19,8 +19,11 @@ const (
 	// DockerConfig points at the directory holding config.json with registry
 	// credentials, as docker and oras use it.
 	DockerConfig Variable = "DOCKER_CONFIG"
-	// NoColor disables colour and live progress when set.
+	// NoColor, set and not empty, disables colour (https://no-color.org).
 	NoColor Variable = "NO_COLOR"
+	// Term "dumb" disables the live progress line (carriage returns and
+	// erase-line escapes): progress is printed as plain lines.
+	Term Variable = "TERM"
 	// TmpDir is the directory for scratch files.
 	TmpDir Variable = "TMPDIR"
 )
