@@ -4,6 +4,7 @@
 #   hack/install-tools.sh            # everything
 #   hack/install-tools.sh go         # only the go-installed tools
 #   hack/install-tools.sh apt        # only the Debian packages
+#   hack/install-tools.sh schemas    # only the SBOM JSON schemas (npm)
 #
 # Idempotent: a Go tool whose binary already carries the pinned module version
 # (read from its build info with `go version -m`) is skipped, and apt-get runs
@@ -19,6 +20,13 @@
 #   registry  github.com/distribution/distribution/v3/cmd/registry@v3.1.2
 #   cosign2   github.com/sigstore/cosign/v2/cmd/cosign@v2.6.5
 #   cosign3   github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3
+# Schemas (npm, into $REPO/.tools/schemas, for pkg/sbom's tests and the
+# evidence e2e stage): the CycloneDX 1.6 JSON schema with the spdx and jsf
+# schemas it references, from @cyclonedx/cyclonedx-library@10.3.0
+# (res/schema/). The SPDX 2.3 schema is in no package a registry here
+# serves; the tests use .tools/schemas/spdx/spdx-schema.json (spdx/spdx-spec
+# tag v2.3, schemas/spdx-schema.json) when someone placed it there, and say
+# that they skipped it otherwise.
 # Debian (bookworm): skopeo, docker-registry (distribution 2.8, kept from
 # starting as a system service: we start our own on loopback), apache2-utils
 # (htpasswd), openssl, jq, nginx-light (benchmarks; service not started), wrk,
@@ -120,6 +128,31 @@ install_apt() {
   say "apt: done in $((SECONDS - start))s"
 }
 
+SCHEMA_DIR="${SCHEMA_DIR:-$REPO/.tools/schemas}"
+CDX_NPM="@cyclonedx/cyclonedx-library@10.3.0"
+CDX_SCHEMAS=(bom-1.6.SNAPSHOT.schema.json spdx.SNAPSHOT.schema.json jsf-0.82.SNAPSHOT.schema.json)
+
+install_schemas() {
+  local dst="$SCHEMA_DIR/cyclonedx" f tmp start=$SECONDS
+  if [[ -f $dst/.from && "$(cat "$dst/.from")" == "$CDX_NPM" ]]; then
+    say "schemas: $CDX_NPM already unpacked, skipped"
+    return 0
+  fi
+  command -v npm >/dev/null || { say "schemas: npm not found"; return 1; }
+  tmp="$(mktemp -d "${TMPDIR:-/tmp}/shoebox-schemas.XXXXXX")"
+  if ! (cd "$tmp" && npm pack --silent "$CDX_NPM" >"$LOG_DIR/schemas.log" 2>&1); then
+    say "schemas: npm pack $CDX_NPM FAILED:"; tail -n 20 "$LOG_DIR/schemas.log" >&2; rm -rf "$tmp"; return 1
+  fi
+  mkdir -p "$tmp/x" "$dst"
+  tar -xzf "$tmp"/*.tgz -C "$tmp/x"
+  for f in "${CDX_SCHEMAS[@]}"; do
+    mv -f "$tmp/x/package/res/schema/$f" "$dst/$f" || { rm -rf "$tmp"; return 1; }
+  done
+  echo "$CDX_NPM" >"$dst/.from"
+  rm -rf "$tmp"
+  say "schemas: $CDX_NPM unpacked into $dst in $((SECONDS - start))s"
+}
+
 main() {
   local what="${1:-all}" total=$SECONDS
   mkdir -p "$TOOLS_DIR"
@@ -135,6 +168,9 @@ main() {
   trap 'kill "${pids[@]}" 2>/dev/null || true' INT TERM
   if [[ $what == all || $what == apt ]]; then
     install_apt & pids+=($!); names+=(apt)
+  fi
+  if [[ $what == all || $what == schemas ]]; then
+    install_schemas & pids+=($!); names+=(schemas)
   fi
   if [[ $what == all || $what == go ]]; then
     { r=0; for i in 0 1 3; do build_go_tool "${GO_TOOLS[$i]}" || r=1; done; exit $r; } &

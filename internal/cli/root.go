@@ -237,6 +237,8 @@ var commands = []func(*Factory) *cobra.Command{
 	newServeCmd,
 	newLsCmd,
 	newInspectCmd,
+	newSBOMCmd,
+	newAuditCmd,
 	newInventoryCmd,
 	newTreehashCmd,
 	newKeyCmd,

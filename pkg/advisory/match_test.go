@@ -16,9 +16,9 @@ import (
 const sampleDir = "../../testdata/advisories"
 
 var (
-	zlib = julia.MustParseUUID("83775a58-1f1d-513f-b197-d71354ab007a")
-	xz   = julia.MustParseUUID("ffd25f8a-64ca-5728-b0f7-c24cf3aae800")
-	http = julia.MustParseUUID("cd3eb016-35fb-5094-929b-558a96fad6f3")
+	zlib     = julia.MustParseUUID("83775a58-1f1d-513f-b197-d71354ab007a")
+	xz       = julia.MustParseUUID("ffd25f8a-64ca-5728-b0f7-c24cf3aae800")
+	httpUUID = julia.MustParseUUID("cd3eb016-35fb-5094-929b-558a96fad6f3")
 )
 
 func loadSample(t *testing.T) *Database {
@@ -90,10 +90,10 @@ func TestMatch_RealSample(t *testing.T) {
 			"JLSEC-2026-61 XZ_jll@5.2.4+3 fixed:5.2.5+0 high (8.8, CVSS 3.1)",
 			"JLSEC-2026-462 XZ_jll@5.2.4+3 fixed:5.8.3+0 medium (5.3, CVSS 3.1)",
 		}},
-		{"CVSS v4 only", Query{"HTTP", http, "1.10.16"}, []string{
+		{"CVSS v4 only", Query{"HTTP", httpUUID, "1.10.16"}, []string{
 			"JLSEC-2025-1 HTTP@1.10.16 fixed:1.10.17 high (7.7, CVSS 4.0)",
 		}},
-		{"HTTP fixed", Query{"HTTP", http, "1.10.17"}, nil},
+		{"HTTP fixed", Query{"HTTP", httpUUID, "1.10.17"}, nil},
 		{"same name, another uuid: another package", Query{"Zlib_jll", julia.MustParseUUID("00000000-1f1d-513f-b197-d71354ab007a"), "1.2.12+1"}, nil},
 		{"no uuid: by name", Query{"URIs", julia.UUID{}, "1.5.2"}, []string{
 			"JLSEC-2025-1 URIs@1.5.2 fixed:1.6.0 high (7.7, CVSS 4.0)",
