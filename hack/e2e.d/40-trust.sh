@@ -8,7 +8,10 @@
 #   - a key from `cosign generate-key-pair` signs with shoebox, and a key from
 #     `shoebox key generate` signs with cosign;
 #   - `shoebox copy` carries every format registry → layout → registry, cosign still
-#     verifies at the end; unsigned and tampered bundles are refused with exit 3.
+#     verifies at the end; unsigned and tampered bundles are refused with exit 3;
+#   - signatures bind tags: `shoebox sign` records the tag in the signed payload
+#     (cosign shows it and still verifies), a policy's tags are checked against it
+#     (cosign's own `-a dev.shoebox.tag=TAG` counts), never against renamed tags.
 
 # _trust_formats REF: the signature formats shoebox verify --json reports (comma-separated).
 _trust_formats() {
@@ -34,7 +37,7 @@ stage_trust() {
 
   # one repository per case, each holding the unsigned bundle
   local r
-  for r in sb sbbundle cosignkey c2tag c2oci c2bundle c3 sbcosign; do
+  for r in sb sbbundle cosignkey c2tag c2oci c2bundle c3 sbcosign c2tagged; do
     shoebox copy -q --no-verify --plain-http ./stick:v1 "$reg/julia/$r:v1" || die "copy to julia/$r failed"
   done
 
@@ -48,6 +51,8 @@ stage_trust() {
   out="$(cosign2 verify --key sb.pub --insecure-ignore-tlog=true --allow-http-registry "$reg/julia/sb@$digest" 2>/dev/null)"
   assert_contains "$out" "\"docker-reference\":\"$reg/julia/sb\"" "cosign2 verify claims"
   assert_contains "$out" "\"docker-manifest-digest\":\"$digest\"" "cosign2 verify claims"
+  # ... and the tag it was signed for, inside the signed payload
+  assert_contains "$out" '"dev.shoebox.tag":"v1"' "cosign2 verify claims"
   # a wrong key: cosign says no
   expect_fail_with "no matching signatures" cosign2 verify --key "$E2E_COSIGN_PUB" --insecure-ignore-tlog=true \
     --allow-http-registry "$reg/julia/sb@$digest"
@@ -83,6 +88,14 @@ stage_trust() {
     expect_fail_with "signed only by unknown keys" shoebox verify --plain-http --key sb.pub "$reg/julia/$r:v1"
     assert_eq 3 "$FAIL_RC" "shoebox verify exit code for a wrong key on julia/$r"
   done
+
+  # a tag policy reads the tag from the signed data: cosign's signature without the
+  # claim is not covered, with `-a dev.shoebox.tag=v1` it is
+  printf 'tags = ["v*"]\n[[keys]]\npath = "%s"\n' "$E2E_COSIGN_PUB" >tags.toml
+  expect_fail_with "not signed for a tag the policy covers" shoebox verify --plain-http --policy tags.toml "$reg/julia/c2tag:v1"
+  assert_eq 3 "$FAIL_RC" "shoebox verify exit code for a signature made for no tag"
+  expect_rc 0 cosign2_sign d3 "$reg/julia/c2tagged@$digest" -a dev.shoebox.tag=v1
+  expect_rc 0 shoebox verify --plain-http --policy tags.toml "$reg/julia/c2tagged:v1"
 
   # a shoebox key signs with cosign (same password), shoebox and cosign verify
   COSIGN_PASSWORD="$SHOEBOX_PASSWORD" cosign2 sign --key sb.key --tlog-upload=false -y --allow-http-registry \
@@ -122,4 +135,11 @@ stage_trust() {
   assert_eq 3 "$FAIL_RC" "verify exit code for a tampered blob"
   expect_fail_with "not copied" shoebox copy --plain-http --key "$E2E_COSIGN_PUB" ./tampered:v1 "$reg/julia/tampered:v1"
   assert_eq 3 "$FAIL_RC" "copy exit code for a tampered blob"
+  # a bundle signed for v1, its tag renamed in index.json: refused under a policy for prod-*
+  shoebox copy -q --no-verify ./stick:v1 ./renamed >&2 || die "copy to ./renamed failed"
+  expect_rc 0 shoebox sign -q --key sb.key ./renamed:v1
+  sed -i 's/"org.opencontainers.image.ref.name":"v1"/"org.opencontainers.image.ref.name":"prod-1"/' renamed/index.json
+  printf 'tags = ["prod-*"]\n[[keys]]\npath = "sb.pub"\n' >prod.toml
+  expect_fail_with "trusted keys signed it for v1; the policy covers prod-" shoebox verify --policy prod.toml ./renamed:prod-1
+  assert_eq 3 "$FAIL_RC" "verify exit code for a renamed tag"
 }

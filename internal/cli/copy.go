@@ -280,7 +280,7 @@ func runCopy(ctx context.Context, f *Factory, o *CopyOptions) error {
 			Tag: tag, Deep: o.Deep}
 		if !o.NoVerify {
 			res, err := shelf.Verify(ctx, verifySrc, r.Index, shelf.VerifyOptions{
-				Policy: pol, Tags: tagsOf(r), Signatures: src, Deep: o.Deep, Context: ctxBundles, Concurrency: o.Concurrency})
+				Policy: pol, Signatures: src, Deep: o.Deep, Context: ctxBundles, Concurrency: o.Concurrency})
 			if res == nil && err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}

@@ -62,7 +62,7 @@ func Test_runCopy(t *testing.T) {
 		t.Errorf("copy stderr:\n%s\nwant line %q", errOut, wantLine)
 	}
 	code, out, errOut = runTest(t, "verify", "--key", e.pubA, "--plain-http", "--deep", repo+":v1")
-	if code != ExitOK || !strings.Contains(out, "  signature  ok: signed by "+e.idA+" [cosign-sig-tag, sigstore-bundle]\n") {
+	if code != ExitOK || !strings.Contains(out, "  signature  ok: signed by "+e.idA+" for tag v1 [cosign-sig-tag, sigstore-bundle]\n") {
 		t.Errorf("verify in the registry = %d\n%s\n%s", code, out, errOut)
 	}
 

@@ -552,7 +552,7 @@ func (l *serveLoader) load(ctx context.Context, force bool) (*pkgserver.BundleSo
 		}
 		full := suspect || (l.checkBlobs && (force || !l.checked[r.desc.Digest]))
 		res, err := shelf.Verify(ctx, readOnlyStorage{l.fetch, l.st}, r.desc, shelf.VerifyOptions{
-			Policy: l.policy, Tags: r.tags, Signatures: l.st, IndexesOnly: !full, Deep: l.deep, NoClosure: true})
+			Policy: l.policy, Signatures: l.st, IndexesOnly: !full, Deep: l.deep, NoClosure: true})
 		if ctx.Err() != nil {
 			return nil, false, ctx.Err()
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
+	"github.com/shoebox-jl/shoebox/pkg/shelf"
 	"github.com/shoebox-jl/shoebox/pkg/store"
 	"github.com/shoebox-jl/shoebox/pkg/trust"
 )
@@ -28,14 +29,21 @@ const signLong = `Sign a bundle, cosign-compatibly and fully offline.
 
 sign resolves STORE:TAG to the bundle index's digest once, then signs that
 digest: only the index is signed, and the index names every item manifest
-by digest, which names every blob by digest. The signature is stored the
+by digest, which names every blob by digest. The signature is made for
+TAG: the tag is recorded inside the signed data (the payload's optional
+claim "dev.shoebox.tag", which cosign ignores and "cosign sign -a
+dev.shoebox.tag=TAG" writes too), and a trust policy's "tags" are checked
+against it, never against the tags a store gives the bundle, which anyone
+who can write the store can rename or add. STORE@DIGEST signs for no tag:
+only policies without "tags" accept such a signature. Signing one bundle
+for a second tag adds a signature. The signature is stored the
 way cosign stores it, so that cosign verify, Harbor and shoebox verify all
 find it, in a registry and in an OCI layout alike:
 
   --format simple  (default) cosign's simple-signing payload in a manifest
                    tagged "sha256-<hex>.sig" (cosign v2's format). A second
                    signer adds a layer to the same manifest; signing again
-                   with the same key adds nothing.
+                   with the same key for the same tag adds nothing.
   --format bundle  the above, plus a Sigstore bundle (v0.3, DSSE over an
                    in-toto statement) as an OCI 1.1 referrer of the index,
                    listed in the "sha256-<hex>" referrers fallback tag, as
@@ -90,6 +98,7 @@ type signJSON struct {
 	KeyID     string `json:"keyId"`
 	Signature string `json:"signature"`
 	SigTag    string `json:"signatureTag"`
+	Tag       string `json:"tag,omitempty"`
 	Format    string `json:"format"`
 }
 
@@ -110,6 +119,9 @@ func runSign(ctx context.Context, f *Factory, o *SignOptions) error {
 			return usagef("--annotation %q: want KEY=VALUE", a)
 		}
 		ann[k] = v
+	}
+	if _, ok := ann[trust.AnnotationTag]; ok {
+		return usagef("--annotation %s: sign records the tag it signs for itself (STORE:TAG)", trust.AnnotationTag)
 	}
 	if len(ann) == 0 {
 		ann = nil
@@ -139,10 +151,11 @@ func runSign(ctx context.Context, f *Factory, o *SignOptions) error {
 	}
 	defer st.Close()
 	// Resolve once; the digest is what gets signed and named from here on.
-	desc, err := st.Resolve(ctx, ref.Tag)
+	br, err := shelf.Find(ctx, st, ref.Tag)
 	if err != nil {
 		return fmt.Errorf("%s: %w", ref, err)
 	}
+	desc := br.Index
 	if _, err := bundle.Read(ctx, st, desc); err != nil {
 		return fmt.Errorf("%s (%s): not a bundle: %w", ref, desc.Digest, err)
 	}
@@ -151,7 +164,7 @@ func runSign(ctx context.Context, f *Factory, o *SignOptions) error {
 		dockerRef = ref.Registry + "/" + ref.Repository
 	}
 	sigDesc, err := trust.Sign(ctx, st, desc, signer, trust.SignOptions{
-		DockerReference: dockerRef, Bundle: o.Format == "bundle", Annotations: ann})
+		DockerReference: dockerRef, Bundle: o.Format == "bundle", Annotations: ann, Tag: br.Tag})
 	if err != nil {
 		return fmt.Errorf("%s: signing: %w", ref, err)
 	}
@@ -159,14 +172,18 @@ func runSign(ctx context.Context, f *Factory, o *SignOptions) error {
 		return err
 	}
 	sum := signJSON{Bundle: ref.String(), Digest: desc.Digest.String(), Key: o.Key, KeyID: trust.KeyID(pub),
-		Signature: sigDesc.Digest.String(), SigTag: trust.SignatureTag(desc.Digest), Format: o.Format}
+		Signature: sigDesc.Digest.String(), SigTag: trust.SignatureTag(desc.Digest), Format: o.Format, Tag: br.Tag}
 	if o.JSON {
 		writeJSON(f, sum)
 		return nil
 	}
 	if !o.Quiet {
-		fmt.Fprintf(f.Err, "signed %s (%s) with key %s\nsignature %s in %s\n",
-			ref, desc.Digest, sum.KeyID, sum.SigTag, ref.Location())
+		forTag := "for no tag (signed by digest)"
+		if br.Tag != "" {
+			forTag = "for tag " + br.Tag
+		}
+		fmt.Fprintf(f.Err, "signed %s (%s) %s with key %s\nsignature %s in %s\n",
+			ref, desc.Digest, forTag, sum.KeyID, sum.SigTag, ref.Location())
 		if o.Format == "bundle" {
 			fmt.Fprintf(f.Err, "Sigstore bundle referrer listed in %s\n", trust.ReferrersTag(desc.Digest))
 		}

@@ -28,7 +28,7 @@ import (
 func init() {
 	verifyErrors = append(verifyErrors, func(err error) bool {
 		return errors.Is(err, bundle.ErrIntegrity) || errors.Is(err, bundle.ErrFormat) ||
-			errors.Is(err, shelf.ErrIncomplete) || errors.Is(err, shelf.ErrNotCovered)
+			errors.Is(err, shelf.ErrIncomplete)
 	})
 }
 
@@ -77,11 +77,19 @@ STORE): what the bundle references but does not carry is read from STORE.
 
 The trust policy (--policy FILE, TOML):
   threshold = 2            # distinct trusted keys that must sign (default 1)
-  tags = ["release-*"]     # bundle tags the policy covers (default all)
+  tags = ["release-*"]     # the tags signatures must have been made for
+                           # (default: any bundle); see below
   [[keys]]
   name = "ops"
   path = "ops.pub"         # relative to the policy file
 --key PUB (repeatable) is the policy "any one of these keys".
+
+What "tags" guarantees: a bundle passes only if the threshold of trusted
+keys signed it for a tag matching a pattern, the tag being read from the
+signed data (shoebox sign STORE:TAG records it; cosign sign -a
+dev.shoebox.tag=TAG too). The tags the store itself gives the bundle are
+never consulted: renaming a bundle signed for test-1 to prod-1, or adding a
+prod-1 tag to it, does not make it pass ["prod-*"].
 
 Exit status: 0 when everything verified, 3 when a signature, integrity,
 closure or manifest check failed (each failure is named), 4 when the store
@@ -184,6 +192,7 @@ func openVerified(ctx context.Context, f *Factory, sf *storeFlags, ref string) (
 type verifySigJSON struct {
 	Outcome string   `json:"outcome"`
 	Signers []string `json:"signers,omitempty"`
+	Tags    []string `json:"tags,omitempty"`
 	Unknown int      `json:"unknown,omitempty"`
 	Formats []string `json:"formats,omitempty"`
 }
@@ -238,7 +247,7 @@ func bundleJSON(r shelf.Ref, res *shelf.VerifyResult, err error) verifyBundleJSO
 	out := verifyBundleJSON{Tag: r.Tag, Digest: r.Index.Digest.String(), OK: err == nil}
 	if res != nil {
 		if s := res.Signature; s != nil {
-			out.Signature = &verifySigJSON{Outcome: string(s.Outcome), Signers: s.Signers, Unknown: s.Unknown, Formats: s.Formats}
+			out.Signature = &verifySigJSON{Outcome: string(s.Outcome), Signers: s.Signers, Tags: s.Tags, Unknown: s.Unknown, Formats: s.Formats}
 		}
 		if c := res.Check; c != nil {
 			out.Integrity = &verifyIntegrityJSON{Indexes: c.Indexes, Manifests: c.Manifests, Blobs: c.Blobs, Bytes: c.Bytes}
@@ -279,12 +288,14 @@ func printBundle(f *Factory, name string, b verifyBundleJSON) {
 	fmt.Fprintf(w, "bundle %s (%s)\n", name, b.Digest)
 	if s := b.Signature; s != nil {
 		if s.Outcome == string(trust.OutcomeOK) {
-			fmt.Fprintf(w, "  signature  %s: signed by %s [%s]\n", ok, strings.Join(s.Signers, ", "), strings.Join(s.Formats, ", "))
+			forTags := ""
+			if len(s.Tags) > 0 {
+				forTags = " for tag " + strings.Join(s.Tags, ", ")
+			}
+			fmt.Fprintf(w, "  signature  %s: signed by %s%s [%s]\n", ok, strings.Join(s.Signers, ", "), forTags, strings.Join(s.Formats, ", "))
 		} else {
 			fmt.Fprintf(w, "  signature  %s: %s\n", failed, sigError(b))
 		}
-	} else if err := firstMatching(b, shelf.ErrNotCovered.Error()); err != "" {
-		fmt.Fprintf(w, "  signature  %s: %s\n", failed, err)
 	}
 	if c := b.Integrity; c != nil {
 		if len(c.Problems) == 0 {
@@ -326,15 +337,6 @@ func sigError(b verifyBundleJSON) string {
 		}
 	}
 	return b.Signature.Outcome
-}
-
-func firstMatching(b verifyBundleJSON, needle string) string {
-	for _, e := range b.Errors {
-		if strings.Contains(e, needle) {
-			return e
-		}
-	}
-	return ""
 }
 
 func runVerify(ctx context.Context, f *Factory, o *VerifyOptions) error {
@@ -417,7 +419,7 @@ func runVerify(ctx context.Context, f *Factory, o *VerifyOptions) error {
 		planBytes += plannedBytes[r.Index.Digest.String()]
 		prog.Event(transfer.Event{Type: transfer.EventPlanned, Items: planTotal, Bytes: planBytes})
 		res, err := shelf.Verify(ctx, src, r.Index, shelf.VerifyOptions{
-			Policy: pol, Tags: tagsOf(r), Signatures: st, Deep: o.Deep, Context: ctxBundles, Concurrency: o.Concurrency,
+			Policy: pol, Signatures: st, Deep: o.Deep, Context: ctxBundles, Concurrency: o.Concurrency,
 			Progress: func(e bundle.CheckEvent) {
 				if e.Bytes > 0 {
 					prog.Event(transfer.Event{Type: transfer.EventBytes, Bytes: e.Bytes})
@@ -509,14 +511,6 @@ func clearProgress(p *progress) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.clear()
-}
-
-// tagsOf is the tag a bundle was found under, as shelf.VerifyOptions.Tags.
-func tagsOf(r shelf.Ref) []string {
-	if r.Tag == "" {
-		return nil
-	}
-	return []string{r.Tag}
 }
 
 // plural formats a count with the right form of a noun.

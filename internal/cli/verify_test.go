@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -218,7 +219,7 @@ func Test_runSign(t *testing.T) {
 	if code != ExitOK || out != "" {
 		t.Fatalf("sign = %d, stdout %q, stderr %q", code, out, errOut)
 	}
-	want := "signed " + ref + " (" + e.digest + ") with key " + e.idA + "\nsignature " + e.sigTag() + " in " + l + "\n"
+	want := "signed " + ref + " (" + e.digest + ") for tag v1 with key " + e.idA + "\nsignature " + e.sigTag() + " in " + l + "\n"
 	if errOut != want {
 		t.Errorf("sign stderr =\n%q\nwant\n%q", errOut, want)
 	}
@@ -247,7 +248,7 @@ func Test_runSign(t *testing.T) {
 	pol := filepath.Join(t.TempDir(), "policy.toml")
 	os.WriteFile(pol, []byte("threshold = 2\n[[keys]]\nname = \"ops\"\npath = \""+e.pubA+"\"\n[[keys]]\nname = \"sec\"\npath = \""+e.pubB+"\"\n"), 0o644)
 	code, out, errOut = runTest(t, "verify", "--policy", pol, ref)
-	if code != ExitOK || !strings.Contains(out, "  signature  ok: signed by ops, sec [cosign-sig-tag]\n") {
+	if code != ExitOK || !strings.Contains(out, "  signature  ok: signed by ops, sec for tag v1 [cosign-sig-tag]\n") {
 		t.Errorf("verify 2-of-2 = %d\n%s\n%s", code, out, errOut)
 	}
 
@@ -380,7 +381,7 @@ func Test_runVerify_Outcomes(t *testing.T) {
 		wantErr  string
 	}{
 		{"ok", []string{"--key", e.pubA, signed + ":v1"}, ExitOK,
-			"  signature  ok: signed by " + e.idA + " [cosign-sig-tag]\n", ""},
+			"  signature  ok: signed by " + e.idA + " for tag v1 [cosign-sig-tag]\n", ""},
 		{"unsigned", []string{"--key", e.pubA, e.layout + ":v1"}, ExitVerify,
 			"  signature  FAILED: " + d + ": unsigned: no cosign signature or Sigstore bundle found\n",
 			"shoebox: verification failed: oci-layout:" + e.layout + ":v1: " + d + ": unsigned: no cosign signature or Sigstore bundle found\n"},
@@ -397,8 +398,8 @@ func Test_runVerify_Outcomes(t *testing.T) {
 			"  signature  FAILED: " + d + ": below threshold: 1 of 2 required trusted keys signed\n",
 			": below threshold: 1 of 2 required trusted keys signed\n"},
 		{"tag not covered", []string{"--policy", polTags, signed + ":v1"}, ExitVerify,
-			"  signature  FAILED: bundle " + d + `: tag "v1": tag not covered by the trust policy (tags release-*)` + "\n",
-			`: tag "v1": tag not covered by the trust policy (tags release-*)`},
+			"  signature  FAILED: " + d + ": not signed for a tag the policy covers: trusted keys signed it for v1; the policy covers release-*\n",
+			": not signed for a tag the policy covers: trusted keys signed it for v1; the policy covers release-*\n"},
 		{"by digest", []string{"--key", e.pubA, signed + "@" + d}, ExitOK, "bundle oci-layout:" + signed + "@" + d + " (" + d + ")\n", ""},
 		{"every bundle", []string{"--key", e.pubA, signed}, ExitOK, "verified 1 bundle, 23.9 KiB read, in 0s: ok\n", ""},
 		{"no policy", []string{signed + ":v1"}, ExitUsage, "", "verify needs --key or --policy"},
@@ -621,7 +622,115 @@ func Test_runSign_KeySources(t *testing.T) {
 	os.WriteFile(pol, []byte("threshold = 3\n[[keys]]\nname = \"a\"\npath = \""+e.pubA+"\"\n[[keys]]\nname = \"b\"\npath = \""+e.pubB+
 		"\"\n[[keys]]\nname = \"plain\"\npath = \""+plainPub+"\"\n"), 0o644)
 	code, out, errOut := runTest(t, "verify", "--policy", pol, l+":v1")
-	if code != ExitOK || !strings.Contains(out, "  signature  ok: signed by a, b, plain [cosign-sig-tag]\n") {
+	if code != ExitOK || !strings.Contains(out, "  signature  ok: signed by a, b, plain for tag v1 [cosign-sig-tag]\n") {
 		t.Errorf("verify 3-of-3 = %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// editTags rewrites a layout's index.json as one who holds the stick would:
+// every tag named in rename is renamed, and add points new tags at the
+// manifest a tag names.
+func editTags(t *testing.T, layout string, rename map[string]string, add map[string]string) {
+	t.Helper()
+	p := filepath.Join(layout, "index.json")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idx ocispec.Index
+	if err := json.Unmarshal(b, &idx); err != nil {
+		t.Fatal(err)
+	}
+	for i, d := range idx.Manifests {
+		if to, ok := rename[d.Annotations[ocispec.AnnotationRefName]]; ok {
+			idx.Manifests[i].Annotations[ocispec.AnnotationRefName] = to
+		}
+	}
+	for newTag, of := range add {
+		for _, d := range idx.Manifests {
+			if d.Annotations[ocispec.AnnotationRefName] == of {
+				d.Annotations = map[string]string{ocispec.AnnotationRefName: newTag}
+				idx.Manifests = append(idx.Manifests, d)
+				break
+			}
+		}
+	}
+	if b, err = json.Marshal(idx); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Test_runVerify_SignedTags plays the one who holds the stick against a
+// tag policy: renaming or adding tags in index.json changes nothing, since
+// only the tag inside the signed data counts.
+func Test_runVerify_SignedTags(t *testing.T) {
+	e := trustSetup(t)
+	pol := filepath.Join(t.TempDir(), "prod.toml")
+	os.WriteFile(pol, []byte("tags = [\"prod-*\"]\n[[keys]]\nname = \"ops\"\npath = \""+e.pubA+"\"\n"), 0o644)
+	d := e.digest
+
+	// Signed while tagged test-1.
+	test := copyLayout(t, e.layout)
+	editTags(t, test, map[string]string{"v1": "test-1"}, nil)
+	if code, _, errOut := signWith(t, e.keyA, "-q", test+":test-1"); code != ExitOK {
+		t.Fatalf("sign: %s", errOut)
+	}
+	notCovered := d + ": not signed for a tag the policy covers: trusted keys signed it for test-1; the policy covers prod-*"
+	renamed := copyLayout(t, test)
+	editTags(t, renamed, map[string]string{"test-1": "prod-1"}, nil)
+	added := copyLayout(t, test)
+	editTags(t, added, nil, map[string]string{"prod-1": "test-1"})
+
+	// Signed while tagged prod-1, then given another tag.
+	prod := copyLayout(t, e.layout)
+	editTags(t, prod, map[string]string{"v1": "prod-1"}, nil)
+	if code, _, errOut := signWith(t, e.keyA, "-q", prod+":prod-1"); code != ExitOK {
+		t.Fatalf("sign: %s", errOut)
+	}
+	prodAlias := copyLayout(t, prod)
+	editTags(t, prodAlias, map[string]string{"prod-1": "anything"}, nil)
+	// Signed by digest: for no tag.
+	byDigest := copyLayout(t, e.layout)
+	if code, _, errOut := signWith(t, e.keyA, "-q", byDigest+"@"+d); code != ExitOK {
+		t.Fatalf("sign: %s", errOut)
+	}
+
+	for _, tc := range []struct {
+		name     string
+		ref      string
+		wantCode int
+		wantOut  string
+	}{
+		{"signed for test-1, as test-1", test + ":test-1", ExitVerify, "  signature  FAILED: " + notCovered + "\n"},
+		{"renamed to prod-1", renamed + ":prod-1", ExitVerify, "  signature  FAILED: " + notCovered + "\n"},
+		{"prod-1 added beside test-1", added + ":prod-1", ExitVerify, "  signature  FAILED: " + notCovered + "\n"},
+		{"every bundle of the stick with prod-1 added", added, ExitVerify, "verified 2 bundles, 47.8 KiB read, in 0s: FAILED\n"},
+		{"signed for prod-1", prod + ":prod-1", ExitOK, "  signature  ok: signed by ops for tag prod-1 [cosign-sig-tag]\n"},
+		{"signed for prod-1, renamed", prodAlias + ":anything", ExitOK, "  signature  ok: signed by ops for tag prod-1 [cosign-sig-tag]\n"},
+		{"signed by digest", byDigest + ":v1", ExitVerify, "  signature  FAILED: " + d + ": not signed for a tag the policy covers: trusted keys signed it for no tag; the policy covers prod-*\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := runTest(t, "verify", "--policy", pol, tc.ref)
+			if code != tc.wantCode || !strings.Contains(out, tc.wantOut) {
+				t.Errorf("verify %s = %d\n%s\n%s\nwant line %q", tc.ref, code, out, errOut, tc.wantOut)
+			}
+		})
+	}
+	// copy decides the same way, and writes nothing.
+	dst := filepath.Join(t.TempDir(), "inside")
+	code, _, errOut := runTest(t, "copy", "-q", "--policy", pol, renamed+":prod-1", dst)
+	if code != ExitVerify || !strings.Contains(errOut, "not copied: "+notCovered) {
+		t.Errorf("copy of the renamed bundle = %d %s", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(dst, "index.json")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("refused copy wrote %s: %v", dst, err)
+	}
+	// sign records the tag itself.
+	if code, _, errOut := signWith(t, e.keyA, "-a", "dev.shoebox.tag=prod-1", test+":test-1"); code != ExitUsage ||
+		!strings.Contains(errOut, "--annotation dev.shoebox.tag: sign records the tag it signs for itself") {
+		t.Errorf("sign -a dev.shoebox.tag = %d %s", code, errOut)
 	}
 }

@@ -5,8 +5,9 @@
 //   - List (and Find) say which tags of a store are bundles, with one rule
 //     for every command: ls, inspect, verify, copy, inventory, push's
 //     reuse of what a destination holds, and serve;
-//   - Verify decides about one bundle: the trust policy covers it, its
-//     signatures satisfy the policy (pkg/trust), everything it references
+//   - Verify decides about one bundle: its signatures satisfy the trust
+//     policy (pkg/trust: trusted keys, threshold, and the tags they were
+//     signed for, read from the signed data), everything it references
 //     is present and matches its digest (pkg/bundle's Check, or only its
 //     indexes for a server that verifies bytes as it sends them), and its
 //     closure holds for Pkg (every package listed by a registry snapshot,
@@ -15,8 +16,8 @@
 //
 // What Verify checks, in order, and what each failure wraps:
 //
-//	coverage   the policy's tags cover the bundle        ErrNotCovered
 //	signature  trust.Verify against the policy             *trust.VerificationError
+//	           (keys, threshold, signed tags)
 //	integrity  indexes, manifests, blobs (sizes, digests)  bundle.ErrIntegrity, bundle.ErrFormat
 //	closure    registry listings, Artifacts.toml refs      ErrIncomplete
 //

@@ -30,10 +30,6 @@ import (
 // something a Manifest.toml needs that the store lacks. Test with errors.Is.
 var ErrIncomplete = errors.New("incomplete for Pkg")
 
-// ErrNotCovered marks a bundle whose tag the trust policy does not cover
-// (trust.Policy.Tags): no key is trusted to sign it. Test with errors.Is.
-var ErrNotCovered = errors.New("tag not covered by the trust policy")
-
 // Target is what Verify reads: content and tag resolution
 // (oras.ReadOnlyTarget). *store.Store and Overlay satisfy it.
 type Target interface {
@@ -45,13 +41,11 @@ type Target interface {
 // manifest and blob digest) and closure, with 4 workers, and no signatures.
 type VerifyOptions struct {
 	// Policy is the trust policy the bundle's signatures are judged
-	// against (trust.Verify). nil skips the signature check:
-	// VerifyResult.Signature is then nil.
+	// against (trust.Verify): its keys, threshold and, when it has Tags,
+	// the tags the signatures must have been made for (inside the signed
+	// data: the tags a store gives the bundle never count). nil skips the
+	// signature check: VerifyResult.Signature is then nil.
 	Policy *trust.Policy
-	// Tags are the tags the bundle was found under, matched against
-	// Policy.Tags: the bundle is covered when one of them is. None (a
-	// bundle named by digest) is covered only by a policy without Tags.
-	Tags []string
 	// Signatures is where signatures are looked for; nil means src.
 	Signatures trust.ReadOnlyTarget
 	// IndexesOnly checks the bundle's indexes only (every index present,
@@ -79,10 +73,8 @@ type VerifyOptions struct {
 type VerifyResult struct {
 	// Index is the bundle's top index.
 	Index ocispec.Descriptor
-	// Tags is VerifyOptions.Tags.
-	Tags []string
-	// Signature is the signature verdict; nil when no policy was given or
-	// the policy does not cover the tag.
+	// Signature is the signature verdict (Signature.Tags: the tags the
+	// counted signatures were made for); nil when no policy was given.
 	Signature *trust.Result
 	// Check is the integrity report; nil with IndexesOnly.
 	Check *bundle.CheckReport
@@ -125,8 +117,9 @@ func (r *ClosureReport) Err() error {
 	return fmt.Errorf("closure: %w: %s", ErrIncomplete, strings.Join(lines, "; "))
 }
 
-// Verify checks one bundle: that the trust policy covers it and its
-// signatures satisfy the policy (first, and unless no policy is given),
+// Verify checks one bundle: its signatures satisfy the trust policy
+// (first, and unless no policy is given: trusted keys, threshold, and the
+// tags signed for when the policy has Tags),
 // the integrity of everything it references (bundle.Check: every index,
 // manifest and blob, streamed on opts.Concurrency workers; deeply with
 // opts.Deep; only the indexes with opts.IndexesOnly), and its closure
@@ -137,41 +130,33 @@ func (r *ClosureReport) Err() error {
 //
 // It runs every check even when an earlier one fails, so the result tells
 // everything, and returns the failures joined: a *trust.VerificationError
-// for signatures, errors wrapping ErrNotCovered, bundle.ErrIntegrity (or
+// for signatures (trust.OutcomeNotCovered when the signatures were not
+// made for a tag the policy covers), bundle.ErrIntegrity (or
 // bundle.ErrFormat) and ErrIncomplete. Other errors (I/O, transport,
 // cancellation) come with a nil result.
 func Verify(ctx context.Context, src Target, index ocispec.Descriptor, opts VerifyOptions) (*VerifyResult, error) {
-	res := &VerifyResult{Index: index, Tags: opts.Tags}
+	res := &VerifyResult{Index: index}
 	var fails []error
 	if opts.Policy != nil {
 		sigs := opts.Signatures
 		if sigs == nil {
 			sigs = src
 		}
+		r, err := trust.Verify(ctx, sigs, index, opts.Policy)
+		var ve *trust.VerificationError
 		switch {
-		case !covered(opts.Policy, opts.Tags):
-			what := fmt.Sprintf("tag %q", strings.Join(opts.Tags, ","))
-			if len(opts.Tags) == 0 {
-				what = "a bundle named by digest"
-			}
-			fails = append(fails, fmt.Errorf("bundle %s: %s: %w (tags %s)", index.Digest, what, ErrNotCovered, strings.Join(opts.Policy.Tags, ", ")))
+		case err == nil:
+		case errors.As(err, &ve):
+			fails = append(fails, err)
+		case corrupt(err):
+			// The store's content is damaged where the signatures are
+			// looked for (a manifest that does not match its digest): an
+			// integrity failure, which Check names too.
+			fails = append(fails, fmt.Errorf("bundle %s: reading signatures: %w: %w", index.Digest, bundle.ErrIntegrity, err))
 		default:
-			r, err := trust.Verify(ctx, sigs, index, opts.Policy)
-			var ve *trust.VerificationError
-			switch {
-			case err == nil:
-			case errors.As(err, &ve):
-				fails = append(fails, err)
-			case corrupt(err):
-				// The store's content is damaged where the signatures
-				// are looked for (a manifest that does not match its
-				// digest): an integrity failure, which Check names too.
-				fails = append(fails, fmt.Errorf("bundle %s: reading signatures: %w: %w", index.Digest, bundle.ErrIntegrity, err))
-			default:
-				return nil, fmt.Errorf("bundle %s: verifying signatures: %w", index.Digest, err)
-			}
-			res.Signature = r
+			return nil, fmt.Errorf("bundle %s: verifying signatures: %w", index.Digest, err)
 		}
+		res.Signature = r
 	}
 
 	if opts.IndexesOnly {
@@ -222,14 +207,6 @@ func Verify(ctx context.Context, src Target, index ocispec.Descriptor, opts Veri
 		}
 	}
 	return res, errors.Join(fails...)
-}
-
-// covered reports whether the policy covers a bundle found under tags.
-func covered(p *trust.Policy, tags []string) bool {
-	if len(p.Tags) == 0 {
-		return true
-	}
-	return slices.ContainsFunc(tags, p.Covers)
 }
 
 // checkClosure checks that every package is listed in a registry snapshot

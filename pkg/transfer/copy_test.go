@@ -151,7 +151,7 @@ func mustVerify(t *testing.T, s shelf.Target, pol *trust.Policy, want ocispec.De
 	if d.Digest != want.Digest {
 		t.Fatalf("v1 = %s, want %s", d.Digest, want.Digest)
 	}
-	res, err := shelf.Verify(context.Background(), s, d, shelf.VerifyOptions{Policy: pol, Tags: []string{"v1"}, Deep: true})
+	res, err := shelf.Verify(context.Background(), s, d, shelf.VerifyOptions{Policy: pol, Deep: true})
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}

@@ -215,11 +215,11 @@ func TestDelta(t *testing.T) {
 	}
 
 	// Alone the delta is incomplete; with the inside store it verifies.
-	if _, err := shelf.Verify(ctx, stick, res.Index, shelf.VerifyOptions{Policy: pol, Tags: []string{"v2"}}); !errors.Is(err, bundle.ErrIntegrity) {
+	if _, err := shelf.Verify(ctx, stick, res.Index, shelf.VerifyOptions{Policy: pol}); !errors.Is(err, bundle.ErrIntegrity) {
 		t.Errorf("Verify(delta alone) = %v, want an integrity failure", err)
 	}
 	insideRO := inside // the writer sees its own content
-	v, err := shelf.Verify(ctx, &shelf.Overlay{Primary: stick, Fallback: insideRO}, res.Index, shelf.VerifyOptions{Policy: pol, Tags: []string{"v2"}, Deep: true})
+	v, err := shelf.Verify(ctx, &shelf.Overlay{Primary: stick, Fallback: insideRO}, res.Index, shelf.VerifyOptions{Policy: pol, Deep: true})
 	if err != nil {
 		t.Fatalf("Verify(delta with the inside store) = %v", err)
 	}
@@ -254,7 +254,7 @@ func mustVerify2(t *testing.T, s shelf.Target, pol *trust.Policy, tag string, wa
 	if err != nil || d.Digest != want.Digest {
 		t.Fatalf("resolving %s = %v, %v; want %s", tag, d.Digest, err, want.Digest)
 	}
-	if _, err := shelf.Verify(context.Background(), s, d, shelf.VerifyOptions{Policy: pol, Tags: []string{tag}, Deep: true}); err != nil {
+	if _, err := shelf.Verify(context.Background(), s, d, shelf.VerifyOptions{Policy: pol, Deep: true}); err != nil {
 		t.Fatalf("Verify %s: %v", tag, err)
 	}
 }

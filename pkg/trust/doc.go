@@ -53,7 +53,18 @@
 //
 // Verify's outcomes are distinct: OutcomeUnsigned, OutcomeUnknownKeys,
 // OutcomeBadSignature (always fatal, even when other signatures pass),
-// OutcomeBelowThreshold and OutcomeOK. Every outcome but OutcomeOK is
+// OutcomeBelowThreshold, OutcomeNotCovered and OutcomeOK.
+//
+// # Tags
+//
+// A signature is made for a tag (SignOptions.Tag): the tag is a claim
+// inside the signed data, AnnotationTag in the simple-signing payload's
+// "optional" map and in the in-toto statement subject's annotations, so
+// cosign verifies it with the rest and "cosign sign -a dev.shoebox.tag=T"
+// makes the same claim. A Policy with Tags counts only the trusted keys
+// that signed for a matching tag (OutcomeNotCovered when enough keys
+// signed, but not for such a tag); tags found in a store are never
+// consulted, since whoever can write the store can rename or add them. Every outcome but OutcomeOK is
 // returned as a *VerificationError; I/O and transport errors never are.
 //
 // cosign does not record which key made a simple-signing signature, so a

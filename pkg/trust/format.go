@@ -42,6 +42,15 @@ const (
 	// cosign on its bundle referrer manifests.
 	AnnotationBundleContent       = "dev.sigstore.bundle.content"
 	AnnotationBundlePredicateType = "dev.sigstore.bundle.predicateType"
+	// AnnotationTag is the signed claim naming the tag a signature was
+	// made for: a key of the simple-signing payload's "optional" map, and
+	// of the in-toto statement subject's annotations in a Sigstore bundle.
+	// It is inside what is signed, so unlike a tag in a store (which
+	// anyone who can write the store can add, move or rename) it cannot be
+	// changed without the key. A policy's Tags are matched against it.
+	// cosign ignores it on verify and writes it with
+	// "cosign sign -a dev.shoebox.tag=TAG".
+	AnnotationTag = "dev.shoebox.tag"
 
 	simpleSigningType       = "cosign container image signature"
 	inTotoStatementV1       = "https://in-toto.io/Statement/v1"
@@ -107,21 +116,24 @@ func SimpleSigningPayload(dockerReference string, d digest.Digest, annotations m
 	return json.Marshal(p)
 }
 
-// checkPayload parses a simple-signing payload and checks that it claims
-// subject. Its errors are details for a bad-signature outcome.
-func checkPayload(payload []byte, subject digest.Digest) error {
+// checkPayload parses a simple-signing payload, checks that it claims
+// subject, and returns the tag it was signed for (AnnotationTag in
+// "optional"; "" when it names none, or names it with a value that is not
+// a string). Its errors are details for a bad-signature outcome.
+func checkPayload(payload []byte, subject digest.Digest) (tag string, err error) {
 	var p simpleSigning
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	if err := dec.Decode(&p); err != nil {
-		return fmt.Errorf("payload is not simple-signing JSON: %w", err)
+		return "", fmt.Errorf("payload is not simple-signing JSON: %w", err)
 	}
 	if p.Critical.Type != simpleSigningType {
-		return fmt.Errorf("payload type %q, want %q", p.Critical.Type, simpleSigningType)
+		return "", fmt.Errorf("payload type %q, want %q", p.Critical.Type, simpleSigningType)
 	}
 	if got := p.Critical.Image.DockerManifestDigest; got != subject.String() {
-		return fmt.Errorf("payload signs %q, not %s", got, subject)
+		return "", fmt.Errorf("payload signs %q, not %s", got, subject)
 	}
-	return nil
+	tag, _ = p.Optional[AnnotationTag].(string)
+	return tag, nil
 }
 
 // imageConfig is the image config cosign (go-containerregistry's
@@ -186,25 +198,26 @@ func signStatement(d digest.Digest, annotations map[string]string) ([]byte, erro
 }
 
 // checkStatement parses an in-toto statement; it reports whether it is a
-// cosign signature statement, and an error (a bad-signature detail) when it
-// is malformed or does not name subject.
-func checkStatement(payload []byte, subject digest.Digest) (isSignature bool, err error) {
+// cosign signature statement, the tag its subject entry for subject was
+// signed for (AnnotationTag; "" for none), and an error (a bad-signature
+// detail) when it is malformed or does not name subject.
+func checkStatement(payload []byte, subject digest.Digest) (isSignature bool, tag string, err error) {
 	var s inTotoStatement
 	if err := json.Unmarshal(payload, &s); err != nil {
-		return true, fmt.Errorf("DSSE payload is not an in-toto statement: %w", err)
+		return true, "", fmt.Errorf("DSSE payload is not an in-toto statement: %w", err)
 	}
 	if s.PredicateType != PredicateTypeCosignSign {
-		return false, nil
+		return false, "", nil
 	}
 	if !strings.HasPrefix(s.Type, "https://in-toto.io/Statement/") {
-		return true, fmt.Errorf("statement type %q", s.Type)
+		return true, "", fmt.Errorf("statement type %q", s.Type)
 	}
 	for _, sub := range s.Subject {
 		if sub.Digest[subject.Algorithm().String()] == subject.Encoded() {
-			return true, nil
+			return true, sub.Annotations[AnnotationTag], nil
 		}
 	}
-	return true, fmt.Errorf("statement subject does not name %s", subject)
+	return true, "", fmt.Errorf("statement subject does not name %s", subject)
 }
 
 // Sigstore bundle v0.3 (protojson field names of

@@ -51,6 +51,8 @@ func FuzzLoadPrivateKeyPEM(f *testing.F) {
 func FuzzVerifyPayload(f *testing.F) {
 	good, _ := SimpleSigningPayload("r/x", goldenDigest, map[string]string{"a": "b"})
 	f.Add(good, string(goldenDigest))
+	tagged, _ := SimpleSigningPayload("r/x", goldenDigest, map[string]string{AnnotationTag: "prod-1"})
+	f.Add(tagged, string(goldenDigest))
 	f.Add([]byte(`{"critical":{"image":{"docker-manifest-digest":1}}}`), string(goldenDigest))
 	f.Add([]byte(`null`), "sha256:")
 	f.Fuzz(func(t *testing.T, payload []byte, d string) {
@@ -58,8 +60,12 @@ func FuzzVerifyPayload(f *testing.F) {
 		if err == nil && !strings.Contains(string(payload), d) {
 			t.Fatalf("payload %q accepted for digest %q it does not contain", payload, d)
 		}
+		// A tag claim comes with an accepted payload only.
+		if tag, err2 := checkPayload(payload, digest.Digest(d)); tag != "" && (err2 != nil || err != nil) {
+			t.Fatalf("payload %q: tag %q claimed with error %v / %v", payload, tag, err2, err)
+		}
 		// The statement checker sees the same untrusted bytes.
-		_, _ = checkStatement(payload, digest.Digest(d))
+		_, _, _ = checkStatement(payload, digest.Digest(d))
 		_, _ = parseBundle(payload)
 	})
 }

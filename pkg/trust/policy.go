@@ -31,8 +31,11 @@ type Policy struct {
 	// Threshold is how many distinct trusted keys must sign (k of n);
 	// 0 means 1.
 	Threshold int
-	// Tags are path.Match glob patterns of the bundle tags this policy
-	// covers; empty means every tag. See Covers.
+	// Tags are path.Match glob patterns of the tags this policy covers;
+	// empty means every bundle. A bundle is covered only by signatures
+	// that name, inside the signed data (AnnotationTag), a tag matching
+	// one of them: a tag in a store, which anyone who can write the store
+	// can rename or add, never counts. See Verify and Covers.
 	Tags []string
 }
 
@@ -216,8 +219,9 @@ func (p *Policy) threshold() int {
 	return p.Threshold
 }
 
-// Covers reports whether the policy applies to a bundle tag: Tags is
-// empty, or tag matches one of its path.Match patterns.
+// Covers reports whether a tag matches the policy: Tags is empty, or tag
+// matches one of its path.Match patterns. Verify applies it to the tags
+// signatures were made for, never to tags found in a store.
 func (p *Policy) Covers(tag string) bool {
 	if len(p.Tags) == 0 {
 		return true
@@ -228,4 +232,14 @@ func (p *Policy) Covers(tag string) bool {
 		}
 	}
 	return false
+}
+
+// coversSigned reports whether a signature made for tag (AnnotationTag;
+// "" when it names none) counts under the policy: always without Tags,
+// else when it names a tag that Covers.
+func (p *Policy) coversSigned(tag string) bool {
+	if len(p.Tags) == 0 {
+		return true
+	}
+	return tag != "" && p.Covers(tag)
 }

@@ -39,6 +39,12 @@ type SignOptions struct {
 	// Annotations go into the payload's "optional" map (cosign sign -a) and
 	// into the bundle statement subject's annotations.
 	Annotations map[string]string
+	// Tag, when not empty, is the tag the signature is made for, recorded
+	// inside the signed data as AnnotationTag (with Annotations): what a
+	// policy's Tags are checked against. A signature by one key for one
+	// tag is written once; the same key signing the same digest for
+	// another tag adds a signature.
+	Tag string
 }
 
 // Sign signs subject with signer in cosign's formats and returns the
@@ -58,6 +64,17 @@ type SignOptions struct {
 func Sign(ctx context.Context, target Target, subject ocispec.Descriptor, signer signature.Signer, opts SignOptions) (ocispec.Descriptor, error) {
 	if err := subject.Digest.Validate(); err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("subject digest %q: %w", subject.Digest, err)
+	}
+	if v, ok := opts.Annotations[AnnotationTag]; ok && v != opts.Tag {
+		return ocispec.Descriptor{}, fmt.Errorf("%s: annotation %s=%q contradicts the tag signed for (%q)", subject.Digest, AnnotationTag, v, opts.Tag)
+	}
+	if opts.Tag != "" {
+		ann := make(map[string]string, len(opts.Annotations)+1)
+		for k, v := range opts.Annotations {
+			ann[k] = v
+		}
+		ann[AnnotationTag] = opts.Tag
+		opts.Annotations = ann
 	}
 	pub, err := signer.PublicKey(options.WithContext(ctx))
 	if err != nil {
@@ -103,7 +120,8 @@ func signSimple(ctx context.Context, target Target, subject ocispec.Descriptor, 
 		layers = m.Layers
 		manifestAnnotations = m.Annotations
 		// Cosign's duplicate detection: a layer whose signature verifies
-		// with our key over a payload for this subject means we signed.
+		// with our key over a payload for this subject (and this tag)
+		// means we signed.
 		for _, l := range layers {
 			if l.MediaType != MediaTypeSimpleSigning {
 				continue
@@ -116,7 +134,7 @@ func signSimple(ctx context.Context, target Target, subject ocispec.Descriptor, 
 			if err != nil {
 				continue
 			}
-			if checkPayload(p, subject.Digest) == nil &&
+			if tag, err := checkPayload(p, subject.Digest); err == nil && tag == opts.Tag &&
 				verifier.VerifySignature(bytes.NewReader(sig), bytes.NewReader(p), options.WithContext(ctx)) == nil {
 				return existing, nil
 			}
@@ -153,7 +171,8 @@ func signSimple(ctx context.Context, target Target, subject ocispec.Descriptor, 
 }
 
 func signBundle(ctx context.Context, target Target, subject ocispec.Descriptor, signer signature.Signer, verifier signature.Verifier, hint string, opts SignOptions) error {
-	// Signing twice with one key adds nothing: look for our bundle first.
+	// Signing twice with one key for one tag adds nothing: look for our
+	// bundle first.
 	refs, err := listReferrers(ctx, target, subject)
 	if err != nil {
 		return err
@@ -174,7 +193,7 @@ func signBundle(ctx context.Context, target Target, subject ocispec.Descriptor, 
 			if err != nil || b.DSSEEnvelope == nil || b.DSSEEnvelope.PayloadType != PayloadTypeInToto {
 				continue
 			}
-			if ok, err := checkStatement(b.DSSEEnvelope.Payload, subject.Digest); !ok || err != nil {
+			if ok, tag, err := checkStatement(b.DSSEEnvelope.Payload, subject.Digest); !ok || err != nil || tag != opts.Tag {
 				continue
 			}
 			msg := pae(b.DSSEEnvelope.PayloadType, b.DSSEEnvelope.Payload)

@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -54,6 +57,11 @@ const (
 	// OutcomeBelowThreshold: some, but fewer than Policy.Threshold, distinct
 	// trusted keys signed.
 	OutcomeBelowThreshold Outcome = "below-threshold"
+	// OutcomeNotCovered: enough trusted keys signed, but not for a tag
+	// the policy covers: the policy has Tags, and too few of the
+	// signatures name (AnnotationTag, inside the signed data) a tag that
+	// matches them. Tags in the store are never consulted.
+	OutcomeNotCovered Outcome = "not-covered"
 )
 
 // The signature formats Verify reads, as named in Result.Formats.
@@ -73,8 +81,12 @@ type Result struct {
 	Outcome Outcome
 	Subject ocispec.Descriptor
 	// Signers are the trusted keys (Name, or ID when unnamed) whose
-	// signatures verified, sorted.
+	// signatures verified and count under the policy (made for a tag the
+	// policy covers, when it has Tags), sorted.
 	Signers []string
+	// Tags are the tags the counted signatures were made for
+	// (AnnotationTag), sorted; empty when none names one.
+	Tags []string
 	// Unknown counts signatures not made by any trusted key.
 	Unknown int
 	// Formats lists the signature formats found, sorted.
@@ -109,6 +121,8 @@ func outcomeText(o Outcome) string {
 		return "bad signature"
 	case OutcomeBelowThreshold:
 		return "below threshold"
+	case OutcomeNotCovered:
+		return "not signed for a tag the policy covers"
 	default:
 		return string(o)
 	}
@@ -123,9 +137,11 @@ type verifyKey struct {
 
 // verifyState accumulates the evidence of one Verify call.
 type verifyState struct {
-	subject  digest.Digest
-	keys     []verifyKey
-	verified map[string]bool
+	subject digest.Digest
+	keys    []verifyKey
+	// verified holds, for each trusted key whose signature verified, the
+	// tags its signatures were made for ("" for a signature naming none).
+	verified map[string]map[string]bool
 	unknown  int
 	bad      []string
 	formats  map[string]bool
@@ -149,7 +165,7 @@ func Verify(ctx context.Context, target ReadOnlyTarget, subject ocispec.Descript
 	if err := policy.Validate(); err != nil {
 		return nil, fmt.Errorf("trust policy: %w", err)
 	}
-	st := &verifyState{subject: subject.Digest, verified: map[string]bool{}, formats: map[string]bool{}}
+	st := &verifyState{subject: subject.Digest, verified: map[string]map[string]bool{}, formats: map[string]bool{}}
 	for i, k := range policy.Keys {
 		v, err := verifierFor(k.PublicKey)
 		if err != nil {
@@ -202,10 +218,33 @@ func Verify(ctx context.Context, target ReadOnlyTarget, subject ocispec.Descript
 
 func (st *verifyState) result(subject ocispec.Descriptor, policy *Policy) (*Result, error) {
 	res := &Result{Subject: subject, Unknown: st.unknown}
-	for s := range st.verified {
-		res.Signers = append(res.Signers, s)
+	// The keys that count: every trusted key that signed, or with a tag
+	// policy only those that signed for a covered tag.
+	tags := map[string]bool{}
+	var uncovered []string
+	for label, signed := range st.verified {
+		counts := false
+		for t := range signed {
+			if policy.coversSigned(t) {
+				counts = true
+				if t != "" {
+					tags[t] = true
+				}
+			}
+		}
+		if counts {
+			res.Signers = append(res.Signers, label)
+			continue
+		}
+		for t := range signed {
+			if t == "" {
+				t = "no tag"
+			}
+			uncovered = append(uncovered, t)
+		}
 	}
 	sort.Strings(res.Signers)
+	res.Tags = slices.Sorted(maps.Keys(tags))
 	for f := range st.formats {
 		res.Formats = append(res.Formats, f)
 	}
@@ -222,26 +261,41 @@ func (st *verifyState) result(subject ocispec.Descriptor, policy *Policy) (*Resu
 	case len(st.verified) == 0 && st.unknown == 0:
 		res.Outcome = OutcomeUnsigned
 		detail = "no cosign signature or Sigstore bundle found"
-	case len(st.verified) >= threshold:
+	case len(res.Signers) >= threshold:
 		res.Outcome = OutcomeOK
 		return res, nil
 	case len(st.verified) == 0:
 		res.Outcome = OutcomeUnknownKeys
 		detail = fmt.Sprintf("%d signature(s), none by a trusted key", st.unknown)
+	case len(st.verified) >= threshold:
+		res.Outcome = OutcomeNotCovered
+		slices.Sort(uncovered)
+		detail = fmt.Sprintf("trusted keys signed it for %s; the policy covers %s", strings.Join(slices.Compact(uncovered), ", "),
+			strings.Join(policy.Tags, ", "))
+		if len(res.Signers) > 0 {
+			detail = fmt.Sprintf("%d of %d required trusted keys signed it for a covered tag; ", len(res.Signers), threshold) + detail
+		}
 	default:
 		res.Outcome = OutcomeBelowThreshold
-		detail = fmt.Sprintf("%d of %d required trusted keys signed", len(st.verified), threshold)
+		detail = fmt.Sprintf("%d of %d required trusted keys signed", len(res.Signers), threshold)
+		if len(uncovered) > 0 {
+			detail += fmt.Sprintf(" for a covered tag (%d more for other tags: %s)", len(st.verified)-len(res.Signers),
+				strings.Join(slices.Compact(slices.Sorted(slices.Values(uncovered))), ", "))
+		}
 	}
 	return res, &VerificationError{Outcome: res.Outcome, Subject: subject.Digest, Detail: detail}
 }
 
-// judge records one signature over msg: which trusted keys it verifies
-// with, or whether it is a trusted key's failed signature (hint names a
-// trusted key) or another key's.
-func (st *verifyState) judge(ctx context.Context, where, hint string, sig, msg []byte) {
+// judge records one signature over msg, made for tag: which trusted keys
+// it verifies with, or whether it is a trusted key's failed signature
+// (hint names a trusted key) or another key's.
+func (st *verifyState) judge(ctx context.Context, where, hint string, sig, msg []byte, tag string) {
 	for _, k := range st.keys {
 		if k.verifier.VerifySignature(bytes.NewReader(sig), bytes.NewReader(msg), options.WithContext(ctx)) == nil {
-			st.verified[k.label] = true
+			if st.verified[k.label] == nil {
+				st.verified[k.label] = map[string]bool{}
+			}
+			st.verified[k.label][tag] = true
 			return
 		}
 	}
@@ -279,11 +333,12 @@ func (st *verifyState) simpleSigning(ctx context.Context, f content.Fetcher, for
 			}
 			return fmt.Errorf("reading %s payload %s: %w", format, l.Digest, err)
 		}
-		if err := VerifyPayload(payload, st.subject); err != nil {
+		tag, err := checkPayload(payload, st.subject)
+		if err != nil {
 			st.bad = append(st.bad, fmt.Sprintf("%s: %v", where, err))
 			continue
 		}
-		st.judge(ctx, where, l.Annotations[AnnotationKeyHint], sig, payload)
+		st.judge(ctx, where, l.Annotations[AnnotationKeyHint], sig, payload, tag)
 	}
 	return nil
 }
@@ -327,7 +382,7 @@ func (st *verifyState) bundles(ctx context.Context, f content.Fetcher, m *ocispe
 			st.bad = append(st.bad, fmt.Sprintf("%s: DSSE payload type %q", where, env.PayloadType))
 			continue
 		}
-		isSig, err := checkStatement(env.Payload, st.subject)
+		isSig, tag, err := checkStatement(env.Payload, st.subject)
 		if !isSig {
 			continue // an attestation, not a signature
 		}
@@ -342,7 +397,7 @@ func (st *verifyState) bundles(ctx context.Context, f content.Fetcher, m *ocispe
 		}
 		msg := pae(env.PayloadType, env.Payload)
 		for _, s := range env.Signatures {
-			st.judge(ctx, where, hint, s.Sig, msg)
+			st.judge(ctx, where, hint, s.Sig, msg, tag)
 		}
 	}
 	return nil
@@ -351,7 +406,8 @@ func (st *verifyState) bundles(ctx context.Context, f content.Fetcher, m *ocispe
 // VerifyPayload checks that payload is a cosign simple-signing payload
 // that signs the image digest subject. It does not check a signature.
 func VerifyPayload(payload []byte, subject digest.Digest) error {
-	return checkPayload(payload, subject)
+	_, err := checkPayload(payload, subject)
+	return err
 }
 
 // referrer is a manifest that names the subject in its subject field.
