@@ -177,15 +177,18 @@ docker_login() {
   mv "$tmp" "$DOCKER_CONFIG/config.json"
 }
 
-# _start_registry KIND NAME [--tls] [--htpasswd user:pass]
+# _start_registry KIND NAME [--tls] [--htpasswd user:pass] [--token REALM ROOTCERT]
+# --token: bearer token auth as Harbor configures it (service harbor-registry,
+# issuer harbor-token-issuer; see start_harbor).
 _start_registry() {
-  local kind="$1" name="$2" tls=0 creds=""
+  local kind="$1" name="$2" tls=0 creds="" realm="" rootcert=""
   shift 2
   while (($#)); do
     case "$1" in
       --tls) tls=1 ;;
       --htpasswd) creds="$2"; shift ;;
       --htpasswd=*) creds="${1#*=}" ;;
+      --token) realm="$2" rootcert="$3"; shift 2 ;;
       *) die "start registry $name: unknown option $1" ;;
     esac
     shift
@@ -221,6 +224,14 @@ _start_registry() {
   htpasswd:
     realm: shoebox-e2e
     path: $d/htpasswd"
+  fi
+  if [[ -n $realm ]]; then
+    auth_yaml="auth:
+  token:
+    realm: $realm
+    service: harbor-registry
+    issuer: harbor-token-issuer
+    rootcertbundle: $rootcert"
   fi
   echo "$scheme" >"$d/scheme"
   echo "$kind" >"$d/kind"
@@ -276,6 +287,31 @@ EOF
 
 # start_distribution NAME [--tls] [--htpasswd user:pass]: distribution v3 (TOOLS_DIR/registry).
 start_distribution() { _start_registry distribution "$@"; }
+
+# start_harbor NAME CONFIG: Harbor as deployed, minus its UI: distribution v3
+# over TLS with bearer token auth, and the double of Harbor core's token
+# service (internal/testkit/testregistry/cmd/tokenservice, built here) as its
+# realm, with the projects and accounts of CONFIG (JSON, see
+# testregistry.TokenConfig). Prints host:port; the token service's log of
+# every token issued (one JSON line each: account, scopes, access) is
+# `reg_get NAME tokens`.
+start_harbor() {
+  local name="$1" config="$2" d b port
+  d="$(_reg_dir "$name")"
+  mkdir -p "$d"
+  b="$E2E_DIR/bin/tokenservice"
+  if [[ ! -x $b ]]; then
+    mkdir -p "$E2E_DIR/bin"
+    (cd "$REPO" && go build -o "$b" ./internal/testkit/testregistry/cmd/tokenservice) || die "building tokenservice failed"
+  fi
+  make_ca_and_cert "$E2E_DIR/tls"
+  port="$(free_port)"
+  bg "$d/tokens.log" "$b" -addr "127.0.0.1:$port" -config "$config" -root-cert "$d/token-root.pem" \
+    -tls-cert "$E2E_DIR/tls/server.crt" -tls-key "$E2E_DIR/tls/server.key"
+  wait_port "127.0.0.1:$port" 30 "$BG_PID" || { cat "$d/tokens.log" >&2; die "tokenservice did not start"; }
+  echo "$d/tokens.log" >"$d/tokens"
+  _start_registry distribution "$name" --tls --token "https://127.0.0.1:$port/service/token" "$d/token-root.pem"
+}
 # start_docker_registry NAME [--tls] [--htpasswd user:pass]: Debian's docker-registry 2.8.
 start_docker_registry() { _start_registry docker-registry "$@"; }
 
@@ -405,6 +441,35 @@ validate_oci_layout() {
   if [[ ! -x $b ]]; then
     mkdir -p "$E2E_DIR/bin"
     (cd "$REPO" && go build -o "$b" ./hack/ocischema) || die "building hack/ocischema failed"
+  fi
+  "$b" "$@"
+}
+
+# wait_healthy BASE_URL [PID] [TIMEOUT_SECONDS=60]: wait until BASE_URL/healthz
+# answers 200 (a serve that loaded and verified its bundles); fails early if
+# PID has exited.
+wait_healthy() {
+  local base="$1" pid="${2:-}" timeout="${3:-60}" i
+  for ((i = 0; i < timeout * 20; i++)); do
+    [[ "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz" 2>/dev/null)" == 200 ]] && return 0
+    if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
+      log "wait_healthy $base: process $pid exited"
+      return 1
+    fi
+    sleep 0.05
+  done
+  log "wait_healthy $base: not healthy after ${timeout}s"
+  return 1
+}
+
+# pkginstall ARGS…: the Pkg-faithful client's instantiate
+# (internal/testkit/pkgclient/cmd/pkginstall, built once per run):
+# pkginstall -server URL -manifest M [-registry UUID] [-depot DIR].
+pkginstall() {
+  local b="$E2E_DIR/bin/pkginstall"
+  if [[ ! -x $b ]]; then
+    mkdir -p "$E2E_DIR/bin"
+    (cd "$REPO" && go build -o "$b" ./internal/testkit/pkgclient/cmd/pkginstall) || die "building pkginstall failed"
   fi
   "$b" "$@"
 }
