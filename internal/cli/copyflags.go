@@ -51,41 +51,60 @@ func (s *sideFlags) apply(base storeFlags) storeFlags {
 
 // copySides resolves copy's connection flags into the settings of each
 // side, reading the passwords from standard input: one line for
-// --password-stdin (both sides), one for --from-password-stdin or
-// --to-password-stdin, and two (SRC's first) when both are given.
+// --password-stdin (for each side with a user name), one for
+// --from-password-stdin or --to-password-stdin, and two (SRC's first)
+// when both are given. A password is never sent without a user name.
 func copySides(f *Factory, base storeFlags, from, to *sideFlags) (src, dst storeFlags, err error) {
 	if base.passwordStdin && (from.passwordStdin || to.passwordStdin) {
 		return src, dst, usagef("--password-stdin (both sides) and --from-/--to-password-stdin exclude each other")
 	}
 	src, dst = from.apply(base), to.apply(base)
-	var want []*storeFlags
+	src.passwordStdin, dst.passwordStdin = false, false
+	switch {
+	case base.passwordStdin && src.username == "" && dst.username == "":
+		return src, dst, usagef("--password-stdin is the registry's password and needs --username (or --from-username, --to-username)")
+	case from.passwordStdin && src.username == "":
+		return src, dst, usagef("--from-password-stdin needs --from-username (or --username)")
+	case to.passwordStdin && dst.username == "":
+		return src, dst, usagef("--to-password-stdin needs --to-username (or --username)")
+	}
+	var lines []*string
+	var pw [2]string
+	switch {
+	case base.passwordStdin, from.passwordStdin && !to.passwordStdin:
+		lines = []*string{&pw[0]}
+	case from.passwordStdin && to.passwordStdin:
+		lines = []*string{&pw[0], &pw[1]}
+	case to.passwordStdin:
+		lines = []*string{&pw[1]}
+	}
+	r := bufio.NewReader(f.In)
+	for i, l := range lines {
+		line, rerr := r.ReadString('\n')
+		if rerr != nil && line == "" {
+			if len(lines) == 2 {
+				return src, dst, usagef("--from-password-stdin and --to-password-stdin: want two lines on standard input (SRC's password, then DST's), got %d", i)
+			}
+			return src, dst, usagef("password on standard input: nothing there")
+		}
+		*l = strings.TrimRight(line, "\r\n")
+	}
 	switch {
 	case base.passwordStdin:
-		want = []*storeFlags{&src}
-	case from.passwordStdin && to.passwordStdin:
-		want = []*storeFlags{&src, &dst}
-	case from.passwordStdin:
-		want = []*storeFlags{&src}
-	case to.passwordStdin:
-		want = []*storeFlags{&dst}
-	}
-	if len(want) > 0 {
-		r := bufio.NewReader(f.In)
-		for i, s := range want {
-			line, rerr := r.ReadString('\n')
-			if rerr != nil && line == "" {
-				if len(want) == 2 {
-					return src, dst, usagef("--from-password-stdin and --to-password-stdin: want two lines on standard input (SRC's password, then DST's), got %d", i)
-				}
-				return src, dst, usagef("password on standard input: nothing there")
-			}
-			s.password = strings.TrimRight(line, "\r\n")
-			s.passwordStdin = false
+		// each side that names a user; the other keeps its docker config
+		if src.username != "" {
+			src.password = pw[0]
 		}
-		if base.passwordStdin {
-			dst.password = src.password
+		if dst.username != "" {
+			dst.password = pw[0]
 		}
-		src.passwordStdin, dst.passwordStdin = false, false
+	default:
+		if from.passwordStdin {
+			src.password = pw[0]
+		}
+		if to.passwordStdin {
+			dst.password = pw[1]
+		}
 	}
 	for _, side := range []struct {
 		name, prefix string
