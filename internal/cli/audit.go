@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -40,9 +41,9 @@ ignored. Severity comes from the CVSS vectors (v4.0, v3.x; v2 when there is
 nothing newer): the highest score; an advisory without one is "unknown"
 and counts as matching every --fail-on level.
 
-The advisories come from --advisories: a directory of OSV JSON files (a
-checkout of the database's OSV export), a zip of them, or an http(s) URL of
-either.
+The advisories are those the bundle carries (push --advisories), or those
+of --advisories: a directory of OSV JSON files (a checkout of the
+database's OSV export), a zip of them, or an http(s) URL of either.
 
 Exit status 3 when --fail-on is given and an advisory at or above that
 severity matches.`,
@@ -55,7 +56,7 @@ severity matches.`,
 		},
 	}
 	cmd.Flags().StringArrayVar(&opts.Manifests, "manifest", nil, "audit the versions this Manifest.toml (or project directory) pins (repeatable)")
-	cmd.Flags().StringVar(&opts.Advisories, "advisories", "", "OSV advisories: a directory, a zip, or an http(s) URL (required)")
+	cmd.Flags().StringVar(&opts.Advisories, "advisories", "", "OSV advisories: a directory, a zip, or an http(s) URL (default: those the bundle carries)")
 	cmd.Flags().StringVar(&opts.FailOn, "fail-on", "", "exit 3 when an advisory of this severity or higher matches: low, medium, high or critical")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
 	opts.store.register(cmd.Flags())
@@ -89,9 +90,6 @@ func runAudit(ctx context.Context, f *Factory, o *AuditOptions) error {
 	if err != nil {
 		return err
 	}
-	if o.Advisories == "" {
-		return usagef("audit needs --advisories (a directory of OSV files, a zip, or a URL)")
-	}
 	var ms []*julia.Manifest
 	for _, m := range o.Manifests {
 		nm, err := readManifest(m, "")
@@ -100,9 +98,11 @@ func runAudit(ctx context.Context, f *Factory, o *AuditOptions) error {
 		}
 		ms = append(ms, nm.Manifest)
 	}
-	db, err := loadAdvisories(ctx, o.Advisories)
-	if err != nil {
-		return err
+	var db *advisory.Database
+	if o.Advisories != "" {
+		if db, err = loadAdvisories(ctx, o.Advisories); err != nil {
+			return err
+		}
 	}
 	st, ref, err := o.store.open(ctx, f, o.Ref, true)
 	if err != nil {
@@ -114,13 +114,16 @@ func runAudit(ctx context.Context, f *Factory, o *AuditOptions) error {
 		return err
 	}
 	res, err := sbom.Audit(ctx, st, desc, db, ms)
+	if errors.Is(err, sbom.ErrNoAdvisories) {
+		return usagef("%s carries no advisories: give --advisories (a directory of OSV files, a zip, or a URL)", name)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	if o.JSON {
-		writeJSON(f, auditJSONOf(db, res))
+		writeJSON(f, auditJSONOf(res.Database, res))
 	} else {
-		printAudit(f, name, db, res)
+		printAudit(f, name, res.Database, res)
 	}
 	return failOnError(res.Findings, threshold, failOn)
 }
@@ -195,7 +198,11 @@ func severityName(r advisory.Rating) string {
 
 func printAudit(f *Factory, name string, db *advisory.Database, res *sbom.AuditResult) {
 	w := f.Out
-	fmt.Fprintf(w, "%s: %d package versions against %d advisories (%d withdrawn, ignored)\n", name, len(res.Queries), db.Len(), db.Withdrawn())
+	from := ""
+	if res.FromBundle {
+		from = ", carried in the bundle"
+	}
+	fmt.Fprintf(w, "%s: %d package versions against %d advisories (%d withdrawn, ignored%s)\n", name, len(res.Queries), db.Len(), db.Withdrawn(), from)
 	for _, n := range res.NotInBundle {
 		fmt.Fprintf(w, "  not in the bundle (audited anyway): %s\n", n)
 	}

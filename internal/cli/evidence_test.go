@@ -107,7 +107,7 @@ func Test_runAudit(t *testing.T) {
 		t.Errorf("--fail-on medium = %d, want 3", code)
 	}
 	// Errors: no advisories, a broken one (named), a missing tag.
-	if code, _, errOut := runTest(t, "audit", dest+":v1"); code != 2 || !strings.Contains(errOut, "needs --advisories") {
+	if code, _, errOut := runTest(t, "audit", dest+":v1"); code != 2 || !strings.Contains(errOut, "carries no advisories: give --advisories") {
 		t.Errorf("no --advisories = %d %q", code, errOut)
 	}
 	os.WriteFile(filepath.Join(advDir, "BAD.json"), []byte(`{"id":"BAD"}`), 0o644)
@@ -166,5 +166,63 @@ func Test_runSBOM(t *testing.T) {
 	}
 	if code, _, _ := runTest(t, "sbom", dest+":nope"); code != 4 {
 		t.Errorf("missing tag = %d, want 4", code)
+	}
+}
+
+// Test_runPushAdvisories carries advisories in a bundle, audits the
+// closure before writing, and refuses it with --fail-on.
+func Test_runPushAdvisories(t *testing.T) {
+	w, static := testWorld(t)
+	_, advDir, pkg := evidenceStick(t)
+	dest := filepath.Join(t.TempDir(), "stick")
+	push := func(extra ...string) (int, string, string) {
+		args := append([]string{"push", "--from", "file://" + static, "--manifest", w.Manifests[0]}, extra...)
+		return runTest(t, append(args, dest+":v1")...)
+	}
+	// Refused outside: nothing is written, the layout stays as it was.
+	code, _, errOut := push("--advisories", advDir, "--fail-on", "high")
+	if code != 3 || !strings.Contains(errOut, "push refused: 2 advisories at or above high (--fail-on high)") ||
+		!strings.Contains(errOut, "high 7.5  TEST-1") {
+		t.Fatalf("push --fail-on high = %d:\n%s", code, errOut)
+	}
+	if code, out, _ := runTest(t, "ls", dest); code == 0 && strings.Contains(out, "v1") {
+		t.Errorf("a refused push tagged v1:\n%s", out)
+	}
+	if code, _, errOut := push("--fail-on", "high"); code != 2 || !strings.Contains(errOut, "--fail-on needs --advisories") {
+		t.Errorf("--fail-on alone = %d %q", code, errOut)
+	}
+	// Carried: the bundle holds the advisories; audit and sbom use them.
+	code, out, errOut := push("--advisories", advDir, "--json")
+	if code != 0 {
+		t.Fatalf("push --advisories = %d: %s", code, errOut)
+	}
+	var sum pushJSON
+	if err := json.Unmarshal([]byte(out), &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.Items["advisories"] != 1 || sum.Audit == nil || sum.Audit.Advisories != 4 || len(sum.Audit.Findings) != 2 ||
+		sum.Audit.Findings[1].ID != "TEST-1" || sum.Audit.Findings[1].Package != pkg.Name {
+		t.Errorf("push --json = %+v, audit %+v", sum, sum.Audit)
+	}
+	code, out, _ = runTest(t, "audit", dest+":v1")
+	if code != 0 || !strings.Contains(out, "against 4 advisories (1 withdrawn, ignored, carried in the bundle)") || !strings.Contains(out, "TEST-1") {
+		t.Errorf("audit of the carried advisories = %d:\n%s", code, out)
+	}
+	code, out, _ = runTest(t, "sbom", dest+":v1")
+	if code != 0 || !strings.Contains(out, `"id": "TEST-1"`) || !strings.Contains(out, `"name": "security advisories (OSV)"`) {
+		t.Errorf("sbom of a bundle with advisories = %d", code)
+	}
+	// verify --deep accepts the advisories item (tree hash, Tar.jl rules).
+	e := trustSetup(t)
+	if code, _, errOut := signWith(t, e.keyA, dest+":v1"); code != 0 {
+		t.Fatalf("sign = %d: %s", code, errOut)
+	}
+	if code, out, errOut := runTest(t, "verify", "--deep", "--key", e.pubA, dest+":v1"); code != 0 {
+		t.Errorf("verify --deep = %d: %s%s", code, out, errOut)
+	}
+	// The same push again is up to date, audited all the same.
+	code, _, errOut = push("--advisories", advDir, "--fail-on", "critical")
+	if code != 3 || !strings.Contains(errOut, "is up to date") && !strings.Contains(errOut, "push refused") {
+		t.Errorf("re-push --fail-on critical = %d: %s", code, errOut)
 	}
 }

@@ -48,6 +48,8 @@ type PushOptions struct {
 	Tag          string
 	Created      string
 	Inventory    string
+	Advisories   string
+	FailOn       string
 	Quiet        bool
 	JSON         bool
 	store        storeFlags
@@ -124,6 +126,8 @@ func newPushCmd(f *Factory) *cobra.Command {
 	fl.StringVar(&opts.Tag, "tag", "", "the bundle's tag (default: the tag in DEST, else latest)")
 	fl.StringVar(&opts.Created, "created", "", "the bundle's creation time, RFC 3339 (default: now); fix it for reproducible bundles")
 	fl.StringVar(&opts.Inventory, "inventory", "", "write only what a store described by this inventory (shoebox inventory) lacks")
+	fl.StringVar(&opts.Advisories, "advisories", "", "carry these OSV security advisories in the bundle and audit the closure against them: a directory, a zip, or an http(s) URL")
+	fl.StringVar(&opts.FailOn, "fail-on", "", "with --advisories: refuse the push (exit 3, nothing written) when an advisory of this severity or higher matches: low, medium, high, critical")
 	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "no progress output")
 	fl.BoolVar(&opts.JSON, "json", false, "print a JSON summary on standard output")
 	opts.store.register(fl)
@@ -218,6 +222,10 @@ func runPush(ctx context.Context, f *Factory, o *PushOptions) error {
 			return usagef("--package %q: %v", p, err)
 		}
 		req.Packages = append(req.Packages, r)
+	}
+	audit, err := newPushAudit(ctx, o)
+	if err != nil {
+		return err
 	}
 	popts := transfer.PushOptions{
 		AllPlatforms: o.AllPlatforms, IncludeLazy: o.IncludeLazy, Downloads: o.Downloads,
@@ -319,10 +327,23 @@ func runPush(ctx context.Context, f *Factory, o *PushOptions) error {
 	}
 	defer dst.Close()
 
+	if audit != nil {
+		if err := audit.install(&popts); err != nil {
+			return err
+		}
+	}
 	prog := newProgress(f, "push", o.Quiet || o.JSON && !f.ErrIsTerminal)
 	popts.Progress = prog.Event
 	res, err := transfer.Push(ctx, src, dst, req, popts)
 	prog.Finish()
+	if audit != nil {
+		if err == nil {
+			err = audit.upToDate(ctx, dst, res)
+		}
+		if !o.Quiet {
+			audit.print(f)
+		}
+	}
 	if res != nil && o.DryRun && err == nil {
 		printPlan(f, o, ref, res)
 	}
@@ -330,7 +351,9 @@ func runPush(ctx context.Context, f *Factory, o *PushOptions) error {
 		if res == nil {
 			res = &transfer.PushResult{} // still one JSON object, with the error
 		}
-		writeJSON(f, pushSummary(o, ref, res, err))
+		sum := pushSummary(o, ref, res, err)
+		sum.Audit = audit.json()
+		writeJSON(f, sum)
 	}
 	if err != nil {
 		if res != nil && res.RolledBack > 0 && !o.Quiet {
@@ -462,6 +485,7 @@ type pushJSON struct {
 	Warnings     []string       `json:"warnings,omitempty"`
 	UpToDate     bool           `json:"upToDate,omitempty"`
 	RolledBack   int            `json:"rolledBack,omitempty"`
+	Audit        *auditJSON     `json:"audit,omitempty"`
 	Error        string         `json:"error,omitempty"`
 }
 

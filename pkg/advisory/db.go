@@ -2,6 +2,7 @@ package advisory
 
 import (
 	"cmp"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -124,6 +125,24 @@ func readFile(fsys fs.FS, p string) ([]byte, error) {
 
 // Advisories returns every advisory, sorted by id.
 func (d *Database) Advisories() []*Advisory { return slices.Clone(d.advisories) }
+
+// Files returns the advisories as OSV files, "<id>.json" → the bytes
+// Parse read (re-encoded as JSON for an advisory built otherwise): the
+// snapshot a bundle carries (bundle.PushAdvisories).
+func (d *Database) Files() (map[string][]byte, error) {
+	out := make(map[string][]byte, len(d.advisories))
+	for _, a := range d.advisories {
+		b := a.Raw()
+		if b == nil {
+			var err error
+			if b, err = json.Marshal(a); err != nil {
+				return nil, fmt.Errorf("advisory %s: %w", a.ID, err)
+			}
+		}
+		out[a.ID+".json"] = b
+	}
+	return out, nil
+}
 
 // Len is the number of advisories.
 func (d *Database) Len() int { return len(d.advisories) }

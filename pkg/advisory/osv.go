@@ -41,7 +41,13 @@ type Advisory struct {
 	Severity   []Severity  `json:"severity,omitempty"`
 	Affected   []Affected  `json:"affected,omitempty"`
 	References []Reference `json:"references,omitempty"`
+
+	raw []byte // the record as Parse read it
 }
+
+// Raw returns the record's bytes as Parse read them (nil for an Advisory
+// built otherwise). The caller must not change them.
+func (a *Advisory) Raw() []byte { return a.raw }
 
 // Severity is one entry of an OSV severity list: a type ("CVSS_V2",
 // "CVSS_V3", "CVSS_V4", "Ubuntu") and a score (a CVSS vector).
@@ -114,6 +120,7 @@ func Parse(b []byte) (*Advisory, error) {
 		}
 		return nil, fmt.Errorf("advisory %s: %w", id, err)
 	}
+	a.raw = b
 	return &a, nil
 }
 

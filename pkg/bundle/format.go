@@ -13,18 +13,20 @@ type Kind string
 
 // The kinds of content item. A Julia registry snapshot, a package version
 // tree and an artifact tree are the three resources of the Pkg protocol;
+// a snapshot of security advisories travels with the closure it audits;
 // a report records what a push was asked for and what it could not find.
 const (
-	KindRegistry Kind = "registry"
-	KindPackage  Kind = "package"
-	KindArtifact Kind = "artifact"
-	KindReport   Kind = "report"
+	KindRegistry   Kind = "registry"
+	KindPackage    Kind = "package"
+	KindArtifact   Kind = "artifact"
+	KindAdvisories Kind = "advisories"
+	KindReport     Kind = "report"
 )
 
-// Valid reports whether k is one of the four kinds.
+// Valid reports whether k is one of the five kinds.
 func (k Kind) Valid() bool {
 	switch k {
-	case KindRegistry, KindPackage, KindArtifact, KindReport:
+	case KindRegistry, KindPackage, KindArtifact, KindAdvisories, KindReport:
 		return true
 	}
 	return false
@@ -40,6 +42,8 @@ func (k Kind) ArtifactType() string {
 		return ArtifactTypePackage
 	case KindArtifact:
 		return ArtifactTypeArtifact
+	case KindAdvisories:
+		return ArtifactTypeAdvisories
 	case KindReport:
 		return ArtifactTypeReport
 	}
@@ -55,10 +59,12 @@ func (k Kind) order() int {
 		return 1
 	case KindArtifact:
 		return 2
-	case KindReport:
+	case KindAdvisories:
 		return 3
+	case KindReport:
+		return 4
 	}
-	return 4
+	return 5
 }
 
 // artifactType values (OCI image-spec v1.1.1 "artifactType"). The vendor
@@ -75,6 +81,9 @@ const (
 	ArtifactTypePackage = "application/vnd.shoebox.julia.package.v1"
 	// ArtifactTypeArtifact is the artifactType of a Julia artifact tree manifest.
 	ArtifactTypeArtifact = "application/vnd.shoebox.julia.artifact.v1"
+	// ArtifactTypeAdvisories is the artifactType of a snapshot of security
+	// advisories (OSV JSON files, see PushAdvisories).
+	ArtifactTypeAdvisories = "application/vnd.shoebox.advisories.v1"
 	// ArtifactTypeReport is the artifactType of a push report manifest.
 	ArtifactTypeReport = "application/vnd.shoebox.report.v1"
 )

@@ -273,6 +273,13 @@ func (it Item) checkIdentity() error {
 		if !it.UUID.IsZero() || len(it.Versions) > 0 || it.Registry != "" {
 			return bad("an artifact has no UUID, Versions or Registry")
 		}
+	case KindAdvisories:
+		if it.TreeHash.IsZero() {
+			return bad("an advisories snapshot needs TreeHash")
+		}
+		if !it.UUID.IsZero() || len(it.Versions) > 0 || it.Registry != "" || it.Platform != "" || it.Name != "" {
+			return bad("an advisories snapshot has no UUID, Versions, Registry, Platform or Name")
+		}
 	case KindReport:
 		return bad("report items are written by PushReport")
 	default:
@@ -433,6 +440,8 @@ func (it Item) title() string {
 		}
 	case KindRegistry:
 		parts = append(parts, it.Registry, it.TreeHash.String())
+	case KindAdvisories:
+		parts = append(parts, "advisories", it.TreeHash.String())
 	default:
 		if it.Name != "" {
 			parts = append(parts, it.Name)

@@ -2,6 +2,8 @@ package sbom
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
@@ -12,8 +14,15 @@ import (
 	"github.com/shoebox-jl/shoebox/pkg/treehash"
 )
 
+// ErrNoAdvisories says a bundle carries no advisories and none were given.
+var ErrNoAdvisories = errors.New("the bundle carries no advisories")
+
 // AuditResult is what Audit found.
 type AuditResult struct {
+	// Database is what was matched; FromBundle says it came from the
+	// bundle's advisories item.
+	Database   *advisory.Database
+	FromBundle bool
 	// Queries are the package versions audited.
 	Queries []advisory.Query
 	// Findings are the advisories that affect them (advisory.Database.Match).
@@ -24,16 +33,27 @@ type AuditResult struct {
 	NotInBundle []string
 }
 
-// Audit matches db against the package versions of the bundle at index,
-// or, when manifests are given, against the versions they pin (looked up
-// in the bundle by uuid and tree hash; those it lacks are listed in
-// NotInBundle and audited all the same).
+// Audit matches db (nil: the advisories the bundle carries) against the
+// package versions of the bundle at index, or, when manifests are given,
+// against the versions they pin (looked up in the bundle by uuid and tree
+// hash; those it lacks are listed in NotInBundle and audited all the
+// same). It fails with ErrNoAdvisories when db is nil and the bundle
+// carries none.
 func Audit(ctx context.Context, src content.Fetcher, index ocispec.Descriptor, db *advisory.Database, manifests []*julia.Manifest) (*AuditResult, error) {
 	b, err := bundle.Read(ctx, src, index)
 	if err != nil {
 		return nil, err
 	}
-	res := &AuditResult{}
+	res := &AuditResult{Database: db}
+	if db == nil {
+		if db, err = BundleAdvisories(ctx, src, b); err != nil {
+			return nil, err
+		}
+		if db == nil {
+			return nil, ErrNoAdvisories
+		}
+		res.Database, res.FromBundle = db, true
+	}
 	if len(manifests) == 0 {
 		res.Queries = BundleQueries(b)
 	} else {
@@ -77,4 +97,24 @@ func BundleQueries(b *bundle.Bundle) []advisory.Query {
 		}
 	}
 	return qs
+}
+
+// BundleAdvisories reads the advisories a bundle carries (its
+// KindAdvisories item, digest-verified); nil when it carries none.
+func BundleAdvisories(ctx context.Context, src content.Fetcher, b *bundle.Bundle) (*advisory.Database, error) {
+	for _, e := range b.Entries {
+		if e.Kind != bundle.KindAdvisories {
+			continue
+		}
+		fsys, err := bundle.ReadAdvisories(ctx, src, e)
+		if err != nil {
+			return nil, err
+		}
+		db, err := advisory.Load(fsys)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", e.Item, err)
+		}
+		return db, nil
+	}
+	return nil, nil
 }

@@ -30,7 +30,8 @@ type Options struct {
 	// depends on (the bundle was made from them).
 	Manifests []*julia.Manifest
 	// Advisories, when given, are matched against every package version:
-	// the findings become the document's vulnerabilities.
+	// the findings become the document's vulnerabilities. Nil means the
+	// advisories the bundle carries, if any.
 	Advisories *advisory.Database
 }
 
@@ -136,6 +137,10 @@ func Collect(ctx context.Context, src content.Fetcher, index ocispec.Descriptor,
 				d.Components = append(d.Components, &pc)
 				byUUID[e.UUID] = append(byUUID[e.UUID], &pc)
 			}
+		case bundle.KindAdvisories:
+			c.ref = "advisories:" + c.TreeHash
+			c.Name = "security advisories (OSV)"
+			d.Components = append(d.Components, c)
 		case bundle.KindArtifact:
 			c.ref = "artifact:" + c.TreeHash
 			if c.Platform != "" {
@@ -242,6 +247,11 @@ func Collect(ctx context.Context, src content.Fetcher, index ocispec.Descriptor,
 		slices.SortFunc(c.Downloads, func(a, b julia.Download) int { return strings.Compare(a.URL, b.URL) })
 	}
 	slices.SortStableFunc(d.Components, compareComponents)
+	if opts.Advisories == nil {
+		if opts.Advisories, err = BundleAdvisories(ctx, src, b); err != nil {
+			return nil, err
+		}
+	}
 	if opts.Advisories != nil {
 		d.AdvisoryCount = opts.Advisories.Len()
 		var qs []advisory.Query
@@ -275,8 +285,10 @@ func kindOrder(k bundle.Kind) int {
 		return 0
 	case bundle.KindPackage:
 		return 1
+	case bundle.KindArtifact:
+		return 2
 	}
-	return 2
+	return 3
 }
 
 func compareComponents(a, b *Component) int {

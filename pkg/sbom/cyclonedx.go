@@ -223,6 +223,9 @@ func cdxComponentOf(c *Component) cdxComponent {
 		if c.Repo != "" {
 			out.ExternalReferences = append(out.ExternalReferences, cdxExtRef{URL: c.Repo, Type: "vcs"})
 		}
+	case bundle.KindAdvisories:
+		out.Type, out.Version = "data", c.TreeHash
+		out.Description = "OSV security advisories carried with the bundle"
 	case bundle.KindArtifact:
 		out.Type, out.Version = "file", c.TreeHash
 		out.Description = "Julia artifact"

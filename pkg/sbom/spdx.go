@@ -80,6 +80,8 @@ func (c *Component) spdxID() string {
 		return "SPDXRef-Registry-" + spdxIDChars(c.Name) + "-" + c.TreeHash
 	case bundle.KindPackage:
 		return "SPDXRef-Package-" + spdxIDChars(c.Name) + "-" + c.UUID.String()[:8] + "-" + spdxIDChars(c.Version)
+	case bundle.KindAdvisories:
+		return "SPDXRef-Advisories-" + c.TreeHash
 	}
 	id := "SPDXRef-Artifact-" + c.TreeHash
 	if c.Platform != "" {
@@ -148,6 +150,8 @@ func (d *Document) SPDX() ([]byte, error) {
 			for _, id := range advisories[c.ref] {
 				refs = append(refs, spdxExtRef{ReferenceCategory: "SECURITY", ReferenceType: "advisory", ReferenceLocator: osvURL(id)})
 			}
+		case bundle.KindAdvisories:
+			p.VersionInfo, p.PrimaryPackagePurpose = c.TreeHash, "ARCHIVE"
 		case bundle.KindArtifact:
 			p.VersionInfo, p.PrimaryPackagePurpose = c.TreeHash, "FILE"
 			if c.Platform != "" {

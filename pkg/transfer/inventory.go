@@ -249,8 +249,8 @@ func BuildInventory(ctx context.Context, target InventoryTarget) (*Inventory, er
 		}
 		inv.Bundles = append(inv.Bundles, InventoryBundle{Tag: t, Digest: d.Digest})
 		for _, e := range b.Entries {
-			if seen[e.Manifest.Digest] {
-				continue
+			if seen[e.Manifest.Digest] || e.Kind == bundle.KindAdvisories {
+				continue // advisories are not Pkg resources: a push carries its own
 			}
 			seen[e.Manifest.Digest] = true
 			it := InventoryItem{Kind: e.Kind, Name: e.Name, UUID: e.UUID, TreeHash: e.TreeHash, Platform: e.Platform,

@@ -100,6 +100,14 @@ type PushOptions struct {
 	// push (store.Rollback); a push interrupted by ctx keeps its items
 	// either way, for the re-run to complete.
 	KeepPartial bool
+	// Advisories, when not nil, are carried as the bundle's advisories
+	// item (bundle.PushAdvisories): OSV files, file name → content.
+	Advisories map[string][]byte
+	// Approve, if set, is called once the package versions to carry are
+	// known (one PlannedItem per package tree, with its versions), before
+	// anything is fetched or written; an error stops the push (an audit
+	// that refuses the closure). Dry runs call it too.
+	Approve func(packages []PlannedItem) error
 	// Progress, if set, receives events; it must be cheap and safe for
 	// concurrent calls.
 	Progress func(Event)
@@ -353,6 +361,15 @@ func push(ctx context.Context, src Source, dst *store.Store, req PushRequest, op
 	pkgs, err := p.planPackages(regs)
 	if err != nil {
 		return &p.result, mark, err
+	}
+	if opts.Approve != nil {
+		plan := make([]PlannedItem, 0, len(pkgs))
+		for _, pp := range pkgs {
+			plan = append(plan, PlannedItem{Resource: pp.res, Name: pp.name, Versions: sortedKeys(pp.versions), Size: -1})
+		}
+		if err := opts.Approve(plan); err != nil {
+			return &p.result, mark, err
+		}
 	}
 	p.emit(Event{Type: EventPlanned, Items: len(regs) + len(pkgs)})
 
@@ -1158,6 +1175,14 @@ func (p *pusher) finish(ctx context.Context) error {
 		return fmt.Errorf("writing the report: %w", err)
 	}
 	items = append(items, rep)
+	if p.opts.Advisories != nil {
+		adv, err := bundle.PushAdvisories(ctx, p.dst, p.opts.Advisories)
+		if err != nil {
+			return fmt.Errorf("writing the advisories: %w", err)
+		}
+		items = append(items, adv)
+		p.result.Items[bundle.KindAdvisories]++
+	}
 	idx, err := bundle.PushIndex(ctx, p.dst, items, bundle.IndexOptions{
 		Created: p.opts.Created, ToolVersion: p.opts.ToolVersion, Platforms: platforms, Inputs: inputs, PushKey: p.key})
 	if err != nil {

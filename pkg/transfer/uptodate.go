@@ -63,6 +63,17 @@ func pushKey(req PushRequest, opts PushOptions, regs []RegistryRef) string {
 	line(append([]string{"platforms"}, platforms...)...)
 	line("options", strconv.FormatBool(opts.AllPlatforms), strconv.FormatBool(opts.IncludeLazy),
 		strconv.FormatBool(opts.Downloads), strconv.FormatBool(opts.AllowMissing), strconv.FormatInt(opts.MaxPartSize, 10))
+	if opts.Advisories != nil {
+		names := make([]string, 0, len(opts.Advisories))
+		for n := range opts.Advisories {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		for _, n := range names {
+			h := sha256.Sum256(opts.Advisories[n])
+			line("advisory", n, hex.EncodeToString(h[:]))
+		}
+	}
 	sum := sha256.Sum256([]byte(b.String()))
 	return hex.EncodeToString(sum[:])
 }
