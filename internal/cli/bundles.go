@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/shelf"
@@ -15,7 +16,7 @@ func findBundles(ctx context.Context, st *store.Store, ref store.Reference) ([]s
 	if ref.Tag != "" {
 		r, err := shelf.Find(ctx, st, ref.Tag)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", ref, err)
+			return nil, tagHint(ctx, st, ref, fmt.Errorf("%s: %w", ref, err))
 		}
 		return []shelf.Ref{r}, nil
 	}
@@ -96,3 +97,20 @@ func countKinds(b *bundle.Bundle) map[bundle.Kind]int {
 	}
 	return m
 }
+
+// bundlePlatforms are the platform triplets a bundle was collected for:
+// its report's, else its annotation's; an empty list, never nil.
+func bundlePlatforms(b *bundle.Bundle) []string {
+	if b.Report != nil && len(b.Report.Platforms) > 0 {
+		return b.Report.Platforms
+	}
+	if a := b.Annotations[bundle.AnnotationPlatforms]; a != "" {
+		return strings.Split(a, ",")
+	}
+	return []string{}
+}
+
+// storeName is how JSON output names a store: oci-layout:PATH or
+// REGISTRY/REPO, without a tag (the same form as a bundle's name, which
+// adds :TAG).
+func storeName(ref store.Reference) string { return ref.WithTag("").String() }

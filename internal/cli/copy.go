@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/shoebox-jl/shoebox/internal/cli/env"
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/shelf"
 	"github.com/shoebox-jl/shoebox/pkg/store"
@@ -59,7 +60,9 @@ last.
 Every copy (and every refusal) is appended to an import log, one JSON line
 each: what was verified and copied, which keys verified it, the digests and
 the time. The log is --log FILE, else <DST>/.shoebox/import.log when DST is
-a layout, else none.
+a layout (it travels with it), else $XDG_CONFIG_HOME/shoebox/imports.jsonl
+(~/.config/shoebox/imports.jsonl when XDG_CONFIG_HOME is unset) for a
+registry. The summary (and --json's "log") names the file.
 
 Registry connections: --plain-http, --insecure, --ca-file, --username and
 --password-stdin apply to both sides; --from-… and --to-… set one side
@@ -102,7 +105,7 @@ func newCopyCmd(f *Factory) *cobra.Command {
 	fl.BoolVar(&opts.Deep, "deep", false, "verify tree hashes and Tar.jl's rules too (see shoebox verify)")
 	fl.StringVar(&opts.Tag, "tag", "", "the tag in DST (one bundle only; default: DST's tag, else SRC's)")
 	fl.IntVar(&opts.Concurrency, "concurrency", 4, "transfers at a time")
-	fl.StringVar(&opts.Log, "log", "", "append the import log here (default: DST/.shoebox/import.log for a layout)")
+	fl.StringVar(&opts.Log, "log", "", "append the import log here (default: DST/.shoebox/import.log for a layout, $XDG_CONFIG_HOME/shoebox/imports.jsonl (~/.config/…) for a registry)")
 	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "no progress output")
 	fl.BoolVar(&opts.JSON, "json", false, "print a JSON summary on standard output")
 	opts.store.register(fl)
@@ -206,8 +209,8 @@ func runCopy(ctx context.Context, f *Factory, o *CopyOptions) error {
 		return usagef("SRC %s names a bundle by digest: give its tag in DST with --tag or DST:TAG", o.Src)
 	}
 	logPath := o.Log
-	if logPath == "" && dstRef.Kind == store.Layout {
-		logPath = filepath.Join(dstRef.Path, ".shoebox", "import.log")
+	if logPath == "" {
+		logPath = defaultImportLog(f, dstRef)
 	}
 	start := f.Now()
 	srcFlags, dstFlags, err := copySides(f, o.store, &o.from, &o.to)
@@ -255,7 +258,7 @@ func runCopy(ctx context.Context, f *Factory, o *CopyOptions) error {
 		}
 	}
 
-	sum := copyJSON{Source: srcRef.String(), Destination: dstRef.Location(), OK: true, Bundles: []importRecord{}, Log: logPath}
+	sum := copyJSON{Source: srcRef.String(), Destination: storeName(dstRef), OK: true, Bundles: []importRecord{}, Log: logPath}
 	var fails []error
 	type job struct {
 		ref  shelf.Ref
@@ -299,6 +302,8 @@ func runCopy(ctx context.Context, f *Factory, o *CopyOptions) error {
 		if o.JSON {
 			sum.Seconds = f.Now().Sub(start).Seconds()
 			writeJSON(f, sum)
+		} else if !o.Quiet && logPath != "" {
+			fmt.Fprintf(f.Err, "import log: %s\n", logPath)
 		}
 		return errors.Join(fails...)
 	}
@@ -370,6 +375,8 @@ func runCopy(ctx context.Context, f *Factory, o *CopyOptions) error {
 	sum.Seconds = f.Now().Sub(start).Seconds()
 	if o.JSON {
 		writeJSON(f, sum)
+	} else if !o.Quiet && logPath != "" {
+		fmt.Fprintf(f.Err, "import log: %s\n", logPath)
 	}
 	return errors.Join(fails...)
 }
@@ -390,4 +397,24 @@ func joinOr(s []string, empty string) string {
 		out += ", " + x
 	}
 	return out
+}
+
+// defaultImportLog is where copy appends its import log without --log: in
+// a layout DST, DST/.shoebox/import.log (it travels with the layout); for
+// a registry DST, imports.jsonl in shoebox's directory of the user's
+// configuration ($XDG_CONFIG_HOME/shoebox, else ~/.config/shoebox); ""
+// when neither XDG_CONFIG_HOME nor HOME is set.
+func defaultImportLog(f *Factory, dst store.Reference) string {
+	if dst.Kind == store.Layout {
+		return filepath.Join(dst.Path, ".shoebox", "import.log")
+	}
+	dir := f.Getenv(string(env.ConfigHome))
+	if dir == "" {
+		home := f.Getenv(string(env.Home))
+		if home == "" {
+			return ""
+		}
+		dir = filepath.Join(home, ".config")
+	}
+	return filepath.Join(dir, "shoebox", "imports.jsonl")
 }

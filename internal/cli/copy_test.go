@@ -126,7 +126,7 @@ func Test_runCopy_Refuses(t *testing.T) {
 
 	// Unsigned: refused, exit 3, nothing in the registry, the refusal logged.
 	code, _, errOut := runTest(t, "copy", "--key", e.pubA, "--plain-http", "--log", logFile, e.layout+":v1", repo)
-	wantErr := "shoebox: oci-layout:" + e.layout + ":v1: not copied: " + e.digest + ": unsigned: no cosign signature or Sigstore bundle found\n"
+	wantErr := "import log: " + logFile + "\nshoebox: oci-layout:" + e.layout + ":v1: not copied: " + e.digest + ": unsigned: no cosign signature or Sigstore bundle found\n"
 	if code != ExitVerify || errOut != wantErr {
 		t.Errorf("copy unsigned = %d %q, want 3 %q", code, errOut, wantErr)
 	}

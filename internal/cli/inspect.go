@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/shoebox-jl/shoebox/pkg/bundle"
+	"github.com/shoebox-jl/shoebox/pkg/store"
 )
 
 // InspectOptions are the flags and arguments of shoebox inspect.
@@ -57,8 +60,7 @@ func runInspect(ctx context.Context, f *Factory, o *InspectOptions) error {
 	}
 	b := bs[0].Bundle
 	if o.JSON {
-		writeJSON(f, b)
-		return nil
+		return writeInspectJSON(f, ref, b, o.Item)
 	}
 	w := f.Out
 	fmt.Fprintf(w, "bundle   %s\n", ref)
@@ -110,5 +112,70 @@ func runInspect(ctx context.Context, f *Factory, o *InspectOptions) error {
 	if found == 0 {
 		return fmt.Errorf("%s: no item named like %q: %w", ref, o.Item, errNotFoundCLI)
 	}
+	return nil
+}
+
+// inspectJSON is what inspect --json prints (README: "JSON output").
+type inspectJSON struct {
+	Bundle      string            `json:"bundle"`
+	Digest      string            `json:"digest"`
+	Size        int64             `json:"size"`
+	Created     time.Time         `json:"created,omitzero"`
+	Annotations map[string]string `json:"annotations"`
+	Items       map[string]int    `json:"items"`
+	Bytes       int64             `json:"bytes"`
+	Platforms   []string          `json:"platforms"`
+	Requests    []bundle.Request  `json:"requests"`
+	Missing     []bundle.Missing  `json:"missing"`
+	// Entries are the items matching --item, with their blobs.
+	Entries []inspectItemJSON `json:"entries,omitempty"`
+}
+
+type inspectItemJSON struct {
+	lsItemJSON
+	Tarball blobJSON   `json:"tarball"`
+	Layers  []blobJSON `json:"layers"`
+}
+
+type blobJSON struct {
+	Digest    string `json:"digest"`
+	MediaType string `json:"mediaType"`
+	Size      int64  `json:"size"`
+}
+
+func writeInspectJSON(f *Factory, ref store.Reference, b *bundle.Bundle, item string) error {
+	j := inspectJSON{Bundle: ref.String(), Digest: b.Index.Digest.String(), Size: b.Index.Size, Created: b.Created,
+		Annotations: b.Annotations, Items: map[string]int{"registry": 0, "package": 0, "artifact": 0}, Bytes: bundleSize(b),
+		Platforms: bundlePlatforms(b), Requests: []bundle.Request{}, Missing: []bundle.Missing{}}
+	if j.Annotations == nil {
+		j.Annotations = map[string]string{}
+	}
+	for k, n := range countKinds(b) {
+		j.Items[string(k)] = n
+	}
+	if r := b.Report; r != nil {
+		if r.Requests != nil {
+			j.Requests = r.Requests
+		}
+		if r.Missing != nil {
+			j.Missing = r.Missing
+		}
+	}
+	if item != "" {
+		for _, e := range b.Entries {
+			if !strings.Contains(e.Name, item) {
+				continue
+			}
+			it := inspectItemJSON{lsItemJSON: lsItem(e), Tarball: blobJSON{e.Whole.Digest.String(), e.Whole.MediaType, e.Whole.Size}}
+			for _, l := range e.Layers {
+				it.Layers = append(it.Layers, blobJSON{l.Digest.String(), l.MediaType, l.Size})
+			}
+			j.Entries = append(j.Entries, it)
+		}
+		if len(j.Entries) == 0 {
+			return fmt.Errorf("%s: no item named like %q: %w", ref, item, errNotFoundCLI)
+		}
+	}
+	writeJSON(f, j)
 	return nil
 }

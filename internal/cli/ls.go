@@ -55,7 +55,7 @@ type lsBundleJSON struct {
 	Items     map[string]int `json:"items"`
 	Bytes     int64          `json:"bytes"`
 	Missing   int            `json:"missing"`
-	Platforms string         `json:"platforms,omitempty"`
+	Platforms []string       `json:"platforms"`
 }
 
 type lsItemJSON struct {
@@ -90,7 +90,7 @@ func runLs(ctx context.Context, f *Factory, o *LsOptions) error {
 		for _, tb := range bs {
 			k := countKinds(tb.Bundle)
 			row := lsBundleJSON{Tag: tb.Tag, Digest: tb.Bundle.Index.Digest.String(), Created: tb.Bundle.Created,
-				Items: map[string]int{}, Bytes: bundleSize(tb.Bundle), Platforms: tb.Bundle.Annotations[bundle.AnnotationPlatforms]}
+				Items: map[string]int{}, Bytes: bundleSize(tb.Bundle), Platforms: bundlePlatforms(tb.Bundle)}
 			for kind, n := range k {
 				row.Items[string(kind)] = n
 			}
@@ -123,12 +123,7 @@ func runLs(ctx context.Context, f *Factory, o *LsOptions) error {
 		if o.Kind != "" && string(e.Kind) != o.Kind || o.Name != "" && !strings.Contains(e.Name, o.Name) {
 			continue
 		}
-		it := lsItemJSON{Kind: string(e.Kind), Name: e.Name, Versions: e.Versions, TreeHash: e.TreeHash.String(),
-			Platform: e.Platform, Size: e.Whole.Size, Manifest: e.Manifest.Digest.String(), Parts: len(e.Layers)}
-		if !e.UUID.IsZero() {
-			it.UUID = e.UUID.String()
-		}
-		items = append(items, it)
+		items = append(items, lsItem(e))
 	}
 	if o.JSON {
 		if items == nil {
@@ -158,4 +153,14 @@ func shortDigest(d string) string {
 		return d[:19]
 	}
 	return d
+}
+
+// lsItem is an item as ls --json (and inspect --json) show it.
+func lsItem(e bundle.Entry) lsItemJSON {
+	it := lsItemJSON{Kind: string(e.Kind), Name: e.Name, Versions: e.Versions, TreeHash: e.TreeHash.String(),
+		Platform: e.Platform, Size: e.Whole.Size, Manifest: e.Manifest.Digest.String(), Parts: len(e.Layers)}
+	if !e.UUID.IsZero() {
+		it.UUID = e.UUID.String()
+	}
+	return it
 }

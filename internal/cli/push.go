@@ -490,7 +490,7 @@ type pushJSON struct {
 }
 
 func pushSummary(o *PushOptions, ref store.Reference, res *transfer.PushResult, err error) pushJSON {
-	s := pushJSON{Destination: ref.Location(), Tag: res.Tag, DryRun: o.DryRun, Items: map[string]int{},
+	s := pushJSON{Destination: storeName(ref), Tag: res.Tag, DryRun: o.DryRun, Items: map[string]int{},
 		Stored: res.Stored, Reused: res.Reused, BytesTotal: res.BytesTotal, BytesFetched: res.BytesFetched, Warnings: res.Warnings,
 		UpToDate: res.UpToDate, RolledBack: res.RolledBack}
 	if res.Index.Digest != "" {
@@ -509,6 +509,7 @@ func pushSummary(o *PushOptions, ref store.Reference, res *transfer.PushResult, 
 }
 
 func writeJSON(f *Factory, v any) {
+	f.wroteJSON = true
 	enc := json.NewEncoder(f.Out)
 	enc.SetIndent("", "  ")
 	enc.Encode(v)

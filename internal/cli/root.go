@@ -75,6 +75,8 @@ type Factory struct {
 	// live is the progress line drawn on standard error, if any: log
 	// lines clear it first.
 	live atomic.Pointer[progress]
+	// wroteJSON says a JSON document went to standard output.
+	wroteJSON bool
 }
 
 // liveOutput reports whether standard error takes a live progress line
@@ -256,14 +258,32 @@ func Main(ctx context.Context, args []string, s Streams) int {
 func run(ctx context.Context, f *Factory, args []string) int {
 	root := NewRootCmd(f)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return ExitOK
 	}
 	code := ExitCode(ctx, err)
-	fmt.Fprintf(f.Err, "%s %v\n", f.paint(f.ErrIsTerminal, "1;31", "shoebox:"), err)
+	msg, hints := explain(cmd, err)
+	fmt.Fprintf(f.Err, "%s %s\n", f.paint(f.ErrIsTerminal, "1;31", "shoebox:"), msg)
+	for _, h := range hints {
+		fmt.Fprintf(f.Err, "hint: %s\n", h)
+	}
 	if code == ExitUsage {
 		fmt.Fprintln(f.Err, "Run 'shoebox --help' for usage.")
 	}
+	// Under --json, a command that failed before printing its JSON prints
+	// the error as JSON, so that a script reading standard output always
+	// gets a document.
+	if fl := cmd.Flags().Lookup("json"); fl != nil && fl.Value.String() == "true" && !f.wroteJSON {
+		writeJSON(f, errorJSON{Error: msg, Hints: hints, ExitCode: code})
+	}
 	return code
+}
+
+// errorJSON is what a command run with --json prints on standard output
+// when it fails before printing its own document.
+type errorJSON struct {
+	Error    string   `json:"error"`
+	Hints    []string `json:"hints,omitempty"`
+	ExitCode int      `json:"exitCode"`
 }

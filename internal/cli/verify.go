@@ -408,7 +408,7 @@ func runVerify(ctx context.Context, f *Factory, o *VerifyOptions) error {
 		plannedBytes[b.Index.Digest.String()] = bundleSize(b)
 	}
 
-	report := verifyJSON{Store: ref.Location(), OK: true, Bundles: []verifyBundleJSON{}}
+	report := verifyJSON{Store: storeName(ref), OK: true, Bundles: []verifyBundleJSON{}}
 	var fails []error
 	var good []*bundle.Bundle
 	prog := newProgress(f, "verify", o.Quiet || o.JSON && !f.ErrIsTerminal)

@@ -24,6 +24,12 @@ const (
 	// Term "dumb" disables the live progress line (carriage returns and
 	// erase-line escapes): progress is printed as plain lines.
 	Term Variable = "TERM"
+	// ConfigHome is the user's configuration directory (XDG Base
+	// Directory); copy's import log for a registry goes under it.
+	ConfigHome Variable = "XDG_CONFIG_HOME"
+	// Home is the user's home directory: ~/.config when ConfigHome is
+	// unset.
+	Home Variable = "HOME"
 	// TmpDir is the directory for scratch files.
 	TmpDir Variable = "TMPDIR"
 )
