@@ -226,3 +226,52 @@ func Test_runPushAdvisories(t *testing.T) {
 		t.Errorf("re-push --fail-on critical = %d: %s", code, errOut)
 	}
 }
+
+func Test_runAttest(t *testing.T) {
+	dest, _, _ := evidenceStick(t)
+	e := trustSetup(t)
+	attest := func(args ...string) (int, string, string) {
+		return keyRun{env: map[string]string{"SHOEBOX_PASSWORD": testPassword}}.run(t, append([]string{"attest"}, args...)...)
+	}
+	code, out, errOut := attest("--key", e.keyA, "--json", dest+":v1")
+	if code != 0 {
+		t.Fatalf("attest = %d: %s", code, errOut)
+	}
+	var j attestJSON
+	if err := json.Unmarshal([]byte(out), &j); err != nil {
+		t.Fatal(err)
+	}
+	if j.PredicateType != "https://cyclonedx.org/bom" || j.AttTag != "sha256-"+strings.TrimPrefix(j.Digest, "sha256:")+".att" || j.KeyID != e.idA {
+		t.Errorf("attest --json = %+v", j)
+	}
+	// Again: the same attestation, nothing added.
+	if _, out2, _ := attest("--key", e.keyA, "--json", dest+":v1"); !strings.Contains(out2, `"attestation": "`+j.Attestation+`"`) {
+		t.Errorf("re-attest changed the .att manifest:\n%s", out2)
+	}
+	// The .att tag is not a bundle: ls lists one bundle, sign and verify still work.
+	if code, out, _ := runTest(t, "ls", dest); code != 0 || strings.Count(out, "\n") != 2 {
+		t.Errorf("ls after attest = %d:\n%s", code, out)
+	}
+	if code, _, errOut := signWith(t, e.keyA, dest+":v1"); code != 0 {
+		t.Fatalf("sign after attest = %d: %s", code, errOut)
+	}
+	if code, _, errOut := runTest(t, "verify", "--key", e.pubA, dest+":v1"); code != 0 {
+		t.Errorf("verify after attest = %d: %s", code, errOut)
+	}
+	for _, tt := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{dest + ":v1"}, 2, "--key is required"},
+		{[]string{"--key", e.keyA, "--type", "xml", dest + ":v1"}, 2, `--type "xml"`},
+		{[]string{"--key", e.keyA, "--format", "x", dest + ":v1"}, 2, `--format "x"`},
+		{[]string{"--key", e.keyA, dest}, 2, "attest needs STORE:TAG"},
+		{[]string{"--key", e.keyA, dest + ":nope"}, 4, "nope"},
+	} {
+		code, _, errOut := attest(tt.args...)
+		if code != tt.code || !strings.Contains(errOut, tt.msg) {
+			t.Errorf("attest %v = %d %q, want %d %q", tt.args, code, errOut, tt.code, tt.msg)
+		}
+	}
+}

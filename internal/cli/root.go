@@ -234,6 +234,7 @@ func init() {
 var commands = []func(*Factory) *cobra.Command{
 	newPushCmd,
 	newSignCmd,
+	newAttestCmd,
 	newVerifyCmd,
 	newCopyCmd,
 	newServeCmd,
