@@ -30,7 +30,9 @@
 # Debian (bookworm): skopeo, docker-registry (distribution 2.8, kept from
 # starting as a system service: we start our own on loopback), apache2-utils
 # (htpasswd), openssl, jq, nginx-light (benchmarks; service not started), wrk,
-# hyperfine, bash-completion, zsh and fish (completion scripts, e2e 60-cli).
+# hyperfine, bash-completion, zsh and fish (completion scripts, e2e 60-cli),
+# prometheus (for promtool check metrics on serve's /metrics; its service is
+# kept from starting).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -48,9 +50,9 @@ GO_TOOLS=(
   "cosign2|github.com/sigstore/cosign/v2/cmd/cosign@v2.6.5|github.com/sigstore/cosign/v2"
   "cosign3|github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3|github.com/sigstore/cosign/v3"
 )
-APT_PACKAGES=(skopeo docker-registry apache2-utils openssl jq nginx-light wrk hyperfine bash-completion zsh fish)
+APT_PACKAGES=(skopeo docker-registry apache2-utils openssl jq nginx-light wrk hyperfine bash-completion zsh fish prometheus)
 # Services some of these packages would start; we never want them running.
-APT_SERVICES=(docker-registry nginx)
+APT_SERVICES=(docker-registry nginx prometheus)
 
 say() { printf '[install-tools %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 

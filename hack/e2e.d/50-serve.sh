@@ -81,6 +81,16 @@ stage_serve() {
   curl -sf "$base/metrics" >metrics.txt || die "/metrics failed"
   assert_contains "$(cat metrics.txt)" 'shoebox_serve_requests_total{kind="package",status="200"} 2' "/metrics package GET + HEAD count"
   assert_contains "$(cat metrics.txt)" "shoebox_serve_up 1" "/metrics up"
+  # the latency histogram counts every package request, whatever its status
+  local npkg
+  npkg="$(awk -F'} ' '/^shoebox_serve_requests_total\{kind="package",/ {n += $2} END {print n}' metrics.txt)"
+  assert_contains "$(cat metrics.txt)" "shoebox_serve_request_duration_seconds_count{kind=\"package\"} $npkg" "/metrics latency histogram"
+  assert_contains "$(cat metrics.txt)" "shoebox_build_info{commit=\"$(git -C "$REPO" rev-parse HEAD)\"" "/metrics build info"
+  assert_contains "$(cat metrics.txt)" "process_resident_memory_bytes " "/metrics process collector"
+  assert_contains "$(cat metrics.txt)" "go_goroutines " "/metrics Go collector"
+  # the exposition as Prometheus parses and lints it
+  command -v promtool >/dev/null || die "promtool missing (hack/install-tools.sh installs Debian's prometheus package)"
+  promtool check metrics <metrics.txt >promtool.out 2>&1 || die "promtool check metrics: $(cat promtool.out)"
 
   # a bundle pushed (and signed) while serving appears after SIGHUP
   shoebox push -q --from "file://$PWD/static" --manifest "$m1" --platform x86_64-linux-gnu \

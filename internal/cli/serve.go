@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,8 +20,11 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/errdef"
 
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/pkgserver"
@@ -49,6 +54,7 @@ type ServeOptions struct {
 	LogFormat         string
 	AccessLog         bool
 	PrintClientConfig bool
+	DrainTimeout      time.Duration
 	store             storeFlags
 
 	// reload, when set (tests), replaces SIGHUP: a value forces a full
@@ -58,13 +64,17 @@ type ServeOptions struct {
 	// reloaded after every requested reload.
 	ready    func(addr string)
 	reloaded chan<- struct{}
+	// listening, when set (tests), is called with the address as soon as
+	// it is bound, before the first load.
+	listening func(addr string)
 }
 
 // serveHooks let tests drive a running server; see serveTestHooks.
 type serveHooks struct {
-	ready    func(addr string)
-	reload   chan struct{}
-	reloaded chan struct{}
+	listening func(addr string)
+	ready     func(addr string)
+	reload    chan struct{}
+	reloaded  chan struct{}
 }
 
 // serveTestHooks is set by tests only: it replaces SIGHUP and reports the
@@ -133,7 +143,26 @@ the ctime, which cannot be set back, so the next request hashes it again
 and a mismatch withdraws it as above. Files changed in the last 2 seconds
 are hashed on every request. --rehash-always hashes every byte of every
 response instead (slower; for those who must also rule out raw writes to
-the block device). SIGTERM or Ctrl-C shuts down gracefully.`
+the block device).
+
+Start-up: the address is bound first, so that a load balancer sees 503
+("not loaded yet") while the store loads, never a refused connection. A
+first load that cannot succeed without a change of flags or store (a tag
+the store does not have, plain HTTP against HTTPS or back, an untrusted
+certificate, refused credentials, bundles signed only by keys the policy
+does not trust) stops serve with the cause and a non-zero exit; a store
+that fails transiently (a registry down, 5xx) is retried every
+--reload-interval while /healthz answers 503 with the cause.
+
+/metrics (Prometheus text format): requests and bytes by resource kind and
+status, a latency histogram by kind
+(shoebox_serve_request_duration_seconds), reloads, in-flight transfers,
+shoebox_build_info, and the Go runtime and process metrics. The access log
+(--log-format json for one JSON object per line) names units
+(duration_ms) and records the client's User-Agent and Julia-Version.
+
+SIGTERM or Ctrl-C: stop accepting, let transfers in flight finish for up to
+--drain-timeout, close the rest, and exit 0.`
 
 func newServeCmd(f *Factory) *cobra.Command {
 	opts := &ServeOptions{}
@@ -181,10 +210,11 @@ func newServeCmd(f *Factory) *cobra.Command {
 	fl.IntVar(&opts.MaxConcurrent, "max-concurrent", 64, "tarball downloads streamed at once; more wait up to 10 s, then get 503")
 	fl.StringVar(&opts.LogFormat, "log-format", "text", "log format on standard error: text or json")
 	fl.BoolVar(&opts.AccessLog, "access-log", true, "log every request")
+	fl.DurationVar(&opts.DrainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM or Ctrl-C: how long transfers in flight may finish before the rest are cut (then exit 0)")
 	fl.BoolVar(&opts.PrintClientConfig, "print-client-config", false, "print what Julia users set (JULIA_PKG_SERVER, first-run steps) and exit")
 	opts.store.register(fl)
 	if h := serveTestHooks; h != nil {
-		opts.ready, opts.reload, opts.reloaded = h.ready, h.reload, h.reloaded
+		opts.ready, opts.reload, opts.reloaded, opts.listening = h.ready, h.reload, h.reloaded, h.listening
 	}
 	return cmd
 }
@@ -205,6 +235,9 @@ func runServe(ctx context.Context, f *Factory, opts *ServeOptions) error {
 	}
 	if opts.ReloadInterval < 0 {
 		return usagef("--reload-interval %s: must not be negative", opts.ReloadInterval)
+	}
+	if opts.DrainTimeout < 0 {
+		return usagef("--drain-timeout %s: must not be negative", opts.DrainTimeout)
 	}
 	var cacheSize int64
 	if opts.CacheDir != "" {
@@ -281,16 +314,12 @@ func runServe(ctx context.Context, f *Factory, opts *ServeOptions) error {
 	if !opts.AccessLog {
 		srvLog = slog.New(levelFilter{h, slog.LevelWarn})
 	}
-	srv := pkgserver.New(nil, pkgserver.Options{Logger: srvLog, MaxConcurrent: opts.MaxConcurrent, Version: version(), View: string(view), Cache: cache, Now: f.Now})
-	// Reading 100k-item indexes makes garbage at a high rate (index bytes,
-	// decoded documents) while the routing table grows: collect more
-	// eagerly while loading, and give the garbage back before serving, so
-	// that the peak stays near the table's size.
-	gcPercent := debug.SetGCPercent(50)
-	l.reloadOnce(ctx, srv, true)
-	debug.SetGCPercent(gcPercent)
-	debug.FreeOSMemory()
+	srv := pkgserver.New(nil, pkgserver.Options{Logger: srvLog, MaxConcurrent: opts.MaxConcurrent, Version: version(), View: string(view), Cache: cache, Now: f.Now,
+		Gatherer: serveMetrics()})
 
+	// Listen before the first load, so that a load balancer sees 503
+	// ("not loaded yet") rather than a refused connection while a large
+	// store loads.
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", opts.Addr, err)
@@ -302,11 +331,6 @@ func runServe(ctx context.Context, f *Factory, opts *ServeOptions) error {
 		scheme = "https"
 		hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
-	log.Info("serving", slog.String("url", scheme+"://"+ln.Addr().String()), slog.String("store", ref.String()),
-		slog.String("view", string(view)), slog.Duration("reload_interval", opts.ReloadInterval))
-	if opts.ready != nil {
-		opts.ready(ln.Addr().String())
-	}
 	errc := make(chan error, 1)
 	go func() {
 		if opts.TLSCert != "" {
@@ -315,6 +339,42 @@ func runServe(ctx context.Context, f *Factory, opts *ServeOptions) error {
 			errc <- hs.Serve(ln)
 		}
 	}()
+	shutdown := func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.DrainTimeout)
+		err := hs.ShutdownWithContext(sctx)
+		cancel()
+		if err != nil {
+			log.Warn("shutdown: closed the connections still open after --drain-timeout", slog.String("error", err.Error()),
+				slog.Int64("drain_timeout_ms", opts.DrainTimeout.Milliseconds()))
+		}
+	}
+	if opts.listening != nil {
+		opts.listening(ln.Addr().String())
+	}
+
+	// Reading 100k-item indexes makes garbage at a high rate (index bytes,
+	// decoded documents) while the routing table grows: collect more
+	// eagerly while loading, and give the garbage back before serving, so
+	// that the peak stays near the table's size.
+	gcPercent := debug.SetGCPercent(50)
+	err = l.reloadOnce(ctx, srv, true)
+	debug.SetGCPercent(gcPercent)
+	debug.FreeOSMemory()
+	if err == nil {
+		err = l.neverServable()
+	}
+	if err != nil && ctx.Err() == nil && l.permanentLoadError(err) {
+		// A first load that can never succeed: say why and stop, rather
+		// than answer 503 forever.
+		log.Error("first load failed; it cannot succeed without a change of flags or store", slog.String("store", ref.String()), slog.String("error", err.Error()))
+		shutdown()
+		return fmt.Errorf("serve %s: %w", ref, err)
+	}
+	log.Info("serving", slog.String("url", scheme+"://"+ln.Addr().String()), slog.String("store", ref.String()),
+		slog.String("view", string(view)), slog.Int64("reload_interval_ms", opts.ReloadInterval.Milliseconds()))
+	if opts.ready != nil {
+		opts.ready(ln.Addr().String())
+	}
 
 	reload := opts.reload
 	if reload == nil {
@@ -360,13 +420,8 @@ func runServe(ctx context.Context, f *Factory, opts *ServeOptions) error {
 				opts.reloaded <- struct{}{}
 			}
 		case <-ctx.Done():
-			log.Info("shutting down")
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			err := hs.ShutdownWithContext(sctx)
-			cancel()
-			if err != nil {
-				log.Warn("shutdown: closed remaining connections", slog.String("error", err.Error()))
-			}
+			log.Info("shutting down", slog.Int64("drain_timeout_ms", opts.DrainTimeout.Milliseconds()))
+			shutdown()
 			return nil
 		}
 	}
@@ -466,14 +521,57 @@ type serveLoader struct {
 	tags    map[string]digest.Digest // the last listing
 	src     *pkgserver.BundleSource
 	status  pkgserver.Status
+	// found and unknownKeys count the last load's bundles and those
+	// rejected because only keys the policy does not trust signed them.
+	found, unknownKeys int
+}
+
+// errNoKeyMatches says every bundle of the store is signed, but by none of
+// the keys the policy trusts.
+var errNoKeyMatches = errors.New("no trusted key signed any bundle")
+
+// A serve that stops because no trusted key signed anything failed
+// verification (exit 3).
+func init() {
+	verifyErrors = append(verifyErrors, func(err error) bool { return errors.Is(err, errNoKeyMatches) })
+}
+
+// neverServable returns errNoKeyMatches (wrapped, with the load's reason)
+// when the last load verified nothing because every bundle's signatures
+// were made by keys the policy does not trust: a wrong --key or --policy,
+// which no reload will cure. An empty store, or unsigned bundles, may
+// still be filled or signed while serving.
+func (l *serveLoader) neverServable() error {
+	if l.src == nil && l.found > 0 && l.unknownKeys == l.found {
+		return fmt.Errorf("%w (check --key / --policy): %s", errNoKeyMatches, l.status.Reason)
+	}
+	return nil
+}
+
+// permanentLoadError reports whether a failed load cannot succeed later
+// without a change of flags or store: refused credentials, plain HTTP
+// against HTTPS (or back), an untrusted certificate, a tag the store does
+// not have, no trusted key. A registry that is down or answers 5xx is
+// transient: serve keeps retrying.
+func (l *serveLoader) permanentLoadError(err error) bool {
+	msg := err.Error()
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	var ci x509.CertificateInvalidError
+	return errors.Is(err, errNoKeyMatches) || errors.Is(err, store.ErrUnauthorized) ||
+		l.ref.Tag != "" && errors.Is(err, errdef.ErrNotFound) ||
+		errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci) ||
+		strings.Contains(msg, "server gave HTTP response to HTTPS client") ||
+		strings.Contains(msg, "Client sent an HTTP request to an HTTPS server") ||
+		strings.Contains(msg, "x509: ")
 }
 
 // reloadOnce reloads and hands the result to srv; on failure srv keeps
-// what it serves.
-func (l *serveLoader) reloadOnce(ctx context.Context, srv *pkgserver.Server, force bool) {
+// what it serves. It returns the load's error.
+func (l *serveLoader) reloadOnce(ctx context.Context, srv *pkgserver.Server, force bool) error {
 	src, changed, err := l.load(ctx, force)
 	if ctx.Err() != nil {
-		return
+		return ctx.Err()
 	}
 	if err != nil {
 		l.log.Error("reload failed; serving what was verified before", slog.String("store", l.ref.String()), slog.String("error", err.Error()))
@@ -487,16 +585,17 @@ func (l *serveLoader) reloadOnce(ctx context.Context, srv *pkgserver.Server, for
 		} else {
 			srv.Update(l.src, st)
 		}
-		return
+		return err
 	}
 	if !changed && !force {
-		return
+		return nil
 	}
 	if src == nil {
 		srv.Update(nil, l.status)
-		return
+		return nil
 	}
 	srv.Update(src, l.status)
+	return nil
 }
 
 // servedRef is one bundle found under one or more tags.
@@ -531,6 +630,7 @@ func (l *serveLoader) load(ctx context.Context, force bool) (*pkgserver.BundleSo
 	var ok []*bundle.Bundle
 	var infos []pkgserver.BundleInfo
 	var rejected []string
+	l.found, l.unknownKeys = len(refs), 0
 	for _, r := range refs {
 		name := strings.Join(r.tags, ",")
 		reject := func(why string) {
@@ -557,6 +657,10 @@ func (l *serveLoader) load(ctx context.Context, force bool) (*pkgserver.BundleSo
 			return nil, false, ctx.Err()
 		}
 		if err != nil {
+			var ve *trust.VerificationError
+			if errors.As(err, &ve) && ve.Outcome == trust.OutcomeUnknownKeys {
+				l.unknownKeys++
+			}
 			why := err.Error()
 			if res != nil && res.Check != nil && len(res.Check.Problems) > 0 {
 				why = fmt.Sprintf("%d integrity problems, first: %v", len(res.Check.Problems), res.Check.Problems[0])
@@ -734,3 +838,18 @@ func printClientConfig(w io.Writer, opts *ServeOptions, src *pkgserver.BundleSou
 }
 
 const generalUUID = "23338594-aafe-5451-b93e-139f81909106"
+
+// serveMetrics are the metrics serve adds to the server's own: the Go
+// runtime's, the process's, and shoebox_build_info.
+func serveMetrics() prometheus.Gatherer {
+	reg := prometheus.NewRegistry()
+	bi := buildInfo()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "shoebox_build_info",
+			Help: "Always 1; the labels say which shoebox is running.",
+			ConstLabels: prometheus.Labels{"version": bi.Version, "commit": bi.Commit, "goversion": bi.GoVersion,
+				"platform": bi.Platform},
+		}, func() float64 { return 1 }))
+	return reg
+}

@@ -8,10 +8,20 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 )
 
+// latencyBuckets are the request duration histogram's upper bounds, in
+// seconds: from a small tarball out of memory (well under a millisecond)
+// to a large artifact over a slow link.
+var latencyBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300}
+
 // metrics are the server's counters, written in the Prometheus text
-// exposition format (version 0.0.4) by write.
+// exposition format (version 0.0.4) by write; the latency histogram is
+// kept by the Prometheus client library, which also writes it.
 type metrics struct {
 	// mu guards requests and bytes; every request takes it once, in record.
 	mu       sync.Mutex
@@ -25,6 +35,12 @@ type metrics struct {
 	fileSends atomic.Int64
 	reloadOK  atomic.Int64
 	reloadKO  atomic.Int64
+
+	// reg holds the latency histogram; latency has one observer per kind,
+	// made once (WithLabelValues hashes its labels on every call).
+	reg     *prometheus.Registry
+	latVec  *prometheus.HistogramVec
+	latency sync.Map // kind → prometheus.Observer
 }
 
 type reqKey struct {
@@ -33,15 +49,27 @@ type reqKey struct {
 }
 
 func newMetrics() *metrics {
-	return &metrics{requests: map[reqKey]int64{}, bytes: map[string]int64{}}
+	m := &metrics{requests: map[reqKey]int64{}, bytes: map[string]int64{}, reg: prometheus.NewRegistry()}
+	m.latVec = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "shoebox_serve_request_duration_seconds",
+		Help:    "Time from reading a request to its last byte sent (or its failure), by resource kind.",
+		Buckets: latencyBuckets,
+	}, []string{"kind"})
+	m.reg.MustRegister(m.latVec)
+	return m
 }
 
-// record counts one answered request.
-func (m *metrics) record(kind string, status int, n int64) {
+// record counts one answered request, which took took.
+func (m *metrics) record(kind string, status int, n int64, took time.Duration) {
 	m.mu.Lock()
 	m.requests[reqKey{kind, status}]++
 	m.bytes[kind] += n
 	m.mu.Unlock()
+	o, ok := m.latency.Load(kind)
+	if !ok {
+		o, _ = m.latency.LoadOrStore(kind, m.latVec.WithLabelValues(kind))
+	}
+	o.(prometheus.Observer).Observe(took.Seconds())
 }
 
 // gauge is one extra sample written with the counters.
@@ -52,8 +80,8 @@ type gauge struct {
 }
 
 // write writes every metric, sorted, so the output is deterministic for
-// given counts.
-func (m *metrics) write(w io.Writer, extra []gauge) error {
+// given counts, then the histogram and what more gathers.
+func (m *metrics) write(w io.Writer, extra []gauge, more prometheus.Gatherer) error {
 	bw := bufio.NewWriter(w)
 	m.mu.Lock()
 	reqs := make([]reqKey, 0, len(m.requests))
@@ -111,6 +139,20 @@ func (m *metrics) write(w io.Writer, extra []gauge) error {
 			bw.WriteByte('}')
 		}
 		bw.WriteString(" " + strconv.FormatInt(g.value, 10) + "\n")
+	}
+	gs := prometheus.Gatherers{m.reg}
+	if more != nil {
+		gs = append(gs, more)
+	}
+	mfs, err := gs.Gather()
+	if err != nil {
+		return err
+	}
+	enc := expfmt.NewEncoder(bw, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			return err
+		}
 	}
 	return bw.Flush()
 }

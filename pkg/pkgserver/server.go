@@ -19,6 +19,8 @@ import (
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
 )
 
@@ -51,6 +53,10 @@ type Options struct {
 	Cache *Cache
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Gatherer, if set, adds its metrics to /metrics after the server's
+	// own (a program adds the Go runtime and process collectors and its
+	// build information there).
+	Gatherer prometheus.Gatherer
 }
 
 // Status is what the caller knows about the content it handed over with
@@ -231,25 +237,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // stamp is a request's start time when the access log reports durations.
-func (s *Server) stamp() time.Time {
-	if !s.accessLog {
-		return time.Time{}
-	}
-	return s.opts.Now()
-}
+func (s *Server) stamp() time.Time { return s.opts.Now() }
 
 // done counts an answered request and writes its access log line.
 func (s *Server) done(r *request, rep *reply, sent int64, aborted bool) {
-	s.m.record(rep.kind, rep.status, sent)
+	took := s.opts.Now().Sub(r.start)
+	s.m.record(rep.kind, rep.status, sent, took)
 	if !s.accessLog {
 		return // no access log: skip building its attributes
 	}
 	s.log.LogAttrs(r.ctx, slog.LevelInfo, "request",
 		slog.String("method", r.method), slog.String("path", r.path),
 		slog.Int("status", rep.status), slog.Int64("bytes", sent),
-		slog.Duration("duration", s.opts.Now().Sub(r.start)),
+		slog.Float64("duration_ms", float64(took.Microseconds())/1000),
 		slog.String("remote", r.remote()), slog.String("kind", rep.kind),
-		slog.Bool("aborted", aborted), slog.String("julia", r.header("Julia-Version")))
+		slog.Bool("aborted", aborted), slog.String("julia", r.header("Julia-Version")),
+		slog.String("user_agent", r.header("User-Agent")))
 }
 
 // answer is the protocol, independent of the HTTP engine.
@@ -289,7 +292,7 @@ func (s *Server) answer(r *request) reply {
 			return rep
 		}
 		var b bytes.Buffer
-		s.m.write(&b, s.gauges(st))
+		s.m.write(&b, s.gauges(st), s.opts.Gatherer)
 		rep := textStatus(r, kindMetrics, http.StatusOK, b.String())
 		rep.contentType = "text/plain; version=0.0.4; charset=utf-8"
 		return rep

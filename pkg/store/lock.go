@@ -55,7 +55,7 @@ func acquireLock(ctx context.Context, layoutDir, path string, wait time.Duration
 			return nil, fmt.Errorf("layout %s: %w", layoutDir, ErrLocked)
 		}
 		if !logged {
-			log.Debug("waiting for layout lock", "layout", layoutDir, "holder_pid", readPID(f), "wait", wait)
+			log.Debug("waiting for layout lock", "layout", layoutDir, "holder_pid", readPID(f), "wait_ms", wait.Milliseconds())
 			logged = true
 		}
 		t := time.NewTimer(min(lockPoll, remaining))
