@@ -22,7 +22,8 @@ const completionLong = `Print a shell completion script for bash, zsh or fish.
 
 It completes commands, flags, the values of --platform (the platform
 triplets Julia's binary artifacts are built for), --kind, --format,
---registry-view, --log-format, --log-level and --algorithm, and the tags
+--registry-view, --log-format, --log-level, --algorithm and --fail-on,
+and the tags
 of an OCI layout after STORE: (a registry's tags are not listed: that
 would need the network).
 
@@ -121,6 +122,9 @@ var flagValues = map[string][]string{
 	"registry-view":                  {"available", "full"},
 	"log-format":                     {"text", "json"},
 	"shoebox sign format":            {"simple", "bundle"},
+	"shoebox attest format":          {"simple", "bundle"},
+	"shoebox sbom format":            {"cyclonedx", "spdx"},
+	"fail-on":                        {"low", "medium", "high", "critical"},
 	"shoebox key generate algorithm": {"ecdsa-p256", "ed25519"},
 	"shoebox treehash algorithm":     {"git-sha1", "git-sha256"},
 }
@@ -129,6 +133,7 @@ var flagValues = map[string][]string{
 var storeArgs = map[string]bool{
 	"shoebox push": true, "shoebox sign": true, "shoebox verify": true, "shoebox copy": true, "shoebox serve": true,
 	"shoebox ls": true, "shoebox inspect": true, "shoebox inventory": true,
+	"shoebox sbom": true, "shoebox attest": true, "shoebox audit": true, "shoebox prune": true,
 }
 
 // registerCompletions adds value completion to every command's flags

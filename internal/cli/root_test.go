@@ -118,6 +118,10 @@ func TestCompletion(t *testing.T) {
 		{[]string{"treehash", "--algorithm", ""}, "git-sha1\ngit-sha256\n:4\n"},
 		{[]string{"version", "--log-level", "w"}, "warn\n:4\n"},
 		{[]string{"completion", ""}, "bash\nzsh\nfish\n:4\n"},
+		{[]string{"sbom", "--format", ""}, "cyclonedx\nspdx\n:4\n"},
+		{[]string{"attest", "--format", "b"}, "bundle\n:4\n"},
+		{[]string{"audit", "--fail-on", "h"}, "high\n:4\n"},
+		{[]string{"push", "--fail-on", "c"}, "critical\n:4\n"},
 	} {
 		code, out, _ := runTest(t, append([]string{"__complete"}, tc.args...)...)
 		if code != 0 || out != tc.want {
