@@ -7,7 +7,11 @@
 #   - push --advisories carries the advisories, push --fail-on refuses outside;
 #   - shoebox attest's attestations verify with cosign v2.6.5 and v3.1.3
 #     `verify-attestation --key … --type cyclonedx|spdxjson` on the distribution
-#     registry, and a wrong key or type fails.
+#     registry, and a wrong key or type fails;
+#   - attested on the stick, carried by `shoebox copy` (under a policy that
+#     requires the attestation) into the registry, cosign v2 and v3 verify the
+#     copy; a policy requiring an attestation refuses a bundle without one;
+#   - cosign v2's own `cosign attest` satisfies shoebox's require_attestations.
 
 # _q CMD…: CMD with its standard output discarded (cosign prints the envelope).
 _q() { "$@" >/dev/null; }
@@ -92,4 +96,38 @@ JSON
     --insecure-ignore-tlog=true --allow-http-registry --new-bundle-format "$reg/julia/attbundle@$digest"
   expect_rc 0 _q cosign2 verify-attestation --key sb.pub --type cyclonedx --insecure-ignore-tlog=true --allow-http-registry \
     --new-bundle-format --trusted-root "$E2E_COSIGN_TRUSTED_ROOT" "$reg/julia/attbundle@$digest"
+
+  # the inside's path: attest on the stick, copy under a policy that requires it
+  shoebox sign -q --key sb.key ./stick:v1 || die "sign failed"
+  cat >policy.toml <<TOML
+require_attestations = ["cyclonedx"]
+[[keys]]
+name = "release"
+path = "sb.pub"
+TOML
+  expect_fail_with "missing a required attestation" shoebox copy -q --policy policy.toml --plain-http ./stick:v1 "$reg/julia/inside:v1"
+  expect_rc 0 shoebox attest -q --key sb.key ./stick:v1
+  expect_rc 0 shoebox copy -q --policy policy.toml --plain-http ./stick:v1 "$reg/julia/inside:v1"
+  expect_rc 0 shoebox verify --policy policy.toml --plain-http "$reg/julia/inside:v1"
+  expect_rc 0 _q cosign2 verify-attestation --key sb.pub --type cyclonedx --insecure-ignore-tlog=true --allow-http-registry \
+    "$reg/julia/inside@$digest"
+  expect_rc 0 _q cosign3 verify-attestation --key sb.pub --type cyclonedx --trusted-root "$E2E_COSIGN_TRUSTED_ROOT" \
+    --insecure-ignore-tlog=true --allow-http-registry "$reg/julia/inside@$digest"
+
+  # cosign's own attestation satisfies the policy too (its key in the policy)
+  shoebox copy -q --no-verify --plain-http ./plain:v1 "$reg/julia/cosignatt:v1" || die "copy to julia/cosignatt failed"
+  local pdigest
+  pdigest="$(jq -r '.bundles[0].digest' <(shoebox inventory ./plain))"
+  cosign2_sign d3 "$reg/julia/cosignatt@$pdigest" >/dev/null 2>&1 || die "cosign2 sign failed"
+  cat >cpolicy.toml <<TOML
+require_attestations = ["cyclonedx"]
+[[keys]]
+path = "$E2E_COSIGN_PUB"
+TOML
+  expect_fail_with "missing a required attestation" shoebox verify --policy cpolicy.toml --plain-http "$reg/julia/cosignatt:v1"
+  cosign2 attest --yes --key "$E2E_COSIGN_KEY" --type cyclonedx --predicate bom.cdx.json --tlog-upload=false \
+    --allow-insecure-registry "$reg/julia/cosignatt@$pdigest" >/dev/null 2>&1 || die "cosign2 attest failed"
+  out="$(shoebox verify --policy cpolicy.toml --plain-http "$reg/julia/cosignatt:v1")" || die "verify of cosign's attestation failed: $out"
+  assert_contains "$out" "attested   https://cyclonedx.org/bom [cosign-att-tag]: signed by" "shoebox verify of cosign attest"
 }
+

@@ -233,6 +233,19 @@ func Test_runAttest(t *testing.T) {
 	attest := func(args ...string) (int, string, string) {
 		return keyRun{env: map[string]string{"SHOEBOX_PASSWORD": testPassword}}.run(t, append([]string{"attest"}, args...)...)
 	}
+	// A policy that requires a signed CycloneDX attestation refuses the
+	// signed but unattested bundle (exit 3), and says why.
+	policy := filepath.Join(t.TempDir(), "trust.toml")
+	if err := os.WriteFile(policy, []byte("require_attestations = [\"cyclonedx\"]\n[[keys]]\nname = \"ops\"\npath = \""+e.pubA+"\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := signWith(t, e.keyA, dest+":v1"); code != 0 {
+		t.Fatalf("sign = %d: %s", code, errOut)
+	}
+	if code, out, errOut := runTest(t, "verify", "--policy", policy, dest+":v1"); code != 3 ||
+		!strings.Contains(out+errOut, "missing a required attestation: no attestation signed by a policy key for cyclonedx") {
+		t.Errorf("verify before attest = %d:\n%s%s", code, out, errOut)
+	}
 	code, out, errOut := attest("--key", e.keyA, "--json", dest+":v1")
 	if code != 0 {
 		t.Fatalf("attest = %d: %s", code, errOut)
@@ -252,11 +265,22 @@ func Test_runAttest(t *testing.T) {
 	if code, out, _ := runTest(t, "ls", dest); code != 0 || strings.Count(out, "\n") != 2 {
 		t.Errorf("ls after attest = %d:\n%s", code, out)
 	}
-	if code, _, errOut := signWith(t, e.keyA, dest+":v1"); code != 0 {
-		t.Fatalf("sign after attest = %d: %s", code, errOut)
+	if code, out, errOut := runTest(t, "verify", "--key", e.pubA, dest+":v1"); code != 0 ||
+		!strings.Contains(out, "attested   https://cyclonedx.org/bom [cosign-att-tag]: signed by "+e.idA) {
+		t.Errorf("verify after attest = %d:\n%s%s", code, out, errOut)
 	}
-	if code, _, errOut := runTest(t, "verify", "--key", e.pubA, dest+":v1"); code != 0 {
-		t.Errorf("verify after attest = %d: %s", code, errOut)
+	if code, out, errOut := runTest(t, "verify", "--policy", policy, dest+":v1"); code != 0 ||
+		!strings.Contains(out, "attested   https://cyclonedx.org/bom [cosign-att-tag]: signed by ops") {
+		t.Errorf("verify --policy after attest = %d:\n%s%s", code, out, errOut)
+	}
+	// copy carries the attestation: the copy passes the same policy.
+	copyDest := filepath.Join(t.TempDir(), "inside")
+	if code, _, errOut := runTest(t, "copy", "--policy", policy, dest+":v1", copyDest); code != 0 {
+		t.Fatalf("copy = %d: %s", code, errOut)
+	}
+	if code, out, errOut := runTest(t, "verify", "--policy", policy, "--json", copyDest+":v1"); code != 0 ||
+		!strings.Contains(out, `"predicatetype": "https://cyclonedx.org/bom"`) {
+		t.Errorf("verify of the copy = %d:\n%s%s", code, out, errOut)
 	}
 	for _, tt := range []struct {
 		args []string

@@ -79,6 +79,10 @@ The trust policy (--policy FILE, TOML):
   threshold = 2            # distinct trusted keys that must sign (default 1)
   tags = ["release-*"]     # the tags signatures must have been made for
                            # (default: any bundle); see below
+  require_attestations = ["cyclonedx"]
+                           # attestations (shoebox attest, cosign attest)
+                           # that must be signed by one of the keys:
+                           # cyclonedx, spdxjson or a predicate type URI
   [[keys]]
   name = "ops"
   path = "ops.pub"         # relative to the policy file
@@ -195,6 +199,15 @@ type verifySigJSON struct {
 	Tags    []string `json:"tags,omitempty"`
 	Unknown int      `json:"unknown,omitempty"`
 	Formats []string `json:"formats,omitempty"`
+	// Attestations are the bundle's attestations (shoebox attest, cosign
+	// attest) with the policy keys that signed each.
+	Attestations []verifyAttJSON `json:"attestations,omitempty"`
+}
+
+type verifyAttJSON struct {
+	PredicateType string   `json:"predicatetype"`
+	Format        string   `json:"format"`
+	Signers       []string `json:"signers,omitempty"`
 }
 
 type verifyIntegrityJSON struct {
@@ -248,6 +261,9 @@ func bundleJSON(r shelf.Ref, res *shelf.VerifyResult, err error) verifyBundleJSO
 	if res != nil {
 		if s := res.Signature; s != nil {
 			out.Signature = &verifySigJSON{Outcome: string(s.Outcome), Signers: s.Signers, Tags: s.Tags, Unknown: s.Unknown, Formats: s.Formats}
+			if s.Attestations != nil {
+				out.Signature.Attestations = attestationsJSON(s.Attestations)
+			}
 		}
 		if c := res.Check; c != nil {
 			out.Integrity = &verifyIntegrityJSON{Indexes: c.Indexes, Manifests: c.Manifests, Blobs: c.Blobs, Bytes: c.Bytes}
@@ -269,6 +285,14 @@ func bundleJSON(r shelf.Ref, res *shelf.VerifyResult, err error) verifyBundleJSO
 		for _, e := range unjoin(err) {
 			out.Errors = append(out.Errors, e.Error())
 		}
+	}
+	return out
+}
+
+func attestationsJSON(atts []trust.Attestation) []verifyAttJSON {
+	out := []verifyAttJSON{}
+	for _, a := range atts {
+		out = append(out, verifyAttJSON{PredicateType: a.PredicateType, Format: a.Format, Signers: a.Signers})
 	}
 	return out
 }
@@ -295,6 +319,13 @@ func printBundle(f *Factory, name string, b verifyBundleJSON) {
 			fmt.Fprintf(w, "  signature  %s: signed by %s%s [%s]\n", ok, strings.Join(s.Signers, ", "), forTags, strings.Join(s.Formats, ", "))
 		} else {
 			fmt.Fprintf(w, "  signature  %s: %s\n", failed, sigError(b))
+		}
+		for _, a := range s.Attestations {
+			by := "signed by no trusted key"
+			if len(a.Signers) > 0 {
+				by = "signed by " + strings.Join(a.Signers, ", ")
+			}
+			fmt.Fprintf(w, "  attested   %s [%s]: %s\n", a.PredicateType, a.Format, by)
 		}
 	}
 	if c := b.Integrity; c != nil {
@@ -434,6 +465,16 @@ func runVerify(ctx context.Context, f *Factory, o *VerifyOptions) error {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		bj := bundleJSON(r, res, err)
+		if bj.Signature != nil && bj.Signature.Attestations == nil {
+			// Report the attestations (a policy that requires some had
+			// them checked already, inside the signature step).
+			atts, aerr := trust.VerifyAttestations(ctx, st, r.Index, pol)
+			if aerr != nil && atts == nil {
+				prog.Finish()
+				return fmt.Errorf("%s: attestations: %w", name, aerr)
+			}
+			bj.Signature.Attestations = attestationsJSON(atts)
+		}
 		report.Bundles = append(report.Bundles, bj)
 		if res.Check != nil {
 			report.Bytes += res.Check.Bytes

@@ -109,8 +109,8 @@ type CopyResult struct {
 	// mounted from the source repository instead of receiving them.
 	Mounted int
 	// Signatures counts the signature manifests carried: the cosign
-	// ".sig" manifest (merged with the destination's when both have one)
-	// and the OCI 1.1 referrers.
+	// ".sig" and ".att" (attestations) manifests (merged with the
+	// destination's when both have one) and the OCI 1.1 referrers.
 	Signatures int
 	// Retries counts transfers that were tried again.
 	Retries int
@@ -598,12 +598,9 @@ func httpStatus(err error) int {
 	return store.HTTPStatus(err)
 }
 
-// signatures copies what signs index: the cosign ".sig" manifest (merged
-// with the destination's), the OCI 1.1 referrers, and the referrers
-// fallback tag index (merged likewise).
-func (c *copier) signatures(ctx context.Context, index ocispec.Descriptor) error {
-	// cosign v2: the "sha256-<hex>.sig" tag.
-	tag := trust.SignatureTag(index.Digest)
+// cosignTag copies a cosign ".sig" or ".att" manifest, merging its layers
+// into the destination's when both have one (trust.MergeSignatures).
+func (c *copier) cosignTag(ctx context.Context, tag string) error {
 	sd, found, err := c.resolve(ctx, c.src, tag)
 	if err != nil {
 		return err
@@ -653,6 +650,20 @@ func (c *copier) signatures(ctx context.Context, index ocispec.Descriptor) error
 			}
 		}
 		c.countSignature()
+	}
+	return nil
+}
+
+// signatures copies what signs index: the cosign ".sig" and ".att"
+// manifests (merged with the destination's), the OCI 1.1 referrers, and
+// the referrers fallback tag index (merged likewise).
+func (c *copier) signatures(ctx context.Context, index ocispec.Descriptor) error {
+	// cosign v2: the "sha256-<hex>.sig" tag, and the attestations'
+	// "sha256-<hex>.att" tag (shoebox attest, cosign attest).
+	for _, tag := range []string{trust.SignatureTag(index.Digest), trust.AttestationTag(index.Digest)} {
+		if err := c.cosignTag(ctx, tag); err != nil {
+			return err
+		}
 	}
 
 	// OCI 1.1 referrers (cosign v2 --registry-referrers-mode=oci-1-1,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -97,4 +98,97 @@ func fetchManifestT(t *testing.T, ctx context.Context, s *memory.Store, d ocispe
 		t.Fatal(err)
 	}
 	return m
+}
+
+func TestVerify_RequireAttestations(t *testing.T) {
+	ctx := context.Background()
+	a, b := newTestKey(t, ECDSAP256), newTestKey(t, Ed25519)
+	s := memory.New()
+	subject := pushSubject(t, ctx, s, "x")
+	other := pushSubject(t, ctx, s, "y")
+	mustSign(t, ctx, s, subject, a, false)
+	p := policyOf(t, a)
+	p.RequireAttestations = []string{"cyclonedx"}
+	sbom := []byte(`{"bomFormat":"CycloneDX","specVersion":"1.6"}`)
+
+	res, err := Verify(ctx, s, subject, p)
+	assertOutcome(t, res, err, OutcomeMissingAttestation)
+	if !strings.Contains(err.Error(), "missing a required attestation: no attestation signed by a policy key for cyclonedx (https://cyclonedx.org/bom)") {
+		t.Errorf("error = %v", err)
+	}
+	// By an unknown key: listed, but it does not count.
+	if _, err := Attest(ctx, s, subject, sbom, b.signer, AttestOptions{PredicateType: PredicateTypeCycloneDX}); err != nil {
+		t.Fatal(err)
+	}
+	res, err = Verify(ctx, s, subject, p)
+	assertOutcome(t, res, err, OutcomeMissingAttestation)
+	if len(res.Attestations) != 1 || len(res.Attestations[0].Signers) != 0 || res.Attestations[0].Format != FormatAttTag {
+		t.Errorf("attestations = %+v", res.Attestations)
+	}
+	// An SPDX one by the trusted key does not satisfy cyclonedx.
+	if _, err := Attest(ctx, s, subject, []byte(`{"spdxVersion":"SPDX-2.3"}`), a.signer, AttestOptions{PredicateType: PredicateTypeSPDX, Bundle: true}); err != nil {
+		t.Fatal(err)
+	}
+	res, err = Verify(ctx, s, subject, p)
+	assertOutcome(t, res, err, OutcomeMissingAttestation)
+	// By the trusted key, as a Sigstore bundle only: OK.
+	s2 := memory.New()
+	subject2 := pushSubject(t, ctx, s2, "x")
+	mustSign(t, ctx, s2, subject2, a, false)
+	if err := attestBundleOnly(ctx, s2, subject2, sbom, a); err != nil {
+		t.Fatal(err)
+	}
+	res, err = Verify(ctx, s2, subject2, p)
+	assertOutcome(t, res, err, OutcomeOK)
+	// In the .att tag: OK, and reported.
+	if _, err := Attest(ctx, s, subject, sbom, a.signer, AttestOptions{PredicateType: PredicateTypeCycloneDX}); err != nil {
+		t.Fatal(err)
+	}
+	res, err = Verify(ctx, s, subject, p)
+	assertOutcome(t, res, err, OutcomeOK)
+	var got []string
+	for _, at := range res.Attestations {
+		got = append(got, at.PredicateType+" "+at.Format+" "+strings.Join(at.Signers, ","))
+	}
+	want := []string{"https://cyclonedx.org/bom cosign-att-tag ", "https://cyclonedx.org/bom cosign-att-tag " + p.Keys[0].label(),
+		"https://spdx.dev/Document cosign-att-tag " + p.Keys[0].label(), "https://spdx.dev/Document sigstore-bundle " + p.Keys[0].label()}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("attestations =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// Another bundle's attestation moved under this one: bad signature.
+	if _, err := Attest(ctx, s, other, sbom, a.signer, AttestOptions{PredicateType: PredicateTypeCycloneDX}); err != nil {
+		t.Fatal(err)
+	}
+	od, _ := s.Resolve(ctx, AttestationTag(other.Digest))
+	if err := s.Tag(ctx, od, AttestationTag(subject.Digest)); err != nil {
+		t.Fatal(err)
+	}
+	res, err = Verify(ctx, s, subject, p)
+	assertOutcome(t, res, err, OutcomeBadSignature)
+	if !strings.Contains(err.Error(), "attestation names another subject") {
+		t.Errorf("error = %v", err)
+	}
+	// The policy file form.
+	pol, err := ParsePolicy(strings.NewReader("require_attestations = [\"cyclonedx\", \"https://slsa.dev/provenance/v1\"]\n[[keys]]\npem = \"\"\"\n"+string(a.pub)+"\"\"\"\n"), ".")
+	if err != nil || len(pol.RequireAttestations) != 2 {
+		t.Errorf("ParsePolicy = %+v, %v", pol, err)
+	}
+	if _, err := ParsePolicy(strings.NewReader("require_attestations = [\"sbom\"]\n[[keys]]\npem = \"\"\"\n"+string(a.pub)+"\"\"\"\n"), "."); err == nil ||
+		!strings.Contains(err.Error(), `require_attestations "sbom"`) {
+		t.Errorf("a bad require_attestations: %v", err)
+	}
+}
+
+// attestBundleOnly writes only the Sigstore bundle form of an attestation.
+func attestBundleOnly(ctx context.Context, s *memory.Store, subject ocispec.Descriptor, predicate []byte, k testKey) error {
+	pub, _ := k.signer.PublicKey()
+	v, err := verifierFor(pub)
+	if err != nil {
+		return err
+	}
+	stmt, err := attestationStatement(inTotoStatementV1, "", subject.Digest, PredicateTypeCycloneDX, predicate)
+	if err != nil {
+		return err
+	}
+	return attestBundle(ctx, s, subject, stmt, k.signer, v, keyHint(pub), PredicateTypeCycloneDX)
 }

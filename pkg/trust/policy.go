@@ -37,6 +37,10 @@ type Policy struct {
 	// one of them: a tag in a store, which anyone who can write the store
 	// can rename or add, never counts. See Verify and Covers.
 	Tags []string
+	// RequireAttestations lists the attestations a bundle must carry,
+	// each signed by one of Keys: "cyclonedx", "spdxjson" (cosign's --type
+	// names) or a predicate type URI. Empty requires none.
+	RequireAttestations []string
 }
 
 // maxPolicySize bounds a policy file.
@@ -46,6 +50,7 @@ const maxPolicySize = 1 << 20
 //
 //	threshold = 2                 # optional, default 1
 //	tags = ["release-*"]          # optional, default all
+//	require_attestations = ["cyclonedx"]  # optional: signed SBOM attestations
 //	[[keys]]
 //	name = "ops"
 //	path = "ops.pub"              # relative to the policy file's directory
@@ -58,9 +63,10 @@ const maxPolicySize = 1 << 20
 //	-----END PUBLIC KEY-----
 //	"""
 type policyFile struct {
-	Threshold int             `toml:"threshold"`
-	Tags      []string        `toml:"tags"`
-	Keys      []policyFileKey `toml:"keys"`
+	Threshold           int             `toml:"threshold"`
+	Tags                []string        `toml:"tags"`
+	RequireAttestations []string        `toml:"require_attestations"`
+	Keys                []policyFileKey `toml:"keys"`
 }
 
 type policyFileKey struct {
@@ -101,7 +107,7 @@ func ParsePolicy(r io.Reader, baseDir string) (*Policy, error) {
 		}
 		return nil, fmt.Errorf("trust policy: %w", err)
 	}
-	p := &Policy{Threshold: pf.Threshold, Tags: pf.Tags}
+	p := &Policy{Threshold: pf.Threshold, Tags: pf.Tags, RequireAttestations: pf.RequireAttestations}
 	for i, k := range pf.Keys {
 		where := fmt.Sprintf("trust policy: key %d", i+1)
 		if k.Name != "" {
@@ -207,6 +213,11 @@ func (p *Policy) Validate() error {
 	for _, t := range p.Tags {
 		if _, err := path.Match(t, ""); err != nil {
 			return fmt.Errorf("tag pattern %q: %w", t, err)
+		}
+	}
+	for _, a := range p.RequireAttestations {
+		if a != "cyclonedx" && a != "spdxjson" && a != "spdx" && !strings.Contains(a, "://") {
+			return fmt.Errorf("require_attestations %q: want cyclonedx, spdxjson or a predicate type URI", a)
 		}
 	}
 	return nil

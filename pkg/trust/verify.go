@@ -91,6 +91,9 @@ type Result struct {
 	Unknown int
 	// Formats lists the signature formats found, sorted.
 	Formats []string
+	// Attestations are the subject's attestations, when the policy
+	// requires some (RequireAttestations); see VerifyAttestations.
+	Attestations []Attestation
 }
 
 // VerificationError is returned for every cryptographic or policy failure
@@ -123,6 +126,8 @@ func outcomeText(o Outcome) string {
 		return "below threshold"
 	case OutcomeNotCovered:
 		return "not signed for a tag the policy covers"
+	case OutcomeMissingAttestation:
+		return "missing a required attestation"
 	default:
 		return string(o)
 	}
@@ -213,7 +218,18 @@ func Verify(ctx context.Context, target ReadOnlyTarget, subject ocispec.Descript
 			return nil, fmt.Errorf("%s: %w", subject.Digest, err)
 		}
 	}
-	return st.result(subject, policy)
+	res, err := st.result(subject, policy)
+	if err != nil || len(policy.RequireAttestations) == 0 {
+		return res, err
+	}
+	if err := checkRequiredAttestations(ctx, target, subject, policy, res); err != nil {
+		var ve *VerificationError
+		if errors.As(err, &ve) {
+			return res, err
+		}
+		return nil, err
+	}
+	return res, nil
 }
 
 func (st *verifyState) result(subject ocispec.Descriptor, policy *Policy) (*Result, error) {
