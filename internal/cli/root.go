@@ -243,6 +243,7 @@ var commands = []func(*Factory) *cobra.Command{
 	newSBOMCmd,
 	newAuditCmd,
 	newInventoryCmd,
+	newPruneCmd,
 	newTreehashCmd,
 	newKeyCmd,
 	newVersionCmd,
