@@ -3,11 +3,15 @@ package cli
 import (
 	"errors"
 
-	"github.com/shoebox-jl/shoebox/pkg/transfer"
+	"github.com/shoebox-jl/shoebox/pkg/upstream"
 )
 
-// Downloaded bytes that do not have the sha256 their Artifacts.toml entry
-// promises failed verification.
+// Content a source gave that fails verification (a corrupt gzip stream, a
+// tar entry Tar.jl rejects, the wrong tree hash, downloaded bytes without
+// the sha256 their Artifacts.toml entry promises) failed verification.
 func init() {
-	verifyErrors = append(verifyErrors, func(err error) bool { return errors.Is(err, transfer.ErrChecksum) })
+	verifyErrors = append(verifyErrors,
+		func(err error) bool { return errors.Is(err, upstream.ErrChecksum) },
+		func(err error) bool { return errors.Is(err, upstream.ErrBadContent) },
+	)
 }

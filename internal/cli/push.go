@@ -17,6 +17,7 @@ import (
 	"github.com/shoebox-jl/shoebox/pkg/julia"
 	"github.com/shoebox-jl/shoebox/pkg/store"
 	"github.com/shoebox-jl/shoebox/pkg/transfer"
+	"github.com/shoebox-jl/shoebox/pkg/upstream"
 )
 
 // defaultPlatform is carried when no --platform is given.
@@ -257,9 +258,9 @@ func runPush(ctx context.Context, f *Factory, o *PushOptions) error {
 	if len(from) == 0 {
 		from = []string{defaultUpstream}
 	}
-	var chain transfer.Chain
+	var chain upstream.Chain
 	for _, s := range from {
-		src, err := transfer.OpenSource(s, transfer.ServerOptions{UserAgent: "shoebox/" + version()})
+		src, err := upstream.OpenSource(s, upstream.ServerOptions{UserAgent: "shoebox/" + version()})
 		if err != nil {
 			return err
 		}

@@ -1,7 +1,7 @@
 // Package depcheck holds the test that enforces the dependency direction the
 // README's "Layout" section states: cmd → internal/cli → pkg/* → leaves
 // (pkg/treehash, pkg/julia, pkg/cvss, pkg/advisory, internal/tarx,
-// internal/ocigraph); pkg/shelf, the trust boundary, sits below transfer
+// internal/ocigraph, internal/httpx); pkg/shelf, the trust boundary, sits below transfer
 // and pkgserver, and is with transfer and the CLI the only judge of
 // signatures; the test kit
 // (internal/testkit/...) is reachable from tests only; treehash and julia know nothing of OCI;
@@ -139,6 +139,8 @@ func TestDependencyDirection(t *testing.T) {
 		module + "/pkg/advisory": {module + "/pkg/julia", module + "/pkg/cvss", module + "/pkg/treehash", "github.com/pelletier/go-toml/v2"},
 		// internal/tarx: treehash (for Tar.jl's rules) and compression.
 		module + "/internal/tarx": {module + "/pkg/treehash", "github.com/klauspost/compress"},
+		// internal/httpx: the network policy, on the standard library.
+		module + "/internal/httpx": nil,
 	}
 	for path, allowed := range leafOnly {
 		p, ok := pkgs[path]
@@ -186,7 +188,7 @@ func TestDependencyDirection(t *testing.T) {
 	}
 	// internal/ holds one top-floor package (cli), the test kit and leaves:
 	// a leaf under internal/ imports nothing of ours but other leaves.
-	leaves := map[string]bool{module + "/internal/tarx": true, module + "/internal/ocigraph": true,
+	leaves := map[string]bool{module + "/internal/tarx": true, module + "/internal/ocigraph": true, module + "/internal/httpx": true,
 		module + "/pkg/treehash": true, module + "/pkg/julia": true}
 	for _, p := range pkgs {
 		if !own(p.path) || !strings.HasPrefix(p.path, module+"/internal/") ||

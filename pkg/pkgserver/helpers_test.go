@@ -22,6 +22,7 @@ import (
 	"github.com/shoebox-jl/shoebox/pkg/pkgserver"
 	"github.com/shoebox-jl/shoebox/pkg/store"
 	"github.com/shoebox-jl/shoebox/pkg/transfer"
+	"github.com/shoebox-jl/shoebox/pkg/upstream"
 )
 
 var (
@@ -79,7 +80,7 @@ func manifest(t *testing.T, p string) *julia.Manifest {
 func pushManifests(t *testing.T, dst *store.Store, tag string, created time.Time, paths ...string) *bundle.Bundle {
 	t.Helper()
 	_, static := testWorld(t)
-	src, err := transfer.NewPkgServer("file://"+static, transfer.ServerOptions{})
+	src, err := upstream.NewPkgServer("file://"+static, upstream.ServerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

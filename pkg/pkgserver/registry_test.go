@@ -20,6 +20,7 @@ import (
 	"github.com/shoebox-jl/shoebox/pkg/pkgserver"
 	"github.com/shoebox-jl/shoebox/pkg/store"
 	"github.com/shoebox-jl/shoebox/pkg/transfer"
+	"github.com/shoebox-jl/shoebox/pkg/upstream"
 )
 
 // fault modes of the test registry's blob GETs.
@@ -192,7 +193,7 @@ func TestServe_FromRegistryFailures(t *testing.T) {
 func TestServe_SplitItems(t *testing.T) {
 	w, static := testWorld(t)
 	st := openLayout(t, t.TempDir())
-	src, err := transfer.NewPkgServer("file://"+static, transfer.ServerOptions{})
+	src, err := upstream.NewPkgServer("file://"+static, upstream.ServerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/shoebox-jl/shoebox/pkg/pkgserver"
 	"github.com/shoebox-jl/shoebox/pkg/transfer"
 	"github.com/shoebox-jl/shoebox/pkg/treehash"
+	"github.com/shoebox-jl/shoebox/pkg/upstream"
 )
 
 var created = time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
@@ -273,7 +274,7 @@ func TestServe_AddByName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := transfer.NewPkgServer("file://"+static, transfer.ServerOptions{})
+	src, err := upstream.NewPkgServer("file://"+static, upstream.ServerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

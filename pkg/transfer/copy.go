@@ -24,6 +24,7 @@ import (
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
 
+	"github.com/shoebox-jl/shoebox/internal/httpx"
 	"github.com/shoebox-jl/shoebox/internal/ocigraph"
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/store"
@@ -591,7 +592,7 @@ func retryable(ctx context.Context, err error) bool {
 // httpStatus is the HTTP status an error reports: an upstream Pkg server's
 // (StatusError) or a registry's (store.HTTPStatus); 0 if none.
 func httpStatus(err error) int {
-	var se *StatusError
+	var se *httpx.StatusError
 	if errors.As(err, &se) {
 		return se.Code
 	}

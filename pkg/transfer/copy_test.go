@@ -28,6 +28,7 @@ import (
 	"github.com/shoebox-jl/shoebox/pkg/shelf"
 	"github.com/shoebox-jl/shoebox/pkg/store"
 	"github.com/shoebox-jl/shoebox/pkg/trust"
+	"github.com/shoebox-jl/shoebox/pkg/upstream"
 )
 
 // copyFixture is a pushed, signed bundle in a layout, shared by the copy
@@ -375,7 +376,7 @@ func TestRetryable(t *testing.T) {
 		{"unauthorized", ctx, fmt.Errorf("x: %w", store.ErrUnauthorized), false},
 		{"disk full", ctx, &os.PathError{Op: "write", Path: "/x", Err: syscall.ENOSPC}, false},
 		{"cancelled", cancelled, resp(500), false},
-		{"status error 404", ctx, &StatusError{URL: "http://x", Code: 404}, false},
+		{"status error 404", ctx, &upstream.StatusError{URL: "http://x", Code: 404}, false},
 		{"joined 502", ctx, errors.Join(errors.New("a"), resp(502)), true},
 	} {
 		if got := retryable(tc.ctx, tc.err); got != tc.want {

@@ -10,6 +10,7 @@ import (
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/julia"
 	"github.com/shoebox-jl/shoebox/pkg/treehash"
+	"github.com/shoebox-jl/shoebox/pkg/upstream"
 )
 
 func TestPush_FromDepot(t *testing.T) {
@@ -18,12 +19,12 @@ func TestPush_FromDepot(t *testing.T) {
 	if err := w.WriteDepot(depot); err != nil {
 		t.Fatal(err)
 	}
-	src, err := OpenSource(depot, ServerOptions{})
+	src, err := upstream.OpenSource(depot, upstream.ServerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := src.(*Depot); !ok {
-		t.Fatalf("OpenSource(%s) = %T, want *Depot", depot, src)
+	if _, ok := src.(*upstream.Depot); !ok {
+		t.Fatalf("upstream.OpenSource(%s) = %T, want *upstream.Depot", depot, src)
 	}
 	dst := openLayout(t, t.TempDir())
 	ms := manifestsOf(t, w)
@@ -71,7 +72,7 @@ func TestDepot_TamperedTreeIsRejected(t *testing.T) {
 	if err := os.WriteFile(victim, []byte("tampered\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	src, _ := NewDepot(depot)
+	src, _ := upstream.NewDepot(depot)
 	layout := t.TempDir()
 	dst := openLayout(t, layout)
 	_, err := Push(context.Background(), src, dst, PushRequest{Manifests: ms}, PushOptions{Platforms: []julia.Platform{linux}, Tag: "x"})
@@ -88,11 +89,11 @@ func TestRegistryDir_RegistryMini(t *testing.T) {
 	if _, err := os.Stat(dir); err != nil {
 		t.Skipf("shared testdata not present: %v", err)
 	}
-	src, err := OpenSource(dir, ServerOptions{})
+	src, err := upstream.OpenSource(dir, upstream.ServerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	refs, err := src.(RegistryLister).Registries(context.Background())
+	refs, err := src.(upstream.RegistryLister).Registries(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

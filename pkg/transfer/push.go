@@ -26,6 +26,7 @@ import (
 	"github.com/shoebox-jl/shoebox/pkg/shelf"
 	"github.com/shoebox-jl/shoebox/pkg/store"
 	"github.com/shoebox-jl/shoebox/pkg/treehash"
+	"github.com/shoebox-jl/shoebox/pkg/upstream"
 )
 
 // NamedManifest is a parsed Manifest.toml and the path it was read from.
@@ -647,16 +648,11 @@ func wanted(names []string, reg *julia.Registry) bool {
 // listRegistries asks every member of a source that can list registries;
 // for a uuid listed several times the first source wins.
 func listRegistries(ctx context.Context, src Source) ([]RegistryRef, error) {
-	var members []Source
-	if c, ok := src.(Chain); ok {
-		members = c
-	} else {
-		members = []Source{src}
-	}
+	members := upstream.Members(src)
 	seen := map[julia.UUID]bool{}
 	var out []RegistryRef
 	for _, m := range members {
-		l, ok := m.(RegistryLister)
+		l, ok := m.(upstream.RegistryLister)
 		if !ok {
 			continue
 		}
@@ -1127,7 +1123,7 @@ func (p *pusher) fetchArtifact(ctx context.Context, ap *artPlan) (io.ReadCloser,
 	looked := []string{p.src.Name()}
 	if p.opts.Downloads {
 		for _, d := range ap.downloads {
-			rc, err := openDownload(ctx, p.opts.DownloadClient, d)
+			rc, err := (upstream.Downloads{Client: p.opts.DownloadClient}).Open(ctx, d)
 			if err == nil {
 				return rc, d.URL, nil
 			}

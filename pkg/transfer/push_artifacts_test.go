@@ -12,12 +12,13 @@ import (
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/store"
 	"github.com/shoebox-jl/shoebox/pkg/treehash"
+	"github.com/shoebox-jl/shoebox/pkg/upstream"
 )
 
 // repushFixture pushes every package of the test world (all platforms)
 // into a fresh layout and returns the source, the layout's directory, the
 // request, the options and the first push's result.
-func repushFixture(t *testing.T) (*PkgServer, string, PushRequest, PushOptions, *PushResult) {
+func repushFixture(t *testing.T) (*upstream.PkgServer, string, PushRequest, PushOptions, *PushResult) {
 	t.Helper()
 	w := testWorld(t)
 	src, _ := staticSource(t, w)

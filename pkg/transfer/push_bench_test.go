@@ -8,6 +8,7 @@ import (
 
 	"github.com/shoebox-jl/shoebox/internal/testkit/fixture"
 	"github.com/shoebox-jl/shoebox/pkg/store"
+	"github.com/shoebox-jl/shoebox/pkg/upstream"
 )
 
 // BenchmarkPush pushes a whole generated world (every package version and
@@ -26,7 +27,7 @@ func BenchmarkPush(b *testing.B) {
 	if err := w.WriteStaticServer(static); err != nil {
 		b.Fatal(err)
 	}
-	src, err := NewPkgServer("file://"+static, ServerOptions{})
+	src, err := upstream.NewPkgServer("file://"+static, upstream.ServerOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/shoebox-jl/shoebox/internal/testkit/fixture"
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/store"
+	"github.com/shoebox-jl/shoebox/pkg/upstream"
 )
 
 // crashEnv, when set to "LAYOUT URL", makes TestPush_KilledAndResumed act
@@ -31,7 +32,7 @@ var crashCreated = time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
 // crashPush is the push the child runs and the parent re-runs: every
 // non-yanked version of every package, every artifact.
 func crashPush(ctx context.Context, url string, dst *store.Store) (*PushResult, error) {
-	src, err := NewPkgServer(url, ServerOptions{})
+	src, err := upstream.NewPkgServer(url, upstream.ServerOptions{})
 	if err != nil {
 		return nil, err
 	}

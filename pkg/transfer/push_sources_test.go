@@ -23,6 +23,7 @@ import (
 	"github.com/shoebox-jl/shoebox/pkg/julia"
 	"github.com/shoebox-jl/shoebox/pkg/store"
 	"github.com/shoebox-jl/shoebox/pkg/treehash"
+	"github.com/shoebox-jl/shoebox/pkg/upstream"
 )
 
 var sourcesCreated = time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
@@ -76,7 +77,7 @@ func checkWorldContent(t *testing.T, w *fixture.World, got map[bundle.Kind]map[t
 func TestPush_HTTPSourceEqualsFile(t *testing.T) {
 	w := testWorld(t)
 	file, _ := staticSource(t, w)
-	httpSrc, err := NewPkgServer(w.Server(t).URL, ServerOptions{})
+	httpSrc, err := upstream.NewPkgServer(w.Server(t).URL, upstream.ServerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,11 +102,11 @@ func TestPush_DepotWithUnpackedRegistries(t *testing.T) {
 	if err := w.WriteDepotWith(depot, fixture.DepotOptions{UnpackedRegistries: true}); err != nil {
 		t.Fatal(err)
 	}
-	src, err := OpenSource(depot, ServerOptions{})
+	src, err := upstream.OpenSource(depot, upstream.ServerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	refs, err := src.(RegistryLister).Registries(context.Background())
+	refs, err := src.(upstream.RegistryLister).Registries(context.Background())
 	if err != nil || len(refs) != 1 || refs[0].UUID != w.Registries[0].UUID || refs[0].Hash != w.Registries[0].TreeHash {
 		t.Fatalf("depot registries = %v, %v; want General %s %s", refs, err, w.Registries[0].UUID, w.Registries[0].TreeHash)
 	}
@@ -128,7 +129,7 @@ func TestPush_ChainFallsThrough(t *testing.T) {
 	if err := w.WriteDepotWith(depot, fixture.DepotOptions{NoPackages: true}); err != nil {
 		t.Fatal(err)
 	}
-	second, err := NewDepot(depot)
+	second, err := upstream.NewDepot(depot)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +140,7 @@ func TestPush_ChainFallsThrough(t *testing.T) {
 	if !errors.As(err, &me) || len(me.Missing) != len(wantArts) {
 		t.Fatalf("push from the first source alone = %v, want %d missing artifacts", err, len(wantArts))
 	}
-	res, dst, err := pushManifests(t, w, Chain{first, second}, PushOptions{})
+	res, dst, err := pushManifests(t, w, upstream.Chain{first, second}, PushOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +150,7 @@ func TestPush_ChainFallsThrough(t *testing.T) {
 // downloadWorld generates a world whose Artifacts.toml download URLs point
 // at fixture's DownloadServer (on a listener reserved first), and a static
 // mirror of it without /artifact/.
-func downloadWorld(t *testing.T, handler func(w *fixture.World, h http.Handler) http.Handler) (*fixture.World, *PkgServer) {
+func downloadWorld(t *testing.T, handler func(w *fixture.World, h http.Handler) http.Handler) (*fixture.World, *upstream.PkgServer) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -259,8 +260,8 @@ func TestPush_DownloadChecksumMismatch(t *testing.T) {
 	dst := openLayout(t, dir)
 	_, err := Push(context.Background(), src, dst, PushRequest{Manifests: manifestsOf(t, w)},
 		PushOptions{Platforms: []julia.Platform{linux}, Downloads: true, Tag: "v1", Created: sourcesCreated})
-	if !errors.Is(err, ErrChecksum) {
-		t.Fatalf("Push = %v, want ErrChecksum", err)
+	if !errors.Is(err, upstream.ErrChecksum) {
+		t.Fatalf("Push = %v, want upstream.ErrChecksum", err)
 	}
 	msg := err.Error()
 	if !strings.Contains(msg, "artifact ") || !strings.Contains(msg, w.Config.DownloadBase) || !strings.Contains(msg, "sha256 mismatch") {

@@ -16,6 +16,7 @@ import (
 	"github.com/shoebox-jl/shoebox/pkg/julia"
 	"github.com/shoebox-jl/shoebox/pkg/store"
 	"github.com/shoebox-jl/shoebox/pkg/treehash"
+	"github.com/shoebox-jl/shoebox/pkg/upstream"
 )
 
 var (
@@ -45,13 +46,13 @@ func testWorld(t *testing.T) *fixture.World {
 	return world
 }
 
-func staticSource(t *testing.T, w *fixture.World) (*PkgServer, string) {
+func staticSource(t *testing.T, w *fixture.World) (*upstream.PkgServer, string) {
 	t.Helper()
 	dir := t.TempDir()
 	if err := w.WriteStaticServer(dir); err != nil {
 		t.Fatal(err)
 	}
-	s, err := NewPkgServer("file://"+dir, ServerOptions{})
+	s, err := upstream.NewPkgServer("file://"+dir, upstream.ServerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

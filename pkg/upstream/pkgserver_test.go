@@ -1,4 +1,4 @@
-package transfer
+package upstream
 
 import (
 	"bytes"
@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoebox-jl/shoebox/internal/httpx"
 	"github.com/shoebox-jl/shoebox/pkg/julia"
 	"github.com/shoebox-jl/shoebox/pkg/treehash"
 	"oras.land/oras-go/v2/errdef"
@@ -184,7 +185,7 @@ func TestPkgServer_Fetch(t *testing.T) {
 			tc.setup(fs)
 			srv := httptest.NewServer(fs)
 			defer srv.Close()
-			s, err := NewPkgServer(srv.URL, ServerOptions{Backoff: time.Millisecond})
+			s, err := NewPkgServer(srv.URL, ServerOptions{Policy: httpx.Policy{Backoff: time.Millisecond}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -210,7 +211,7 @@ func TestPkgServer_FetchErrors(t *testing.T) {
 	fs.fail500.Store(100)
 	srv := httptest.NewServer(fs)
 	defer srv.Close()
-	s, _ := NewPkgServer(srv.URL, ServerOptions{Backoff: time.Millisecond, Attempts: 3})
+	s, _ := NewPkgServer(srv.URL, ServerOptions{Policy: httpx.Policy{Backoff: time.Millisecond, Attempts: 3}})
 	_, err := fetchAll(t, s)
 	var se *StatusError
 	if !errors.As(err, &se) || se.Code != 500 {
