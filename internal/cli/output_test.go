@@ -109,13 +109,10 @@ func TestInspectJSON(t *testing.T) {
 		t.Errorf("ls --json = %d %v: %s", code, err, out)
 	}
 	// Stores are named the same way in every JSON document.
-	code, out, _ = runTest(t, "verify", "--json", "--insecure-no-verify", dest)
-	if code == ExitUsage {
-		code, out, _ = runTest(t, "verify", "--json", "--key", keyOnly(t), dest)
-	}
+	code, out, _ = runTest(t, "verify", "--json", "--key", keyOnly(t), dest) // unsigned: exit 3, with its report
 	var vj map[string]any
 	json.Unmarshal([]byte(out), &vj)
-	if vj["store"] != "oci-layout:"+dest {
+	if code != ExitVerify || vj["store"] != "oci-layout:"+dest {
 		t.Errorf("verify --json store = %v, want %q", vj["store"], "oci-layout:"+dest)
 	}
 }
@@ -150,8 +147,8 @@ func TestHint_MistypedTag(t *testing.T) {
 	}
 	code, out, errOut = runTest(t, "inspect", dest+":nightly")
 	want = "shoebox: oci-layout:" + dest + ":nightly: nightly: not found\nhint: oci-layout:" + dest + " holds the bundles 2026-11, 2026-12\n"
-	if code != ExitNotFound || errOut != want {
-		t.Errorf("inspect an unknown tag: exit %d, stderr %q; want 4 and %q", code, errOut, want)
+	if code != ExitNotFound || out != "" || errOut != want {
+		t.Errorf("inspect an unknown tag: exit %d, stdout %q, stderr %q; want 4 and %q", code, out, errOut, want)
 	}
 
 	code, out, _ = runTest(t, "ls", "--json", dest+":2026-1l")

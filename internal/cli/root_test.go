@@ -16,11 +16,10 @@ import (
 
 // ttyRun runs shoebox with the given environment and terminal flags.
 type ttyRun struct {
-	env            map[string]string
-	out, err       bool // stdout, stderr are terminals
-	stdin          string
-	now            func() time.Time
-	wantErrWritten bool
+	env      map[string]string
+	out, err bool // stdout, stderr are terminals
+	stdin    string
+	now      func() time.Time
 }
 
 func (r ttyRun) run(t *testing.T, args ...string) (int, string, string) {
