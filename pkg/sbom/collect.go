@@ -3,7 +3,6 @@ package sbom
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io/fs"
 	"slices"
@@ -318,11 +317,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// inputs decodes the bundle's inputs annotation (a JSON array).
-func (d *Document) inputs() []string {
-	var in []string
-	_ = json.Unmarshal([]byte(d.Annotations[bundle.AnnotationInputs]), &in)
-	return in
 }
