@@ -18,8 +18,13 @@ help: ## list the targets
 build: ## build bin/shoebox
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/shoebox ./cmd/shoebox
 
+# go test's default 10-minute limit per package binary is a hang guard, not
+# a speed target: internal/cli's suite under -race needs more than that on
+# the shared 2-core machine while a second suite runs beside it.
+TEST_TIMEOUT ?= 30m
+
 test: ## run every Go test with the race detector (needs git; nothing else)
-	$(GO) test -race -count=1 $(PKGS)
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
 test-short: ## run the Go tests quickly, without -race
 	$(GO) test -short -count=1 $(PKGS)

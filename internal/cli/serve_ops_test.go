@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -49,14 +50,19 @@ func startServe(t *testing.T, args ...string) *serveRun {
 
 // The port is bound before the first load: while it runs, /healthz says
 // 503 "not loaded yet" (a load balancer sees the server, not a refused
-// connection). A registry that fails transiently leaves serve running at
+// connection). A store that cannot be read yet (here: a repository the
+// registry does not know, which a copy may create) leaves serve running at
 // 503 with the cause, retrying; SIGTERM (cancel) then exits 0.
 func TestServe_BindsBeforeFirstLoad(t *testing.T) {
 	release := make(chan struct{})
 	var once sync.Once
 	reg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		<-release
-		http.Error(w, "upstream down", http.StatusServiceUnavailable)
+		// No such repository (yet): not a reason to stop, and not retried
+		// by the registry client either (a 5xx would be, with backoff).
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		w.Write([]byte(`{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known to registry"}]}`))
 	}))
 	defer reg.Close()
 	defer once.Do(func() { close(release) })
@@ -70,8 +76,25 @@ func TestServe_BindsBeforeFirstLoad(t *testing.T) {
 	once.Do(func() { close(release) })
 	<-r.ready
 	code, body, _ = httpGet(t, "http://"+addr+"/healthz")
-	if code != 503 || !strings.HasPrefix(body, "unavailable: store "+host+"/julia/bundles could not be read: ") || !strings.Contains(body, "503") {
-		t.Errorf("/healthz after a transient failure = %d %q", code, body)
+	if code != 503 || body != "unavailable: no bundle in "+host+"/julia/bundles\n" {
+		t.Errorf("/healthz after loading an empty repository = %d %q", code, body)
+	}
+	if code, errOut := r.stop(); code != 0 || !strings.Contains(errOut, "serving nothing") {
+		t.Errorf("serve after SIGTERM: exit %d, log:\n%s", code, errOut)
+	}
+
+	// A registry that is down: serve runs, says why, and keeps trying.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := ln.Addr().String()
+	ln.Close()
+	r = startServe(t, down+"/julia/bundles", "--plain-http", "--insecure-no-verify", "--addr", "127.0.0.1:0", "--reload-interval", "1h")
+	addr = <-r.ready
+	code, body, _ = httpGet(t, "http://"+addr+"/healthz")
+	if code != 503 || !strings.HasPrefix(body, "unavailable: store "+down+"/julia/bundles could not be read: ") || !strings.Contains(body, "connection refused") {
+		t.Errorf("/healthz with the registry down = %d %q", code, body)
 	}
 	if code, errOut := r.stop(); code != 0 || !strings.Contains(errOut, "reload failed; serving what was verified before") {
 		t.Errorf("serve after SIGTERM: exit %d, log:\n%s", code, errOut)
