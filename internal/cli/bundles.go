@@ -2,7 +2,9 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
@@ -80,6 +82,64 @@ func storeBundles(ctx context.Context, st *store.Store) ([]*bundle.Bundle, error
 	}
 	return out, nil
 }
+
+// bundleCount is a bundle's item count and tarball bytes.
+type bundleCount struct {
+	Items int
+	Bytes int64
+}
+
+// contextBundles reads every bundle of a store that reads cleanly (the
+// others are skipped, as by storeBundles), keeping of each only its
+// registry snapshots, which is what a closure check needs of other
+// bundles. Index entries are sorted registries first (FORMAT.md §4.1), so
+// each walk stops at the first other entry; the item counts and sizes come
+// from the index's annotations (§4.2). A store of many large bundles costs
+// a few entries and the first index page of each.
+func contextBundles(ctx context.Context, st *store.Store) ([]*bundle.Bundle, map[string]bundleCount, error) {
+	refs, err := findBundles(ctx, st, st.Ref())
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []*bundle.Bundle
+	counts := map[string]bundleCount{}
+	for _, r := range refs {
+		if _, ok := counts[r.Index.Digest.String()]; ok {
+			continue
+		}
+		var regs []bundle.Entry
+		b, err := bundle.Walk(ctx, st, r.Index, func(e bundle.Entry) error {
+			if e.Kind != bundle.KindRegistry {
+				return errRegistriesDone
+			}
+			regs = append(regs, e)
+			return nil
+		})
+		if errors.Is(err, errRegistriesDone) {
+			if b, err = bundle.Header(ctx, st, r.Index); err != nil {
+				continue
+			}
+		} else if err != nil {
+			if ctx.Err() != nil {
+				return nil, nil, ctx.Err()
+			}
+			continue
+		}
+		b.Entries = regs
+		var c bundleCount
+		for _, k := range []string{bundle.AnnotationRegistries, bundle.AnnotationPackages, bundle.AnnotationArtifacts} {
+			n, _ := strconv.Atoi(b.Annotations[k])
+			c.Items += n
+		}
+		c.Bytes, _ = strconv.ParseInt(b.Annotations[bundle.AnnotationSize], 10, 64)
+		counts[r.Index.Digest.String()] = c
+		out = append(out, b)
+	}
+	return out, counts, nil
+}
+
+// errRegistriesDone stops contextBundles' walks after the registries.
+var errRegistriesDone = errors.New("past the registry entries")
 
 // bundleSize is the sum of the bundle's tarball sizes.
 func bundleSize(b *bundle.Bundle) int64 {

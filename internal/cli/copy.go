@@ -235,7 +235,7 @@ func runCopy(ctx context.Context, f *Factory, o *CopyOptions) error {
 	// when something is to be copied.
 	var dstRO *store.Store
 	if dstRef.Kind == store.Remote || layoutExists(dstRef.Path) {
-		if dstRO, _, err = dstFlags.open(ctx, f, o.Dst, true); err != nil {
+		if dstRO, _, err = openVerified(ctx, f, &dstFlags, o.Dst); err != nil {
 			return err
 		}
 		defer dstRO.Close()
@@ -243,13 +243,13 @@ func runCopy(ctx context.Context, f *Factory, o *CopyOptions) error {
 	var ctxBundles []*bundle.Bundle
 	var verifySrc shelf.Target = src
 	if !o.NoVerify {
-		sb, err := storeBundles(ctx, src)
+		sb, _, err := contextBundles(ctx, src)
 		if err != nil {
 			return err
 		}
 		ctxBundles = sb
 		if dstRO != nil {
-			db, err := storeBundles(ctx, dstRO)
+			db, _, err := contextBundles(ctx, dstRO)
 			if err != nil {
 				return fmt.Errorf("%s: %w", dstRef.Location(), err)
 			}

@@ -73,8 +73,11 @@ func (s *storeFlags) options(f *Factory, readOnly bool) (store.Options, error) {
 		Password:        s.password,
 		DockerConfigDir: dockerDir,
 		LockWait:        s.lockWait,
-		LazyGraph:       s.lazyGraph,
-		Logger:          f.Log,
+		// Read-only opens never walk a layout's manifests up front: every
+		// reader reads the bundle graphs it needs itself (and verifies
+		// them), so an up-front walk only doubles time and memory.
+		LazyGraph: s.lazyGraph || readOnly,
+		Logger:    f.Log,
 	}, nil
 }
 

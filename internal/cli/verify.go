@@ -408,16 +408,22 @@ func runVerify(ctx context.Context, f *Factory, o *VerifyOptions) error {
 	}
 	defer st.Close()
 	var src shelf.Target = st
-	var withBundles []*bundle.Bundle
+	var withCtx, withBundles []*bundle.Bundle
 	if o.With != "" {
-		ws, _, err := o.store.open(ctx, f, o.With, true)
+		ws, _, err := openVerified(ctx, f, &o.store, o.With)
 		if err != nil {
 			return fmt.Errorf("--with: %w", err)
 		}
 		defer ws.Close()
 		src = &shelf.Overlay{Primary: st, Fallback: ws}
-		if withBundles, err = storeBundles(ctx, ws); err != nil {
+		if withCtx, _, err = contextBundles(ctx, ws); err != nil {
 			return fmt.Errorf("--with %s: %w", o.With, err)
+		}
+		if len(manifests) > 0 {
+			// The manifests' closure looks for items in it too.
+			if withBundles, err = storeBundles(ctx, ws); err != nil {
+				return fmt.Errorf("--with %s: %w", o.With, err)
+			}
 		}
 	}
 	refs, err := findBundles(ctx, st, ref)
@@ -427,16 +433,15 @@ func runVerify(ctx context.Context, f *Factory, o *VerifyOptions) error {
 	if len(refs) == 0 {
 		return fmt.Errorf("%s: no bundle: %w", ref.Location(), errNotFoundCLI)
 	}
-	others, err := storeBundles(ctx, st)
+	others, counts, err := contextBundles(ctx, st)
 	if err != nil {
 		return err
 	}
-	ctxBundles := append(others, withBundles...)
+	ctxBundles := append(others, withCtx...)
 	planned := map[string]int{}
 	plannedBytes := map[string]int64{}
-	for _, b := range ctxBundles {
-		planned[b.Index.Digest.String()] = len(b.Entries)
-		plannedBytes[b.Index.Digest.String()] = bundleSize(b)
+	for d, c := range counts {
+		planned[d], plannedBytes[d] = c.Items, c.Bytes
 	}
 
 	report := verifyJSON{Store: storeName(ref), OK: true, Bundles: []verifyBundleJSON{}}
@@ -482,8 +487,8 @@ func runVerify(ctx context.Context, f *Factory, o *VerifyOptions) error {
 		if err != nil {
 			report.OK = false
 			fails = append(fails, fmt.Errorf("%s: %w", name, err))
-		} else if res.Bundle != nil {
-			good = append(good, res.Bundle)
+		} else if res.Bundle != nil && len(manifests) > 0 {
+			good = append(good, res.Bundle) // for the manifests' closure
 		}
 		if !o.Quiet && !o.JSON {
 			clearProgress(prog)

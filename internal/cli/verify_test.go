@@ -179,7 +179,7 @@ func rebundle(t *testing.T, src, tag string, keep func(bundle.Entry) bool) strin
 		if err := oras.CopyGraph(ctx, s, d, e.Manifest, oras.DefaultCopyGraphOptions); err != nil {
 			t.Fatal(err)
 		}
-		items = append(items, e.Manifest)
+		items = append(items, e.IndexDescriptor())
 	}
 	idx, err := bundle.PushIndex(ctx, d, items, bundle.IndexOptions{Created: b.Created})
 	if err != nil {

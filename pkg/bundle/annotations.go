@@ -9,6 +9,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/shoebox-jl/shoebox/internal/ocigraph"
 	"github.com/shoebox-jl/shoebox/pkg/julia"
 	"github.com/shoebox-jl/shoebox/pkg/treehash"
 )
@@ -168,8 +169,8 @@ func parseWhole(a map[string]string) (ocispec.Descriptor, error) {
 	if !ok1 || !ok2 || !ok3 {
 		return w, formatErrorf("want %s, %s and %s", AnnotationWholeDigest, AnnotationWholeSize, AnnotationWholeMediaType)
 	}
-	d, err := digest.Parse(ds)
-	if err != nil || d.String() != ds {
+	d := digest.Digest(ds)
+	if ocigraph.ValidateDigest(d) != nil {
 		return w, formatErrorf("%s %q: not a digest", AnnotationWholeDigest, ds)
 	}
 	if !isDecimal(ss) {
@@ -179,7 +180,12 @@ func parseWhole(a map[string]string) (ocispec.Descriptor, error) {
 	if err != nil {
 		return w, formatErrorf("%s %q: %v", AnnotationWholeSize, ss, err)
 	}
-	if !isTarballType(mt) {
+	switch mt { // the constants, not a copy per item
+	case MediaTypeTarGzip:
+		mt = MediaTypeTarGzip
+	case MediaTypeTarZstd:
+		mt = MediaTypeTarZstd
+	default:
 		return w, formatErrorf("%s %q: want %s or %s", AnnotationWholeMediaType, mt, MediaTypeTarGzip, MediaTypeTarZstd)
 	}
 	return ocispec.Descriptor{MediaType: mt, Digest: d, Size: size}, nil

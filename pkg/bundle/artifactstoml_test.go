@@ -55,8 +55,13 @@ func TestArtifactsTOML_RoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := Check(ctx, s, idx, CheckOptions{}); err != nil {
-				t.Errorf("Check() = %v", err)
+			rep, err := Check(ctx, s, idx, CheckOptions{})
+			if err != nil || rep.Bundle == nil || len(rep.Bundle.Entries) != 1 {
+				t.Fatalf("Check() = %v, bundle %+v", err, rep.Bundle)
+			}
+			// Check's bundle carries the record (the closure reads it).
+			if got := rep.Bundle.Entries[0].ArtifactsTOML; (got == nil) != (tt.m == nil) || !maps.Equal(got, tt.m) {
+				t.Errorf("Check().Bundle entry ArtifactsTOML = %#v, want %#v", got, tt.m)
 			}
 		})
 	}

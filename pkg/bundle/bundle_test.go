@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -156,6 +157,49 @@ func TestRead_RoundTrip(t *testing.T) {
 	if b.Report == nil || len(b.Report.Missing) != 1 || b.Report.Missing[0].UUID != uuidN(9) || b.Report.Requests[0].Value != "team-a/Manifest.toml" {
 		t.Errorf("Report = %+v", b.Report)
 	}
+
+	// Entries keep no annotations; IndexDescriptor gives back the
+	// descriptor the index lists, split items included.
+	byDigest := map[digest.Digest]ocispec.Descriptor{}
+	for _, d := range f.descs {
+		byDigest[d.Digest] = d
+	}
+	for _, e := range b.Entries {
+		if e.Manifest.Annotations != nil {
+			t.Errorf("%s: Manifest.Annotations kept", e.Item)
+		}
+		if got, want := e.IndexDescriptor(), byDigest[e.Manifest.Digest]; !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: IndexDescriptor() = %+v\nwant %+v", e.Item, got, want)
+		}
+	}
+	// Walk visits the same entries, in order, and keeps none.
+	var walked []Entry
+	wb, err := Walk(context.Background(), f.store, f.index, func(e Entry) error { walked = append(walked, e); return nil })
+	if err != nil || wb.Entries != nil || !reflect.DeepEqual(walked, b.Entries) || !reflect.DeepEqual(wb.Report, b.Report) || !wb.Created.Equal(b.Created) {
+		t.Errorf("Walk = %+v, %v; entries %+v, want %+v", wb, err, walked, b.Entries)
+	}
+	stop := errors.New("stop")
+	n := 0
+	if _, err := Walk(context.Background(), f.store, f.index, func(Entry) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
+		t.Errorf("Walk with fn failing = %v after %d calls, want the error after 1", err, n)
+	}
+	if h, err := Header(context.Background(), f.store, f.index); err != nil || h.Entries != nil || h.Report != nil ||
+		!reflect.DeepEqual(h.Annotations, b.Annotations) || !h.Created.Equal(b.Created) {
+		t.Errorf("Header = %+v, %v", h, err)
+	}
+	// Check's bundle is Read's, with what the manifests record.
+	rep, err := Check(context.Background(), f.store, f.index, CheckOptions{})
+	if err != nil || rep.Bundle == nil {
+		t.Fatalf("Check = %v, bundle %v", err, rep.Bundle)
+	}
+	for i, e := range rep.Bundle.Entries {
+		if want := b.Entries[i]; !reflect.DeepEqual(e, want) {
+			t.Errorf("Check's entry %d = %+v, want %+v", i, e, want)
+		}
+	}
+	if !reflect.DeepEqual(rep.Bundle.Annotations, b.Annotations) || !rep.Bundle.Created.Equal(b.Created) || !reflect.DeepEqual(rep.Bundle.Report, b.Report) {
+		t.Errorf("Check's bundle %+v, want %+v", rep.Bundle, b)
+	}
 }
 
 func TestPushIndex_Deterministic(t *testing.T) {
@@ -302,7 +346,7 @@ func TestOpen_Parts(t *testing.T) {
 		}
 	})
 	t.Run("layers from manifest", func(t *testing.T) {
-		e := Entry{Manifest: art.Manifest}
+		e := Entry{Manifest: art.IndexDescriptor()}
 		got, err := readAllOpen(ctx, f.store, e)
 		if err != nil || !bytes.Equal(got, want) {
 			t.Errorf("Open(descriptor only) = %d bytes, %v", len(got), err)

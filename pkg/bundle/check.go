@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 	"oras.land/oras-go/v2/content"
@@ -90,6 +91,11 @@ type CheckReport struct {
 	Bytes                     int64
 	// Problems are every problem found, ordered by item then descriptor.
 	Problems []Problem
+	// Bundle is the bundle as Read would return it (Entries is the same
+	// slice as the report's, each with the layers and Artifacts.toml
+	// files its manifest records), when no problem was found; nil
+	// otherwise.
+	Bundle *Bundle
 }
 
 // Err is nil if no problem was found, else an error wrapping ErrIntegrity
@@ -118,9 +124,10 @@ func (r *CheckReport) Err() error {
 // report.Err() (wrapping ErrIntegrity) when there are problems, or the
 // context's error if ctx ends first; the report is never nil.
 func Check(ctx context.Context, src content.ReadOnlyStorage, index ocispec.Descriptor, opts CheckOptions) (*CheckReport, error) {
-	c := &checker{src: src, opts: opts, report: &CheckReport{Index: index}, blobs: map[string]*blobResult{}}
+	c := &checker{src: src, opts: opts, report: &CheckReport{Index: index}, blobs: map[blobKey]*blobResult{}}
 	var reports []ocispec.Descriptor
-	seen := map[string]bool{}
+	seen := map[digest.Digest]bool{}
+	top := &Bundle{Index: index}
 	var walk func(d ocispec.Descriptor, artifactType string, depth int)
 	walk = func(d ocispec.Descriptor, artifactType string, depth int) {
 		c.report.Indexes++
@@ -130,12 +137,21 @@ func Check(ctx context.Context, src content.ReadOnlyStorage, index ocispec.Descr
 			c.event(CheckEvent{Descriptor: d, Err: err})
 			return
 		}
+		if depth == 0 {
+			top.Annotations = idx.Annotations
+			if top.Created, err = parseCreated(d, idx.Annotations); err != nil {
+				c.problem(d, nil, err)
+			}
+		}
 		c.event(CheckEvent{Descriptor: d})
-		for _, m := range idx.Manifests {
-			if seen[m.Digest.String()] {
+		c.report.Entries = slices.Grow(c.report.Entries, len(idx.Manifests))
+		for i := range idx.Manifests {
+			m := idx.Manifests[i]
+			idx.Manifests[i] = ocispec.Descriptor{} // let the annotations go as we pass
+			if seen[m.Digest] {
 				continue
 			}
-			seen[m.Digest.String()] = true
+			seen[m.Digest] = true
 			if m.MediaType == ocispec.MediaTypeImageIndex {
 				if depth+1 >= maxDepth {
 					c.problem(m, nil, formatErrorf("nested deeper than %d", maxDepth))
@@ -153,7 +169,7 @@ func Check(ctx context.Context, src content.ReadOnlyStorage, index ocispec.Descr
 				reports = append(reports, m)
 				continue
 			}
-			c.report.Entries = append(c.report.Entries, Entry{Item: it, Manifest: m})
+			c.report.Entries = append(c.report.Entries, Entry{Item: it, Manifest: plainDescriptor(m)})
 			c.parts = append(c.parts, parts)
 		}
 	}
@@ -168,13 +184,17 @@ func Check(ctx context.Context, src content.ReadOnlyStorage, index ocispec.Descr
 		g.Go(func() error { c.checkItem(gctx, i); return gctx.Err() })
 	}
 	for _, d := range reports {
-		g.Go(func() error { c.checkReport(gctx, d); return gctx.Err() })
+		g.Go(func() error { top.Report = c.checkReport(gctx, d); return gctx.Err() })
 	}
 	if err := g.Wait(); err != nil {
 		return c.report, err
 	}
 	if err := ctx.Err(); err != nil {
 		return c.report, err
+	}
+	if len(c.report.Problems) == 0 {
+		top.Entries = c.report.Entries
+		c.report.Bundle = top
 	}
 	slices.SortStableFunc(c.report.Problems, func(a, b Problem) int {
 		return cmp.Or(cmp.Compare(c.order(a), c.order(b)), strings.Compare(a.Descriptor.Digest.String(), b.Descriptor.Digest.String()), strings.Compare(a.Err.Error(), b.Err.Error()))
@@ -193,7 +213,7 @@ type checker struct {
 	// Progress calls. Every worker takes it briefly.
 	mu     sync.Mutex
 	report *CheckReport
-	blobs  map[string]*blobResult // by digest (deep: by whole digest, prefixed)
+	blobs  map[blobKey]*blobResult
 }
 
 // blobResult is the outcome of checking one distinct blob, computed once.
@@ -262,6 +282,9 @@ func (c *checker) checkItem(ctx context.Context, i int) {
 		c.event(CheckEvent{Descriptor: e.Manifest, Entry: e, Err: err})
 		return
 	}
+	// The entry as Read gives it: the layers (parts) and Artifacts.toml
+	// files the manifest records. Only this worker touches entry i.
+	e.Item = it
 	c.event(CheckEvent{Descriptor: e.Manifest, Entry: e})
 	blobs := []ocispec.Descriptor{emptyConfig()}
 	if !c.opts.Deep {
@@ -271,7 +294,7 @@ func (c *checker) checkItem(ctx context.Context, i int) {
 		if ctx.Err() != nil {
 			return
 		}
-		r := c.blob("blob:"+d.Digest.String(), func() (int64, error) { return streamBlob(ctx, c.src, d) })
+		r := c.blob(blobKey{d: d.Digest}, func() (int64, error) { return streamBlob(ctx, c.src, d) })
 		c.event(CheckEvent{Descriptor: d, Entry: e, Bytes: r.bytes, Err: r.err})
 		if r.err != nil {
 			c.problem(d, e, fmt.Errorf("%s: %w", d.Digest, r.err))
@@ -279,7 +302,7 @@ func (c *checker) checkItem(ctx context.Context, i int) {
 	}
 	if c.opts.Deep {
 		ent := Entry{Item: it, Manifest: e.Manifest}
-		key := fmt.Sprintf("deep:%s:%s:%s:%s", it.Whole.Digest, it.Kind, it.TreeHash, it.KeepEmptyHash)
+		key := blobKey{d: it.Whole.Digest, deep: fmt.Sprintf("%s:%s:%s", it.Kind, it.TreeHash, it.KeepEmptyHash)}
 		r := c.blob(key, func() (int64, error) { return deepCheck(ctx, c.src, ent) })
 		c.event(CheckEvent{Descriptor: it.Whole, Entry: e, Bytes: r.bytes, Err: r.err})
 		if r.err != nil {
@@ -288,8 +311,15 @@ func (c *checker) checkItem(ctx context.Context, i int) {
 	}
 }
 
+// blobKey names one check of a blob: its digest alone, or with the
+// identity a deep check compares it against.
+type blobKey struct {
+	d    digest.Digest
+	deep string
+}
+
 // blob runs check once per key and accounts for it.
-func (c *checker) blob(key string, check func() (int64, error)) *blobResult {
+func (c *checker) blob(key blobKey, check func() (int64, error)) *blobResult {
 	c.mu.Lock()
 	r, ok := c.blobs[key]
 	if !ok {
@@ -324,8 +354,8 @@ func streamBlob(ctx context.Context, src content.Fetcher, d ocispec.Descriptor) 
 }
 
 // checkReport checks the report item's manifest and blob and decodes it.
-func (c *checker) checkReport(ctx context.Context, d ocispec.Descriptor) {
-	_, err := readReport(ctx, c.src, d)
+func (c *checker) checkReport(ctx context.Context, d ocispec.Descriptor) *Report {
+	r, err := readReport(ctx, c.src, d)
 	c.mu.Lock()
 	c.report.Manifests++
 	c.mu.Unlock()
@@ -333,4 +363,5 @@ func (c *checker) checkReport(ctx context.Context, d ocispec.Descriptor) {
 	if err != nil {
 		c.problem(d, nil, fmt.Errorf("report: %w", classify(err)))
 	}
+	return r
 }

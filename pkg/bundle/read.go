@@ -5,21 +5,46 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/shoebox-jl/shoebox/internal/ocigraph"
 	"oras.land/oras-go/v2/content"
 )
 
 // Entry is one content item of a bundle with the descriptor of its
-// manifest (as the bundle index lists it, annotations included).
+// manifest (as the bundle index lists it: media type, digest, size and
+// artifactType; the annotations it was read from are dropped, since Item
+// holds what they say; IndexDescriptor gives them back).
 //
 // Item.Layers of an entry read by Read holds the tarball as one layer, or
 // the parts in order, with MediaType, Digest and Size only.
 type Entry struct {
 	Item
 	Manifest ocispec.Descriptor
+}
+
+// IndexDescriptor returns the entry's descriptor as a bundle index lists
+// it: the manifest's media type, digest, size and artifactType with the
+// annotations of the item's identity, whole tarball and parts (FORMAT.md
+// §4.2), which are a function of the item.
+func (e Entry) IndexDescriptor() ocispec.Descriptor {
+	d := ocispec.Descriptor{MediaType: e.Manifest.MediaType, Digest: e.Manifest.Digest, Size: e.Manifest.Size,
+		ArtifactType: e.Manifest.ArtifactType}
+	it := e.Item
+	if n, err := it.normalize(); err == nil {
+		it = n
+	}
+	d.Annotations = it.identityAnnotations()
+	if it.Kind != KindReport {
+		wholeAnnotations(d.Annotations, it.Whole)
+		if len(it.Layers) > 1 {
+			d.Annotations[AnnotationParts] = strconv.Itoa(len(it.Layers))
+		}
+	}
+	return d
 }
 
 // Bundle is a bundle as Read found it.
@@ -48,34 +73,73 @@ type Bundle struct {
 //
 // Every manifest and index is read through a MaxMetadataSize cap and
 // digest-verified. A malformed annotation is an error wrapping ErrFormat
-// that names the descriptor's digest.
+// that names the descriptor's digest. Read is Walk keeping the entries;
+// an entry takes well under a kilobyte.
 func Read(ctx context.Context, src content.Fetcher, index ocispec.Descriptor) (*Bundle, error) {
+	var entries []Entry
+	b, err := walk(ctx, src, index, func(n int) { entries = slices.Grow(entries, n) }, func(e Entry) error {
+		entries = append(entries, e)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	b.Entries = entries
+	return b, nil
+}
+
+// Walk reads the bundle as Read does and calls fn with every entry, in
+// index order, without keeping them: it holds one index of the nested
+// graph at a time (at most MaxMetadataSize bytes), however many items the
+// bundle has. The bundle it returns has no Entries. An error from fn stops
+// the walk and is returned.
+func Walk(ctx context.Context, src content.Fetcher, index ocispec.Descriptor, fn func(Entry) error) (*Bundle, error) {
+	return walk(ctx, src, index, nil, fn)
+}
+
+// Header reads only a bundle's top index: the bundle it returns has Index,
+// Annotations (with the item counts and size, FORMAT.md §4.2) and Created,
+// and no Entries or Report.
+func Header(ctx context.Context, src content.Fetcher, index ocispec.Descriptor) (*Bundle, error) {
 	idx, err := readIndex(ctx, src, index, ArtifactTypeBundle)
 	if err != nil {
 		return nil, err
 	}
 	b := &Bundle{Index: index, Annotations: idx.Annotations}
-	if s, ok := idx.Annotations[ocispec.AnnotationCreated]; ok {
-		t, err := time.Parse(time.RFC3339, s)
-		if err != nil {
-			return nil, formatErrorf("index %s: %s %q: not RFC 3339", index.Digest, ocispec.AnnotationCreated, s)
-		}
-		b.Created = t
+	if b.Created, err = parseCreated(index, idx.Annotations); err != nil {
+		return nil, err
 	}
-	seen := map[string]bool{}
-	var walk func(idx *ocispec.Index, depth int) error
-	walk = func(idx *ocispec.Index, depth int) error {
-		// Entries are several hundred bytes and a bundle may hold 100k:
-		// grow once per index instead of doubling.
-		b.Entries = slices.Grow(b.Entries, len(idx.Manifests))
-		for _, d := range idx.Manifests {
+	return b, nil
+}
+
+// walk is Walk, with grow called with each index's entry count.
+func walk(ctx context.Context, src content.Fetcher, index ocispec.Descriptor, grow func(int), fn func(Entry) error) (*Bundle, error) {
+	idx, err := readIndex(ctx, src, index, ArtifactTypeBundle)
+	if err != nil {
+		return nil, err
+	}
+	b := &Bundle{Index: index, Annotations: idx.Annotations}
+	if b.Created, err = parseCreated(index, idx.Annotations); err != nil {
+		return nil, err
+	}
+	seen := map[digest.Digest]bool{}
+	var visit func(idx *ocispec.Index, depth int) error
+	visit = func(idx *ocispec.Index, depth int) error {
+		if grow != nil {
+			// Entries are several hundred bytes and a bundle may hold
+			// 100k: grow once per index instead of doubling.
+			grow(len(idx.Manifests))
+		}
+		for i := range idx.Manifests {
+			d := idx.Manifests[i]
+			idx.Manifests[i] = ocispec.Descriptor{} // let the annotations go as we pass
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			if seen[d.Digest.String()] {
+			if seen[d.Digest] {
 				continue
 			}
-			seen[d.Digest.String()] = true
+			seen[d.Digest] = true
 			if d.MediaType == ocispec.MediaTypeImageIndex {
 				if depth+1 >= maxDepth {
 					return formatErrorf("index %s: nested deeper than %d", d.Digest, maxDepth)
@@ -84,7 +148,7 @@ func Read(ctx context.Context, src content.Fetcher, index ocispec.Descriptor) (*
 				if err != nil {
 					return err
 				}
-				if err := walk(child, depth+1); err != nil {
+				if err := visit(child, depth+1); err != nil {
 					return err
 				}
 				continue
@@ -107,14 +171,46 @@ func Read(ctx context.Context, src content.Fetcher, index ocispec.Descriptor) (*
 					return err
 				}
 			}
-			b.Entries = append(b.Entries, Entry{Item: it, Manifest: d})
+			if err := fn(Entry{Item: it, Manifest: plainDescriptor(d)}); err != nil {
+				return err
+			}
 		}
 		return nil
 	}
-	if err := walk(idx, 0); err != nil {
+	if err := visit(idx, 0); err != nil {
 		return nil, err
 	}
 	return b, nil
+}
+
+// parseCreated reads the created annotation of a top index.
+func parseCreated(index ocispec.Descriptor, a map[string]string) (time.Time, error) {
+	s, ok := a[ocispec.AnnotationCreated]
+	if !ok {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, formatErrorf("index %s: %s %q: not RFC 3339", index.Digest, ocispec.AnnotationCreated, s)
+	}
+	return t, nil
+}
+
+// plainDescriptor is d without annotations (and without the fields a
+// bundle index never sets), its media type and artifactType the package's
+// constants when they are: a bundle of 100,000 items keeps one copy of
+// each, not 100,000.
+func plainDescriptor(d ocispec.Descriptor) ocispec.Descriptor {
+	if d.MediaType == ocispec.MediaTypeImageManifest {
+		d.MediaType = ocispec.MediaTypeImageManifest
+	}
+	for _, k := range []Kind{KindPackage, KindArtifact, KindRegistry, KindReport, KindAdvisories} {
+		if at := k.ArtifactType(); d.ArtifactType == at {
+			d.ArtifactType = at
+			break
+		}
+	}
+	return ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size, ArtifactType: d.ArtifactType}
 }
 
 // readIndex fetches and decodes an index of the given artifactType.

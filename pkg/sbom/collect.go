@@ -162,7 +162,7 @@ func Collect(ctx context.Context, src content.Fetcher, index ocispec.Descriptor,
 		}
 	}
 	for _, e := range pkgEntries {
-		it, err := bundle.ReadItem(ctx, src, e.Manifest)
+		it, err := bundle.ReadItem(ctx, src, e.IndexDescriptor())
 		if err != nil {
 			return nil, err
 		}

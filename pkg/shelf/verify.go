@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 	"oras.land/oras-go/v2/content"
@@ -189,12 +190,9 @@ func Verify(ctx context.Context, src Target, index ocispec.Descriptor, opts Veri
 		fails = append(fails, rep.Err())
 	}
 	if err == nil {
-		if res.Bundle, err = bundle.Read(ctx, src, index); err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			fails = append(fails, fmt.Errorf("bundle %s: %w", index.Digest, err))
-		}
+		// Check read every index and manifest: its bundle is Read's, with
+		// each package's recorded Artifacts.toml files.
+		res.Bundle = rep.Bundle
 	}
 	if err == nil && !opts.NoClosure {
 		cl, err := checkClosure(ctx, src, rep.Entries, opts)
@@ -213,9 +211,11 @@ func Verify(ctx context.Context, src Target, index ocispec.Descriptor, opts Veri
 // and every artifact is referenced by a package of the bundle.
 func checkClosure(ctx context.Context, src content.Fetcher, entries []bundle.Entry, opts VerifyOptions) (*ClosureReport, error) {
 	rep := &ClosureReport{}
-	var pkgs, arts, regs []bundle.Entry
-	for _, e := range entries {
-		switch e.Kind {
+	// Pointers: a bundle may hold 100,000 entries of several hundred
+	// bytes each.
+	var pkgs, arts, regs []*bundle.Entry
+	for i := range entries {
+		switch e := &entries[i]; e.Kind {
 		case bundle.KindPackage:
 			pkgs = append(pkgs, e)
 		case bundle.KindArtifact:
@@ -226,33 +226,41 @@ func checkClosure(ctx context.Context, src content.Fetcher, entries []bundle.Ent
 	}
 	rep.Packages, rep.Artifacts = len(pkgs), len(arts)
 	// The bundle's own snapshots first, then the context's, each once.
-	seen := map[string]bool{}
+	seen := map[digest.Digest]bool{}
 	for _, e := range regs {
-		seen[e.Manifest.Digest.String()] = true
+		seen[e.Manifest.Digest] = true
 	}
 	for _, b := range opts.Context {
-		for _, e := range b.Entries {
-			if e.Kind == bundle.KindRegistry && !seen[e.Manifest.Digest.String()] {
-				seen[e.Manifest.Digest.String()] = true
+		for i := range b.Entries {
+			if e := &b.Entries[i]; e.Kind == bundle.KindRegistry && !seen[e.Manifest.Digest] {
+				seen[e.Manifest.Digest] = true
 				regs = append(regs, e)
 			}
 		}
 	}
 
-	// Every Artifacts.toml of every package, read from its tarball.
+	// Every Artifacts.toml of every package: as its manifest records it
+	// (FORMAT.md §3.4, digest-checked by Check), else read from its
+	// tarball.
 	referenced := map[treehash.Hash]bool{}
 	var mu sync.Mutex // guards referenced; taken by the package readers
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(cmp.Or(max(opts.Concurrency, 0), 4))
 	if len(arts) > 0 {
 		for _, p := range pkgs {
+			if p.ArtifactsTOML != nil && len(p.ArtifactsTOML) == 0 {
+				continue // recorded: none
+			}
 			g.Go(func() error {
-				files, err := artifactsTOMLs(gctx, src, p)
-				if err != nil {
-					return err
+				files := p.ArtifactsTOML
+				if files == nil {
+					var err error
+					if files, err = artifactsTOMLs(gctx, src, *p); err != nil {
+						return err
+					}
 				}
 				for name, body := range files {
-					list, err := julia.ParseArtifacts(name, body)
+					list, err := julia.ParseArtifacts(name, []byte(body))
 					if err != nil {
 						return fmt.Errorf("%s: %w", p.Item, err)
 					}
@@ -271,7 +279,7 @@ func checkClosure(ctx context.Context, src content.Fetcher, entries []bundle.Ent
 	}
 	for _, a := range arts {
 		if !referenced[a.TreeHash] {
-			rep.Unreferenced = append(rep.Unreferenced, a)
+			rep.Unreferenced = append(rep.Unreferenced, *a)
 		}
 	}
 
@@ -282,11 +290,11 @@ func checkClosure(ctx context.Context, src content.Fetcher, entries []bundle.Ent
 		if len(left) == 0 {
 			break
 		}
-		snap, err := loadSnapshot(ctx, src, r)
+		snap, err := loadSnapshot(ctx, src, *r)
 		if err != nil {
 			return nil, err
 		}
-		var still []bundle.Entry
+		var still []*bundle.Entry
 		for _, p := range left {
 			ok, err := snap.lists(p.UUID, p.TreeHash)
 			if err != nil {
@@ -300,7 +308,9 @@ func checkClosure(ctx context.Context, src content.Fetcher, entries []bundle.Ent
 		}
 		left = still
 	}
-	rep.Unlisted = left
+	for _, p := range left {
+		rep.Unlisted = append(rep.Unlisted, *p)
+	}
 	for k := range used {
 		rep.Registries = append(rep.Registries, k)
 	}
@@ -314,7 +324,7 @@ const maxArtifactsTOML = 8 << 20
 // artifactsTOMLs reads a package tarball once, verified while it streams,
 // under Tar.jl's rules, and returns the bodies of every
 // (Julia)Artifacts.toml in it (bundle.IsArtifactsTOML), by path.
-func artifactsTOMLs(ctx context.Context, src content.Fetcher, e bundle.Entry) (map[string][]byte, error) {
+func artifactsTOMLs(ctx context.Context, src content.Fetcher, e bundle.Entry) (map[string]string, error) {
 	rc, err := bundle.Open(ctx, src, e)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", e.Item, err)
@@ -348,7 +358,11 @@ func artifactsTOMLs(ctx context.Context, src content.Fetcher, e bundle.Entry) (m
 	if err != nil {
 		return nil, fmt.Errorf("%s: reading tarball: %w", e.Item, err)
 	}
-	return files, nil
+	out := make(map[string]string, len(files))
+	for k, v := range files {
+		out[k] = string(v)
+	}
+	return out, nil
 }
 
 type writerFunc func([]byte) (int, error)
@@ -508,7 +522,7 @@ func CheckManifest(ctx context.Context, src content.Fetcher, cat *bundle.Catalog
 			if !ok {
 				return nil
 			}
-			arts, err := julia.ParseArtifacts(me.Name+"/"+name, body)
+			arts, err := julia.ParseArtifacts(me.Name+"/"+name, []byte(body))
 			if err != nil {
 				return fmt.Errorf("package %s %s: %w", me.Name, me.TreeHash, err)
 			}

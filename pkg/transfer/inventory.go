@@ -243,23 +243,23 @@ func BuildInventory(ctx context.Context, target InventoryTarget) (*Inventory, er
 	seen := map[digest.Digest]bool{}
 	for _, r := range refs {
 		t, d := r.Tag, r.Index
-		b, err := bundle.Read(ctx, target, d)
-		if err != nil {
-			return nil, fmt.Errorf("tag %s: %w", t, err)
-		}
-		inv.Bundles = append(inv.Bundles, InventoryBundle{Tag: t, Digest: d.Digest})
-		for _, e := range b.Entries {
+		_, err := bundle.Walk(ctx, target, d, func(e bundle.Entry) error {
 			if seen[e.Manifest.Digest] || e.Kind == bundle.KindAdvisories {
-				continue // advisories are not Pkg resources: a push carries its own
+				return nil // advisories are not Pkg resources: a push carries its own
 			}
 			seen[e.Manifest.Digest] = true
 			it := InventoryItem{Kind: e.Kind, Name: e.Name, UUID: e.UUID, TreeHash: e.TreeHash, Platform: e.Platform,
-				Versions: e.Versions, Manifest: e.Manifest, Layers: []digest.Digest{}}
+				Versions: e.Versions, Manifest: e.IndexDescriptor(), Layers: make([]digest.Digest, 0, len(e.Layers))}
 			for _, l := range e.Layers {
 				it.Layers = append(it.Layers, l.Digest)
 			}
 			inv.Items = append(inv.Items, it)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("tag %s: %w", t, err)
 		}
+		inv.Bundles = append(inv.Bundles, InventoryBundle{Tag: t, Digest: d.Digest})
 	}
 	slices.SortFunc(inv.Bundles, func(a, b InventoryBundle) int {
 		return cmp.Or(strings.Compare(a.Tag, b.Tag), cmp.Compare(a.Digest, b.Digest))

@@ -501,7 +501,7 @@ func (p *pusher) reuse(ctx context.Context, res Resource, kind bundle.Kind, vers
 		// package's Artifacts.toml files); read it, so that the item
 		// written for this push is the same manifest when the versions
 		// are.
-		m, err := bundle.ReadItem(ctx, p.dst, e.Manifest)
+		m, err := bundle.ReadItem(ctx, p.dst, e.IndexDescriptor())
 		if err != nil || !sameItem(m, it) {
 			p.log.Warn("not reusing stored item", "item", it.String(), "error", err)
 			return e, false
@@ -861,7 +861,7 @@ func (p *pusher) pushRegistry(ctx context.Context, r *registrySnapshot) error {
 	}
 	if e, ok := p.reuse(ctx, res, bundle.KindRegistry, nil); ok {
 		item.InDestination = true
-		p.record(item, e.Manifest, bundle.KindRegistry, false, int64(len(r.tarball)), int64(len(r.tarball)))
+		p.record(item, e.IndexDescriptor(), bundle.KindRegistry, false, int64(len(r.tarball)), int64(len(r.tarball)))
 		p.emit(Event{Type: EventSkipped, Resource: res, Name: r.reg.Name, Bytes: int64(len(r.tarball))})
 		return nil
 	}
@@ -933,7 +933,7 @@ func (p *pusher) pushPackage(ctx context.Context, pp *pkgPlan) error {
 			return err
 		}
 		item.Size, item.InDestination = e.Whole.Size, true
-		p.record(item, e.Manifest, bundle.KindPackage, false, 0, e.Whole.Size)
+		p.record(item, e.IndexDescriptor(), bundle.KindPackage, false, 0, e.Whole.Size)
 		p.emit(Event{Type: EventSkipped, Resource: pp.res, Name: pp.name, Bytes: e.Whole.Size})
 		return nil
 	}
@@ -1078,7 +1078,7 @@ func (p *pusher) pushArtifact(ctx context.Context, ap *artPlan) error {
 	}
 	if e, ok := p.reuse(ctx, ap.res, bundle.KindArtifact, nil); ok {
 		item.Size, item.InDestination = e.Whole.Size, true
-		p.record(item, e.Manifest, bundle.KindArtifact, false, 0, e.Whole.Size)
+		p.record(item, e.IndexDescriptor(), bundle.KindArtifact, false, 0, e.Whole.Size)
 		p.emit(Event{Type: EventSkipped, Resource: ap.res, Name: ap.name, Bytes: e.Whole.Size})
 		return nil
 	}

@@ -71,7 +71,7 @@ func TestPush_RepushPlansArtifactsFromManifests(t *testing.T) {
 		if e.Kind != bundle.KindPackage {
 			continue
 		}
-		it, err := bundle.ReadItem(ctx, dst, e.Manifest)
+		it, err := bundle.ReadItem(ctx, dst, e.IndexDescriptor())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,10 +127,10 @@ func TestPush_RepushOldBundleReadsTarballs(t *testing.T) {
 	descs := []ocispec.Descriptor{rep}
 	for _, e := range b.Entries {
 		if e.Kind != bundle.KindPackage {
-			descs = append(descs, e.Manifest)
+			descs = append(descs, e.IndexDescriptor())
 			continue
 		}
-		it, err := bundle.ReadItem(ctx, dst, e.Manifest)
+		it, err := bundle.ReadItem(ctx, dst, e.IndexDescriptor())
 		if err != nil {
 			t.Fatal(err)
 		}
