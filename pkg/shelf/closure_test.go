@@ -92,7 +92,7 @@ func TestVerify_ClosureFromRecords(t *testing.T) {
 	uuid := julia.MustParseUUID("0a1b2c3d-0000-4000-8000-000000000001")
 	regUUID := julia.MustParseUUID("0a1b2c3d-0000-4000-8000-0000000000ee")
 	reg, rh := tarball(t, fstest.MapFS{
-		"Registry.toml":            {Data: []byte(fmt.Sprintf("name = \"General\"\nuuid = %q\n\n[packages]\n%s = { name = \"Foo_jll\", path = \"F/Foo_jll\" }\n", regUUID, uuid))},
+		"Registry.toml":           {Data: []byte(fmt.Sprintf("name = \"General\"\nuuid = %q\n\n[packages]\n%s = { name = \"Foo_jll\", path = \"F/Foo_jll\" }\n", regUUID, uuid))},
 		"F/Foo_jll/Package.toml":  {Data: []byte(fmt.Sprintf("name = \"Foo_jll\"\nuuid = %q\nrepo = \"https://example.invalid/Foo_jll.jl.git\"\n", uuid))},
 		"F/Foo_jll/Versions.toml": {Data: []byte(fmt.Sprintf("[\"1.0.0\"]\ngit-tree-sha1 = %q\n", ph.SkipEmpty))},
 	})
