@@ -10,7 +10,7 @@ PKGS      := ./...
 LDFLAGS   := -X github.com/shoebox-jl/shoebox/internal/cli.Version=$(shell git describe --tags --always --dirty 2>/dev/null || echo dev) \
              -X github.com/shoebox-jl/shoebox/internal/cli.Commit=$(shell git rev-parse HEAD 2>/dev/null)
 
-.PHONY: help build test test-short bench fuzz lint e2e tools demo man clean
+.PHONY: help build test schemas test-short bench fuzz lint e2e tools demo man clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -23,8 +23,11 @@ build: ## build bin/shoebox
 # the shared 2-core machine while a second suite runs beside it.
 TEST_TIMEOUT ?= 30m
 
-test: ## run every Go test with the race detector (needs git; nothing else)
+test: schemas ## run every Go test with the race detector (needs git; npm and the Go module proxy for the SBOM schemas)
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+
+schemas: ## the official CycloneDX 1.6 and SPDX 2.3 JSON schemas pkg/sbom's tests validate against (.tools/schemas)
+	bash hack/install-tools.sh schemas
 
 test-short: ## run the Go tests quickly, without -race
 	$(GO) test -short -count=1 $(PKGS)

@@ -23,10 +23,10 @@
 # Schemas (npm, into $REPO/.tools/schemas, for pkg/sbom's tests and the
 # evidence e2e stage): the CycloneDX 1.6 JSON schema with the spdx and jsf
 # schemas it references, from @cyclonedx/cyclonedx-library@10.3.0
-# (res/schema/). The SPDX 2.3 schema is in no package a registry here
-# serves; the tests use .tools/schemas/spdx/spdx-schema.json (spdx/spdx-spec
-# tag v2.3, schemas/spdx-schema.json) when someone placed it there, and say
-# that they skipped it otherwise.
+# (res/schema/); the SPDX 2.3 JSON schema (spdx/spdx-spec v2.3's
+# spdx-schema.json, $id http://spdx.org/rdf/terms/2.3) from the Go module
+# github.com/anchore/syft@v1.57.2 (schema/spdx-json/spdx-schema-2.3.json), the
+# only package a registry here serves that ships it.
 # Debian (bookworm): skopeo, docker-registry (distribution 2.8, kept from
 # starting as a system service: we start our own on loopback), apache2-utils
 # (htpasswd), openssl, jq, nginx-light (benchmarks; service not started), wrk,
@@ -133,6 +133,8 @@ install_apt() {
 SCHEMA_DIR="${SCHEMA_DIR:-$REPO/.tools/schemas}"
 CDX_NPM="@cyclonedx/cyclonedx-library@10.3.0"
 CDX_SCHEMAS=(bom-1.6.SNAPSHOT.schema.json spdx.SNAPSHOT.schema.json jsf-0.82.SNAPSHOT.schema.json)
+SPDX_MOD="github.com/anchore/syft@v1.57.2"
+SPDX_FILE="schema/spdx-json/spdx-schema-2.3.json"
 
 install_schemas() {
   local dst="$SCHEMA_DIR/cyclonedx" f tmp start=$SECONDS
@@ -155,6 +157,24 @@ install_schemas() {
   say "schemas: $CDX_NPM unpacked into $dst in $((SECONDS - start))s"
 }
 
+install_spdx_schema() {
+  local dst="$SCHEMA_DIR/spdx" dir start=$SECONDS
+  if [[ -f $dst/.from && "$(cat "$dst/.from")" == "$SPDX_MOD" ]]; then
+    say "schemas: $SPDX_MOD's SPDX schema already there, skipped"
+    return 0
+  fi
+  if ! dir="$(GOFLAGS=-mod=mod go mod download -json "$SPDX_MOD" 2>"$LOG_DIR/spdx-schema.log" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')" || [[ -z $dir ]]; then
+    say "schemas: go mod download $SPDX_MOD FAILED:"; tail -n 20 "$LOG_DIR/spdx-schema.log" >&2; return 1
+  fi
+  # the file must be SPDX 2.3's own schema, whatever the module does next
+  grep -q '"\$id" : "http://spdx.org/rdf/terms/2.3"' "$dir/$SPDX_FILE" && grep -q '"title" : "SPDX 2.3"' "$dir/$SPDX_FILE" ||
+    { say "schemas: $dir/$SPDX_FILE is not the SPDX 2.3 schema"; return 1; }
+  mkdir -p "$dst"
+  cp -f "$dir/$SPDX_FILE" "$dst/spdx-schema.json.tmp" && chmod 644 "$dst/spdx-schema.json.tmp" && mv -f "$dst/spdx-schema.json.tmp" "$dst/spdx-schema.json"
+  echo "$SPDX_MOD" >"$dst/.from"
+  say "schemas: SPDX 2.3 schema from $SPDX_MOD into $dst in $((SECONDS - start))s"
+}
+
 main() {
   local what="${1:-all}" total=$SECONDS
   mkdir -p "$TOOLS_DIR"
@@ -173,6 +193,7 @@ main() {
   fi
   if [[ $what == all || $what == schemas ]]; then
     install_schemas & pids+=($!); names+=(schemas)
+    install_spdx_schema & pids+=($!); names+=(spdx-schema)
   fi
   if [[ $what == all || $what == go ]]; then
     { r=0; for i in 0 1 3; do build_go_tool "${GO_TOOLS[$i]}" || r=1; done; exit $r; } &

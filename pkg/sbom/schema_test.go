@@ -12,8 +12,8 @@ import (
 
 // schemaDir is where hack/install-tools.sh puts the official schemas
 // (CycloneDX 1.6 from the npm package @cyclonedx/cyclonedx-library; SPDX
-// 2.3's spdx-schema.json when a copy was placed there, see
-// hack/install-tools.sh). The schemas are third-party files, not committed.
+// 2.3's spdx-schema.json from the Go module that ships it; see
+// hack/install-tools.sh; `make test` installs them first). The schemas are third-party files, not committed.
 const schemaDir = "../../.tools/schemas"
 
 func compileSchema(t *testing.T, file string, neighbours map[string]string) *jsonschema.Schema {
