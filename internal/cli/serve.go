@@ -18,15 +18,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/opencontainers/go-digest"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
-	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
 
-	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/pkgserver"
 	"github.com/shoebox-jl/shoebox/pkg/shelf"
 	"github.com/shoebox-jl/shoebox/pkg/store"
@@ -51,6 +47,7 @@ type ServeOptions struct {
 	RehashAlways      bool
 	TLSCert, TLSKey   string
 	MaxConcurrent     int
+	MaxPerClient      int
 	LogFormat         string
 	AccessLog         bool
 	PrintClientConfig bool
@@ -92,30 +89,49 @@ STORE argument or with --store. Every tagged bundle of the store is
 considered (STORE:TAG serves one tag).
 
 Only bundles that verify are served: their signatures must satisfy the
-trust policy (--policy FILE, or --key PUB for "any of these keys"; tags
-the policy does not cover are not served), and every index of the bundle
-must be present, match its digest and be well formed. The signature covers
-the top index's digest, and the indexes carry the digest and size of every
-tarball served, so this digest chain pins every byte a client can get.
-Tarball bytes are not read at start: every byte served is verified against
-that digest while it streams, and the last chunk of a response is held back
-until the whole tarball verified, so a tampered or truncated tarball is never
-delivered as a complete response (see below). --check-blobs also runs a full
-bundle.Check at start and on SIGHUP (every manifest and every blob read and
-hashed: slow on large stores, but a damaged stick is reported before any
-client asks); --deep-check implies it and also re-hashes every tarball's tree
-and applies Tar.jl's rules. --insecure-no-verify skips the signatures, for
-labs only; it is logged loudly. A store with nothing verified serves
-nothing: /healthz and /registries answer 503 and the log says why.
+trust policy (--policy FILE, or --key PUB for "any of these keys"; a
+policy with tags accepts only signatures made for a matching tag, read
+from the signed data, never from the store's tag names), and every index
+of the bundle must be present, match its digest and be well formed. The
+signature covers the top index's digest, and the indexes carry the digest
+and size of every tarball served, so this digest chain pins every byte a
+client can get. Tarball bytes are not read at start (--check-blobs reads
+and hashes every manifest and blob of a new bundle before serving it, and
+again on SIGHUP; --deep-check also re-hashes every tree under Tar.jl's
+rules). --insecure-no-verify skips the signatures, for labs only; it is
+logged loudly. A store with nothing verified serves nothing: /healthz and
+/registries answer 503 and the log says why.
+
+Every byte served, for full and Range requests alike, belongs to a tarball
+whose whole digest was checked and which cannot have changed since:
+  - a tarball that verified in full is answered from memory (at most 1 MiB
+    each, --memory-cache in all) or from a verified private copy in the
+    server's own directory (--cache-dir, default a fresh directory under
+    $TMPDIR removed at exit; --cache-size in all), sent by sendfile(2):
+    nothing on the stick or in the registry can change these;
+  - anything else is read from its start to its end through the digest,
+    whatever the range asked, and the end of the answer (its last 64 KiB,
+    or all of it when the blob file has other hard links) is held back
+    until the whole tarball verified; a failure cuts the answer, which is
+    never complete.
+Blob files of a layout are opened without following symbolic links, and
+must be regular files of exactly their descriptor's size, checked on the
+open descriptor; symbolic links, FIFOs, devices and directories are
+refused unopened. An item whose read fails (digest mismatch, wrong size,
+not a regular file, I/O error) is withdrawn: 404 until its blob file
+changes and verifies again (or SIGHUP finds it verifying), logged once
+with the item and the cause, counted in /metrics.
 
 Verification runs at start and at every reload: every --reload-interval
 the store is polled (a layout costs one stat of index.json; a registry a
 tag listing), and bundles added meanwhile by shoebox copy or push are
 verified and served without a restart; SIGHUP forces a full reload that
-verifies every bundle again. A tarball whose bytes fail their digest while
-streaming is cut off mid-transfer (never a complete-looking body), withdrawn
-at once, and its bundle gets a full bundle.Check at the next reload (it is
-no longer served if that finds a problem).
+verifies every bundle, and every withdrawn item, again.
+
+Slow clients cannot starve others: a client address streams at most
+--max-per-client bodies at once (of --max-concurrent in all; more wait up
+to 10 s, then 503), a client that takes less than 512 KiB in 20 s is cut
+off, and answers from memory (small tarballs, registry views) take no slot.
 
 Each registry is advertised as its available view (--registry-view
 available, the default): the newest verified snapshot with every package
@@ -129,21 +145,10 @@ Endpoints: /registries (+ .eager, .conservative), /registry/<uuid>/<hash>,
 requests, immutable caching, ETag = tree hash, application/x-gzip, never a
 Content-Encoding), /healthz, /meta (JSON), /metrics (Prometheus).
 
-From a registry, blobs are streamed through, never held whole; --cache-dir
-adds an on-disk read-through cache of at most --cache-size, filled only
-with digest-verified blobs. Tarballs of at most 1 MiB are also kept in
-memory once a client has read one in full and it verified (--memory-cache,
-least recently used evicted first).
-
-From a layout, a tarball file that verified in full is remembered by its
-identity (device, inode, size, mtime and ctime, as git's index remembers
-files) and sent with sendfile(2) without hashing it again while that
-identity is unchanged; any write, truncation, replacement or chmod changes
-the ctime, which cannot be set back, so the next request hashes it again
-and a mismatch withdraws it as above. Files changed in the last 2 seconds
-are hashed on every request. --rehash-always hashes every byte of every
-response instead (slower; for those who must also rule out raw writes to
-the block device).
+A --cache-dir kept across runs is the server's own: its copies are
+verified again before they are trusted. --rehash-always keeps no memory
+cache and no private copies: every response reads the store through the
+digest.
 
 Start-up: the address is bound first, so that a load balancer sees 503
 ("not loaded yet") while the store loads, never a refused connection. A
@@ -201,13 +206,14 @@ func newServeCmd(f *Factory) *cobra.Command {
 	fl.DurationVar(&opts.ReloadInterval, "reload-interval", 10*time.Second, "how often to poll the store for new bundles (0: only on SIGHUP)")
 	fl.BoolVar(&opts.CheckBlobs, "check-blobs", false, "at start and on SIGHUP, read and hash every manifest and blob of every bundle (bundle.Check) before serving it")
 	fl.BoolVar(&opts.DeepCheck, "deep-check", false, "like --check-blobs, and also re-hash every tarball's tree and apply Tar.jl's rules")
-	fl.StringVar(&opts.CacheDir, "cache-dir", "", "on-disk read-through blob cache (registry stores)")
-	fl.StringVar(&opts.CacheSize, "cache-size", "10GiB", "size limit of --cache-dir (e.g. 500MiB, 50GiB)")
-	fl.BoolVar(&opts.RehashAlways, "rehash-always", false, "hash every tarball on every request, even layout files that verified before and have not changed since")
+	fl.StringVar(&opts.CacheDir, "cache-dir", "", "directory of verified private copies, kept across runs (default: a fresh one under $TMPDIR, removed at exit)")
+	fl.StringVar(&opts.CacheSize, "cache-size", "10GiB", "size limit of the verified private copies (e.g. 500MiB, 50GiB; 0: none)")
+	fl.BoolVar(&opts.RehashAlways, "rehash-always", false, "read and hash the store's tarball on every request: no memory cache, no private copies")
 	fl.StringVar(&opts.MemoryCache, "memory-cache", "256MiB", "in-memory cache of verified tarballs of at most 1 MiB each (0: none)")
 	fl.StringVar(&opts.TLSCert, "tls-cert", "", "serve HTTPS with this certificate (PEM; with --tls-key)")
 	fl.StringVar(&opts.TLSKey, "tls-key", "", "private key of --tls-cert (PEM)")
-	fl.IntVar(&opts.MaxConcurrent, "max-concurrent", 64, "tarball downloads streamed at once; more wait up to 10 s, then get 503")
+	fl.IntVar(&opts.MaxConcurrent, "max-concurrent", 64, "tarball downloads streamed at once; more wait up to 10 s, then get 503 (answers from memory take no slot)")
+	fl.IntVar(&opts.MaxPerClient, "max-per-client", 8, "tarball downloads streamed at once to one client address (of --max-concurrent)")
 	fl.StringVar(&opts.LogFormat, "log-format", "text", "log format on standard error: text or json")
 	fl.BoolVar(&opts.AccessLog, "access-log", true, "log every request")
 	fl.DurationVar(&opts.DrainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM or Ctrl-C: how long transfers in flight may finish before the rest are cut (then exit 0)")
@@ -240,10 +246,10 @@ func runServe(ctx context.Context, f *Factory, opts *ServeOptions) error {
 		return usagef("--drain-timeout %s: must not be negative", opts.DrainTimeout)
 	}
 	var cacheSize int64
-	if opts.CacheDir != "" {
+	if opts.CacheSize != "0" {
 		var err error
-		if cacheSize, err = parseSize(opts.CacheSize); err != nil || cacheSize <= 0 {
-			return usagef("--cache-size %q: want a positive size such as 500M or 50GiB", opts.CacheSize)
+		if cacheSize, err = parseSize(opts.CacheSize); err != nil || cacheSize < 0 {
+			return usagef("--cache-size %q: want a size such as 500M or 50GiB, or 0", opts.CacheSize)
 		}
 	}
 	var memSize int64
@@ -287,23 +293,26 @@ func runServe(ctx context.Context, f *Factory, opts *ServeOptions) error {
 		return err
 	}
 	defer st.Close()
-	var fetcher content.Fetcher = st
-	var cache *pkgserver.Cache
-	if opts.CacheDir != "" {
-		if cache, err = pkgserver.NewCache(opts.CacheDir, cacheSize, st); err != nil {
-			return err
+	if opts.RehashAlways {
+		memSize, cacheSize = 0, 0
+	}
+	copyDir := opts.CacheDir
+	if copyDir == "" && cacheSize > 0 && !opts.PrintClientConfig {
+		// The server's own directory of verified copies, for this run.
+		if copyDir, err = os.MkdirTemp("", "shoebox-serve-"); err != nil {
+			return fmt.Errorf("--cache-dir: %w", err)
 		}
-		fetcher = cache
+		defer os.RemoveAll(copyDir)
 	}
-	l := &serveLoader{st: st, ref: ref, fetch: fetcher, policy: policy, deep: opts.DeepCheck, checkBlobs: opts.CheckBlobs || opts.DeepCheck, view: view, log: log,
-		checked: map[digest.Digest]bool{}, read: map[digest.Digest]*bundle.Bundle{}, now: f.Now,
-		mem: pkgserver.NewMemCache(memSize, 0)}
-	if !opts.RehashAlways {
-		l.files = pkgserver.NewVerifiedFiles(pkgserver.DefaultSettleTime)
+	set, err := shelf.NewSet(st, shelf.SetOptions{Policy: policy, Tag: ref.Tag, CheckBlobs: opts.CheckBlobs || opts.DeepCheck,
+		Deep: opts.DeepCheck, MemoryCache: memSize, CopyDir: copyDir, CopySize: cacheSize, Logger: log, Now: f.Now})
+	if err != nil {
+		return err
 	}
+	l := &serveLoader{set: set, ref: ref, view: view, log: log}
 
 	if opts.PrintClientConfig {
-		src, _, err := l.load(ctx, true)
+		src, err := l.load(ctx, true)
 		if err != nil {
 			return err
 		}
@@ -314,8 +323,8 @@ func runServe(ctx context.Context, f *Factory, opts *ServeOptions) error {
 	if !opts.AccessLog {
 		srvLog = slog.New(levelFilter{h, slog.LevelWarn})
 	}
-	srv := pkgserver.New(nil, pkgserver.Options{Logger: srvLog, MaxConcurrent: opts.MaxConcurrent, Version: version(), View: string(view), Cache: cache, Now: f.Now,
-		Gatherer: serveMetrics()})
+	srv := pkgserver.New(nil, pkgserver.Options{Logger: srvLog, MaxConcurrent: opts.MaxConcurrent, MaxPerClient: opts.MaxPerClient,
+		Version: version(), View: string(view), Stats: set.Stats, Now: f.Now, Gatherer: serveMetrics()})
 
 	// Listen before the first load, so that a load balancer sees 503
 	// ("not loaded yet") rather than a refused connection while a large
@@ -481,49 +490,15 @@ func (l levelFilter) Enabled(ctx context.Context, lv slog.Level) bool {
 	return lv >= l.min && l.Handler.Enabled(ctx, lv)
 }
 
-// readOnlyStorage is the fetcher (maybe the cache) with the store's Exists
-// and Resolve, what shelf.Verify reads.
-type readOnlyStorage struct {
-	content.Fetcher
-	st *store.Store
-}
-
-func (r readOnlyStorage) Exists(ctx context.Context, d ocispec.Descriptor) (bool, error) {
-	return r.st.Exists(ctx, d)
-}
-
-func (r readOnlyStorage) Resolve(ctx context.Context, ref string) (ocispec.Descriptor, error) {
-	return r.st.Resolve(ctx, ref)
-}
-
-// serveLoader turns the store into a BundleSource: it lists the bundles,
-// verifies them and remembers what it verified, so that a poll that finds
-// nothing new costs one stat (layouts) or one tag listing (registries).
+// serveLoader hands what the verified set (shelf.Set) loads to the
+// server, with the registry views built over it.
 type serveLoader struct {
-	st     *store.Store
+	set    *shelf.Set
 	ref    store.Reference
-	fetch  content.Fetcher
-	policy *trust.Policy // nil: --insecure-no-verify
-	deep   bool
-	// checkBlobs runs bundle.Check on every new bundle and on forced
-	// reloads; without it only bundles holding suspects are checked.
-	checkBlobs bool
-	view       pkgserver.ViewMode
-	log        *slog.Logger
-	now        func() time.Time
-	mem        *pkgserver.MemCache      // nil: --memory-cache 0
-	files      *pkgserver.VerifiedFiles // nil: --rehash-always
-
-	// checked are the bundle index digests whose Check passed; read are the
-	// bundles read so far. Only the reload loop (one goroutine) uses them.
-	checked map[digest.Digest]bool
-	read    map[digest.Digest]*bundle.Bundle
-	tags    map[string]digest.Digest // the last listing
-	src     *pkgserver.BundleSource
-	status  pkgserver.Status
-	// found and unknownKeys count the last load's bundles and those
-	// rejected because only keys the policy does not trust signed them.
-	found, unknownKeys int
+	view   pkgserver.ViewMode
+	log    *slog.Logger
+	src    *pkgserver.BundleSource // what the server serves
+	status pkgserver.Status
 }
 
 // errNoKeyMatches says every bundle of the store is signed, but by none of
@@ -542,8 +517,8 @@ func init() {
 // which no reload will cure. An empty store, or unsigned bundles, may
 // still be filled or signed while serving.
 func (l *serveLoader) neverServable() error {
-	if l.src == nil && l.found > 0 && l.unknownKeys == l.found {
-		return fmt.Errorf("%w (check --key / --policy): %s", errNoKeyMatches, l.status.Reason)
+	if sh := l.set.Current(); sh != nil && sh.Reason() != "" && sh.Found() > 0 && sh.Rejections(trust.OutcomeUnknownKeys) == sh.Found() {
+		return fmt.Errorf("%w (check --key / --policy): %s", errNoKeyMatches, sh.Reason())
 	}
 	return nil
 }
@@ -566,10 +541,29 @@ func (l *serveLoader) permanentLoadError(err error) bool {
 		strings.Contains(msg, "x509: ")
 }
 
+// load loads the set and builds the source when it changed (or force).
+func (l *serveLoader) load(ctx context.Context, force bool) (*pkgserver.BundleSource, error) {
+	sh, changed, err := l.set.Load(ctx, force)
+	if err != nil {
+		return nil, err
+	}
+	if !changed && !force && l.src != nil {
+		return l.src, nil
+	}
+	src, err := pkgserver.NewBundleSource(ctx, sh, pkgserver.SourceOptions{View: l.view, Logger: l.log, Previous: l.src})
+	if err != nil {
+		return nil, err
+	}
+	l.src = src
+	l.status = pkgserver.Status{Bundles: sh.Bundles(), Items: src.Counts(), Reloaded: sh.Loaded(), Reason: sh.Reason()}
+	return src, nil
+}
+
 // reloadOnce reloads and hands the result to srv; on failure srv keeps
 // what it serves. It returns the load's error.
 func (l *serveLoader) reloadOnce(ctx context.Context, srv *pkgserver.Server, force bool) error {
-	src, changed, err := l.load(ctx, force)
+	prev := l.src
+	src, err := l.load(ctx, force)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -579,201 +573,17 @@ func (l *serveLoader) reloadOnce(ctx context.Context, srv *pkgserver.Server, for
 		st.ReloadError = err.Error()
 		if l.src == nil {
 			st.Reason = "store " + l.ref.String() + " could not be read: " + err.Error()
-		}
-		if l.src == nil {
 			srv.Update(nil, st)
-		} else {
-			srv.Update(l.src, st)
+			return err
 		}
+		srv.Update(l.src, st)
 		return err
 	}
-	if !changed && !force {
-		return nil
-	}
-	if src == nil {
-		srv.Update(nil, l.status)
+	if src == prev && !force {
 		return nil
 	}
 	srv.Update(src, l.status)
 	return nil
-}
-
-// servedRef is one bundle found under one or more tags.
-type servedRef struct {
-	desc ocispec.Descriptor
-	tags []string
-}
-
-// load lists and verifies the store's bundles and builds the source. It
-// reports whether anything changed since the last load; when nothing did
-// (and force is false) it returns the current source untouched.
-func (l *serveLoader) load(ctx context.Context, force bool) (*pkgserver.BundleSource, bool, error) {
-	layoutChanged, err := l.st.Reload(ctx)
-	if err != nil {
-		return nil, false, err
-	}
-	tags, refs, err := l.list(ctx)
-	if err != nil {
-		return nil, false, err
-	}
-	quarantined := map[digest.Digest]bool{}
-	if l.src != nil {
-		for _, d := range l.src.Suspects() {
-			quarantined[d] = true
-		}
-	}
-	if !force && l.tags != nil && !layoutChanged && len(quarantined) == 0 && mapsEqual(tags, l.tags) {
-		return l.src, false, nil
-	}
-	l.tags = tags
-
-	var ok []*bundle.Bundle
-	var infos []pkgserver.BundleInfo
-	var rejected []string
-	l.found, l.unknownKeys = len(refs), 0
-	for _, r := range refs {
-		name := strings.Join(r.tags, ",")
-		reject := func(why string) {
-			l.log.Error("bundle rejected: not served", slog.String("tag", name), slog.String("digest", r.desc.Digest.String()), slog.String("reason", why))
-			rejected = append(rejected, name+": "+why)
-			delete(l.checked, r.desc.Digest)
-		}
-		// Without --check-blobs, a bundle is trusted through its digest
-		// chain (signature → index → tarball digests) and every tarball is
-		// verified while it streams; only bundles with a suspect tarball
-		// get a full check.
-		suspect := false
-		if b, ok := l.read[r.desc.Digest]; ok {
-			for _, e := range b.Entries {
-				if quarantined[e.Whole.Digest] {
-					suspect = true
-				}
-			}
-		}
-		full := suspect || (l.checkBlobs && (force || !l.checked[r.desc.Digest]))
-		res, err := shelf.Verify(ctx, readOnlyStorage{l.fetch, l.st}, r.desc, shelf.VerifyOptions{
-			Policy: l.policy, Signatures: l.st, IndexesOnly: !full, Deep: l.deep, NoClosure: true})
-		if ctx.Err() != nil {
-			return nil, false, ctx.Err()
-		}
-		if err != nil {
-			var ve *trust.VerificationError
-			if errors.As(err, &ve) && ve.Outcome == trust.OutcomeUnknownKeys {
-				l.unknownKeys++
-			}
-			why := err.Error()
-			if res != nil && res.Check != nil && len(res.Check.Problems) > 0 {
-				why = fmt.Sprintf("%d integrity problems, first: %v", len(res.Check.Problems), res.Check.Problems[0])
-			}
-			reject(why)
-			continue
-		}
-		b := res.Bundle
-		l.read[r.desc.Digest] = b
-		if full {
-			l.checked[r.desc.Digest] = true
-		}
-		var signers []string
-		if res.Signature != nil {
-			signers = res.Signature.Signers
-		}
-		items := map[string]int{}
-		for k, n := range countKinds(b) {
-			items[string(k)] = n
-		}
-		if signers == nil {
-			signers = []string{}
-		}
-		infos = append(infos, pkgserver.BundleInfo{Tag: name, Digest: r.desc.Digest.String(), Created: b.Created, Signers: signers, Items: items})
-		l.log.Info("bundle verified", slog.String("tag", name), slog.String("digest", r.desc.Digest.String()),
-			slog.String("signers", strings.Join(signers, ",")), slog.Int("items", len(b.Entries)))
-		ok = append(ok, b)
-	}
-	// Forget bundles no tag names any more.
-	current := map[digest.Digest]bool{}
-	for _, r := range refs {
-		current[r.desc.Digest] = true
-	}
-	for d := range l.read {
-		if !current[d] {
-			delete(l.read, d)
-			delete(l.checked, d)
-		}
-	}
-	st := pkgserver.Status{Bundles: infos, Reloaded: l.now()}
-	if len(ok) == 0 {
-		switch {
-		case len(refs) == 0:
-			st.Reason = "no bundle in " + l.ref.String()
-		default:
-			st.Reason = fmt.Sprintf("no verified bundle in %s: %d found, all rejected: %s", l.ref.String(), len(refs), strings.Join(rejected, "; "))
-		}
-		l.log.Error("serving nothing", slog.String("reason", st.Reason))
-		l.src, l.status = nil, st
-		return nil, true, nil
-	}
-	src, err := pkgserver.NewBundleSource(ctx, l.fetch, ok, pkgserver.SourceOptions{View: l.view, Logger: l.log, Previous: l.src, MemCache: l.mem, Files: l.files})
-	if err != nil {
-		return nil, false, err
-	}
-	st.Items = src.Counts()
-	l.src, l.status = src, st
-	return src, true, nil
-}
-
-// list resolves every tag (signature tags included, so that a new
-// signature is noticed) and returns the bundles among them.
-func (l *serveLoader) list(ctx context.Context) (map[string]digest.Digest, []servedRef, error) {
-	var tags []string
-	if l.ref.Tag != "" {
-		tags = []string{l.ref.Tag}
-	} else {
-		var err error
-		if tags, err = l.st.Tags(ctx); err != nil {
-			return nil, nil, fmt.Errorf("%s: listing tags: %w", l.ref.Location(), err)
-		}
-	}
-	out := map[string]digest.Digest{}
-	byDigest := map[digest.Digest]*servedRef{}
-	var order []digest.Digest
-	for _, t := range tags {
-		d, err := l.st.Resolve(ctx, t)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", l.ref.WithTag(t), err)
-		}
-		out[t] = d.Digest
-		if shelf.IsSignatureTag(t) {
-			continue
-		}
-		if ok, err := shelf.IsBundle(ctx, l.st, d); err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", l.ref.WithTag(t), err)
-		} else if !ok {
-			continue
-		}
-		if r, ok := byDigest[d.Digest]; ok {
-			r.tags = append(r.tags, t)
-			continue
-		}
-		byDigest[d.Digest] = &servedRef{desc: d, tags: []string{t}}
-		order = append(order, d.Digest)
-	}
-	refs := make([]servedRef, 0, len(order))
-	for _, d := range order {
-		refs = append(refs, *byDigest[d])
-	}
-	return out, refs, nil
-}
-
-func mapsEqual(a, b map[string]digest.Digest) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // printClientConfig prints what users set to use this server.

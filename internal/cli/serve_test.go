@@ -173,7 +173,11 @@ func bundleTags(m map[string]any) string {
 		for _, s := range bm["signers"].([]any) {
 			signers = append(signers, s.(string))
 		}
-		tags = append(tags, bm["tag"].(string)+"["+strings.Join(signers, ",")+"]")
+		var names []string
+		for _, n := range bm["tags"].([]any) {
+			names = append(names, n.(string))
+		}
+		tags = append(tags, strings.Join(names, ",")+"["+strings.Join(signers, ",")+"]")
 	}
 	return strings.Join(tags, " ")
 }
@@ -191,7 +195,7 @@ func Test_runServe_Usage(t *testing.T) {
 		{[]string{"serve", "--store", ".", "--key", "k.pub", "--insecure-no-verify"}, "shoebox: --policy, --key and --insecure-no-verify exclude each other\n"},
 		{[]string{"serve", "--store", ".", "--insecure-no-verify", "--registry-view", "some"}, "shoebox: --registry-view \"some\": want available or full\n"},
 		{[]string{"serve", "--store", ".", "--insecure-no-verify", "--tls-cert", "c.pem"}, "shoebox: --tls-cert and --tls-key go together\n"},
-		{[]string{"serve", "--store", ".", "--insecure-no-verify", "--cache-dir", "c", "--cache-size", "lots"}, "shoebox: --cache-size \"lots\": want a positive size such as 500M or 50GiB\n"},
+		{[]string{"serve", "--store", ".", "--insecure-no-verify", "--cache-dir", "c", "--cache-size", "lots"}, "shoebox: --cache-size \"lots\": want a size such as 500M or 50GiB, or 0\n"},
 	} {
 		code, out, errOut := runTest(t, tc.args...)
 		if code != ExitUsage || out != "" || errOut != tc.msg+"Run 'shoebox --help' for usage.\n" {
@@ -211,12 +215,15 @@ func Test_runServe_PrintClientConfig(t *testing.T) {
 
 	// The hash the server will advertise.
 	ro := openRW(t, dest)
-	d, _ := ro.Resolve(context.Background(), "v1")
-	b, err := bundle.Read(context.Background(), ro, d)
+	set, err := shelf.NewSet(ro, shelf.SetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := pkgserver.NewBundleSource(context.Background(), ro, []*bundle.Bundle{b}, pkgserver.SourceOptions{})
+	sh, _, err := set.Load(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := pkgserver.NewBundleSource(context.Background(), sh, pkgserver.SourceOptions{})
 	ro.Close()
 	if err != nil {
 		t.Fatal(err)
@@ -261,10 +268,12 @@ func Test_runServe(t *testing.T) {
 	sign(st, "v1")
 	st.Close()
 
-	// --memory-cache 0: the tampering below happens after the item was
-	// served once; with the memory cache its verified copy (the right
-	// bytes) would keep being served, which TestServe_MemCache covers.
-	addr, _, stop := serveHarness(t, "--store", dest, "--key", pub, "--addr", "127.0.0.1:0", "--reload-interval", "0", "--log-format", "json", "--memory-cache", "0")
+	// --memory-cache 0 --cache-size 0: the tampering below happens after
+	// the item was served once; with the memory cache or a private copy
+	// its verified bytes (the right ones) would keep being served, which
+	// pkg/pkgserver's tests cover.
+	addr, _, stop := serveHarness(t, "--store", dest, "--key", pub, "--addr", "127.0.0.1:0", "--reload-interval", "0", "--log-format", "json",
+		"--memory-cache", "0", "--cache-size", "0")
 	base := "http://" + addr
 	if code, body, _ := httpGet(t, base+"/healthz"); code != 200 || body != "ok\n" {
 		t.Errorf("/healthz = %d %q", code, body)
@@ -300,8 +309,8 @@ func Test_runServe(t *testing.T) {
 		}
 	}
 
-	// A tampered blob: the transfer is cut, and after a reload the bundles
-	// holding it are no longer served.
+	// A tampered blob: the transfer is cut, and the item is withdrawn (404),
+	// also after a reload; the bundles stay, with their other items.
 	ro = openRW(t, dest)
 	e := itemEntry(t, ro, only)
 	ro.Close()
@@ -321,8 +330,12 @@ func Test_runServe(t *testing.T) {
 	if code, _, _ := httpGet(t, base+only); code != 404 {
 		t.Errorf("GET %s after reload = %d, want 404", only, code)
 	}
-	if got := bundleTags(metaOf(t, addr)); got != "v1["+keyIDOf(t, pub)+"]" {
-		t.Errorf("/meta bundles after tampering with v2 = %s, want only v1", got)
+	if got := bundleTags(metaOf(t, addr)); got != "v1["+keyIDOf(t, pub)+"] v2["+keyIDOf(t, pub)+"]" {
+		t.Errorf("/meta bundles after tampering with v2 = %s, want both", got)
+	}
+	if code, metrics, _ := httpGet(t, base+"/metrics"); code != 200 || !strings.Contains(metrics, "shoebox_serve_withdrawals_total 1\n") ||
+		!strings.Contains(metrics, "shoebox_serve_withdrawn_items 1\n") {
+		t.Errorf("/metrics does not count the withdrawal:\n%s", metrics)
 	}
 
 	code, errOut := stop()
@@ -330,7 +343,7 @@ func Test_runServe(t *testing.T) {
 		t.Errorf("serve exit %d after cancel, want 0", code)
 	}
 	for _, s := range []string{`"msg":"bundle rejected: not served","tag":"v2"`, `"reason":"sha256:`, `unsigned`,
-		`"msg":"bundle verified","tag":"v1"`, `"msg":"item withdrawn: content failed verification"`, `"msg":"shutting down"`} {
+		`"msg":"bundle verified","tag":"v1"`, `"msg":"item withdrawn: not served until its blob changes and verifies"`, `"msg":"shutting down"`} {
 		if !strings.Contains(errOut, s) {
 			t.Errorf("log lacks %q:\n%s", s, errOut)
 		}
@@ -482,8 +495,9 @@ func Test_runServe_TLS(t *testing.T) {
 // A tarball tampered with before start: by default serve reads no blob at
 // start (the signed digest chain pins every tarball), so the bundle is
 // served, but the tampered tarball is never delivered complete: its first
-// GET is cut off and withdraws it, and a reload then rejects its bundle.
-// With --check-blobs the bundle is rejected at start.
+// GET is cut off and withdraws it, also across a forced reload, while the
+// bundle's other items are served. With --check-blobs the bundle is
+// rejected at start.
 func Test_runServe_TamperedBeforeStart(t *testing.T) {
 	w, static := testWorld(t)
 	dest := filepath.Join(t.TempDir(), "stick")
@@ -530,10 +544,13 @@ func Test_runServe_TamperedBeforeStart(t *testing.T) {
 			t.Errorf("GET %s again = %d, want 404 (withdrawn)", path, code)
 		}
 		serveTestReload(t)
-		if got := bundleTags(metaOf(t, addr)); got != "" {
-			t.Errorf("/meta bundles after a reload = %q, want none (the suspect bundle failed its check)", got)
+		if got := bundleTags(metaOf(t, addr)); got != "v1[]" {
+			t.Errorf("/meta bundles after a reload = %q, want v1", got)
 		}
-		if code, errOut := stop(); code != 0 || !strings.Contains(errOut, `"msg":"item withdrawn: content failed verification"`) {
+		if code, _, _ := httpGet(t, base+path); code != 404 {
+			t.Errorf("GET %s after a reload = %d, want 404 (still withdrawn)", path, code)
+		}
+		if code, errOut := stop(); code != 0 || !strings.Contains(errOut, `"msg":"item withdrawn: not served until its blob changes and verifies"`) {
 			t.Errorf("exit %d, log:\n%s", code, errOut)
 		}
 	})

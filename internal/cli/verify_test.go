@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -450,6 +451,18 @@ func Test_runVerify_Tampering(t *testing.T) {
 		{"removed blob", false, func(l string) { os.Remove(blobPath(l, pkg.Whole.Digest.String())) },
 			"    " + pkg.Item.String() + ": " + pkg.Whole.Digest.String() + ": integrity check failed: " + pkg.Whole.Digest.String() + ": application/vnd.oci.image.layer.v1.tar+gzip: not found\n",
 			"bundle " + e.digest + ": 1 problems: integrity check failed\n" + pkg.Item.String()},
+		{"blob replaced by a symlink to a readable file", false, func(l string) {
+			p := blobPath(l, art.Whole.Digest.String())
+			os.Remove(p)
+			os.Symlink("/etc/passwd", p)
+		}, "    " + art.Item.String() + ": " + art.Whole.Digest.String() + ": integrity check failed: blob " + art.Whole.Digest.String() + ": a symbolic link, not a regular file of the blob's size (mismatched digest)\n",
+			"bundle " + e.digest + ": 1 problems: integrity check failed\n" + art.Item.String()},
+		{"truncated blob", false, func(l string) {
+			p := blobPath(l, art.Whole.Digest.String())
+			os.Chmod(p, 0o644)
+			os.Truncate(p, art.Whole.Size-1)
+		}, "    " + art.Item.String() + ": " + art.Whole.Digest.String() + ": integrity check failed: blob " + art.Whole.Digest.String() + ": " +
+			strconv.FormatInt(art.Whole.Size-1, 10) + " bytes, want " + strconv.FormatInt(art.Whole.Size, 10) + ": not a regular file of the blob's size (mismatched digest)\n", ""},
 		{"replaced manifest", false, func(l string) {
 			mb, _ := os.ReadFile(blobPath(l, art.Manifest.Digest.String()))
 			os.WriteFile(blobPath(l, pkg.Manifest.Digest.String()), mb, 0o644)

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/pkgserver"
+	"github.com/shoebox-jl/shoebox/pkg/shelf"
 )
 
 // Each request gets one access log record, from either front end, with
@@ -21,11 +21,8 @@ import (
 // it has been sent.
 func TestServe_AccessLog(t *testing.T) {
 	st := openLayout(t, t.TempDir())
-	b, tgz, h := artifactBundle(t, st, 31, 300<<10, 0)
-	src, err := pkgserver.NewBundleSource(t.Context(), st, []*bundle.Bundle{b}, pkgserver.SourceOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, tgz, h := artifactBundle(t, st, 31, 300<<10, 0)
+	src, _ := newSource(t, st, shelf.SetOptions{})
 	for _, e := range []engine{engineFast, engineNet} {
 		t.Run(string(e), func(t *testing.T) {
 			// slog's handler serialises its writes; reading the file back

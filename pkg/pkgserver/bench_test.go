@@ -6,8 +6,8 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/pkgserver"
+	"github.com/shoebox-jl/shoebox/pkg/shelf"
 	"github.com/shoebox-jl/shoebox/pkg/treehash"
 	"github.com/valyala/fasthttp"
 )
@@ -24,11 +24,8 @@ func (d *discardWriter) WriteHeader(int)             {}
 // with digest verification. hack/bench-serve.sh measures the whole server.
 func BenchmarkServer_Artifact10K(b *testing.B) {
 	st := openLayout(b, b.TempDir())
-	bd, tgz, h := artifactBundle(b, st, 1, 10<<10, 0)
-	src, err := pkgserver.NewBundleSource(b.Context(), st, []*bundle.Bundle{bd}, pkgserver.SourceOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	_, tgz, h := artifactBundle(b, st, 1, 10<<10, 0)
+	src, _ := newSource(b, st, shelf.SetOptions{})
 	srv := pkgserver.New(src, pkgserver.Options{})
 	req := httptest.NewRequest(http.MethodGet, "/artifact/"+h.String(), nil)
 	b.SetBytes(int64(len(tgz)))
@@ -41,11 +38,8 @@ func BenchmarkServer_Artifact10K(b *testing.B) {
 // memCacheServer serves one 8 KiB artifact with a memory cache.
 func memCacheServer(b *testing.B) (*pkgserver.Server, []byte, treehash.Hash) {
 	st := openLayout(b, b.TempDir())
-	bd, tgz, h := artifactBundle(b, st, 1, 8<<10, 0)
-	src, err := pkgserver.NewBundleSource(b.Context(), st, []*bundle.Bundle{bd}, pkgserver.SourceOptions{MemCache: pkgserver.NewMemCache(1<<20, 0)})
-	if err != nil {
-		b.Fatal(err)
-	}
+	_, tgz, h := artifactBundle(b, st, 1, 8<<10, 0)
+	src, _ := newSource(b, st, shelf.SetOptions{MemoryCache: 1 << 20})
 	return pkgserver.New(src, pkgserver.Options{}), tgz, h
 }
 

@@ -7,23 +7,27 @@ import (
 	"os"
 	"strconv"
 	"sync"
+
+	"github.com/shoebox-jl/shoebox/pkg/shelf"
 )
 
 // bufPool holds the copy buffers; a body is copied through two of them
 // (the one being sent and the one held back).
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b }}
 
-// sendChunk is how much of a verified file is handed to the kernel per
-// write deadline: a client that keeps reading is never cut off, one that
-// stops is within WriteTimeout.
-const sendChunk = 8 << 20
+// SendChunk is how much of a verified file is handed to the kernel per
+// write deadline (Options.WriteTimeout): a client that takes at least this
+// much per WriteTimeout is never cut off, one that stops is within it.
+// Streamed bodies are written in smaller chunks (128 KiB).
+const SendChunk = 512 << 10
 
 // body is a content body being sent, by either front end. It holds the
-// request's slot until closed. A verified file (file set) goes to the
-// socket by sendfile; anything else is read through the verifying reader
-// with the last chunk held back until the whole verified, so that a
-// failure at any point leaves the client short of Content-Length, never
-// with a complete-looking body.
+// request's slot until closed. A verified private copy (file set) goes to
+// the socket by sendfile; anything else is the shelf's verifying stream
+// (which holds back the window's end until the whole tarball verified),
+// read here with one more chunk held back, so that a failure at any point
+// leaves the client short of Content-Length, never with a
+// complete-looking body.
 //
 // It implements io.WriterTo (the front ends write it with WriteTo) and
 // fasthttp's ReadCloserWithError (CloseWithError is called once the
@@ -33,10 +37,9 @@ type body struct {
 	req     *request
 	res     Resource
 	rep     *reply
-	rc      io.ReadSeekCloser
-	file    *os.File // rc, when it is a verified file
+	sb      *shelf.Bytes
+	file    *os.File // sb.File, positioned at sb.Offset
 	length  int64
-	whole   bool   // rc is read from 0 to its end, so that it verifies
 	release func() // gives the slot back
 
 	// deadline, if set, extends the connection's write deadline; the
@@ -46,18 +49,13 @@ type body struct {
 	pa, pb    *[]byte
 	pend      []byte // read, not yet sent
 	next      []byte
-	srcDone   bool // the source ended cleanly (and verified, if whole)
+	srcDone   bool // the source ended cleanly (and verified)
 	sent      int64
 	aborted   bool
 	closeOnce sync.Once
 }
 
-func (b *body) src() io.Reader {
-	if b.whole {
-		return b.rc
-	}
-	return io.LimitReader(b.rc, b.length-b.sent-int64(len(b.pend)))
-}
+func (b *body) src() io.Reader { return b.sb.Stream }
 
 // prime reads the first chunk before anything is sent, so that a store
 // that fails at once (a registry refusing, a small tarball that does not
@@ -150,7 +148,7 @@ func (b *body) write(w io.Writer, p []byte) error {
 // uses sendfile(2).
 func (b *body) sendFile(w io.Writer) (int64, error) {
 	for b.sent < b.length {
-		chunk := min(b.length-b.sent, sendChunk)
+		chunk := min(b.length-b.sent, SendChunk)
 		if b.deadline != nil {
 			b.deadline()
 		}
@@ -192,7 +190,7 @@ func (b *body) discard() { b.close(false) }
 
 func (b *body) close(record bool) {
 	b.closeOnce.Do(func() {
-		b.rc.Close()
+		b.sb.Close()
 		if b.pa != nil {
 			bufPool.Put(b.pa)
 			bufPool.Put(b.pb)

@@ -24,7 +24,8 @@ func (s *Server) ServeFastHTTP(ctx *fasthttp.RequestCtx) {
 			path = p
 		}
 	}
-	req := &request{ctx: context.WithoutCancel(ctx), method: string(ctx.Method()), path: path, remote: ctx.RemoteAddr().String, start: s.stamp(),
+	req := &request{ctx: context.WithoutCancel(ctx), method: string(ctx.Method()), path: path, remote: ctx.RemoteAddr().String,
+		client: func() string { return ctx.RemoteIP().String() }, start: s.stamp(),
 		header: func(name string) string { return string(ctx.Request.Header.Peek(name)) }}
 	rep := s.answer(req)
 	h := &ctx.Response.Header

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/julia"
 	"github.com/shoebox-jl/shoebox/pkg/pkgserver"
+	"github.com/shoebox-jl/shoebox/pkg/shelf"
 	"github.com/shoebox-jl/shoebox/pkg/store"
 	"github.com/shoebox-jl/shoebox/pkg/transfer"
 	"github.com/shoebox-jl/shoebox/pkg/upstream"
@@ -115,8 +117,19 @@ func openLayout(t testing.TB, dir string) *store.Store {
 	return s
 }
 
-// testServer is a running front end.
-type testServer struct{ URL string }
+// testServer is a running front end over a verified set.
+type testServer struct {
+	URL string
+	set *shelf.Set
+}
+
+// serveOpts configure a test server: the registry view, the verified set
+// (no policy: these tests play with bytes, not signatures) and the server.
+type serveOpts struct {
+	view pkgserver.ViewMode
+	set  shelf.SetOptions
+	srv  pkgserver.Options
+}
 
 // engine names a front end: the fasthttp one `shoebox serve` runs, or
 // net/http (Server as an http.Handler).
@@ -127,39 +140,64 @@ const (
 	engineNet  engine = "net/http"
 )
 
-type serveFunc func(t *testing.T, fetcher content.Fetcher, opts pkgserver.SourceOptions, bundles ...*bundle.Bundle) (*testServer, *pkgserver.Server, *pkgserver.BundleSource)
+type serveFunc func(t *testing.T, st *store.Store, o serveOpts, bundles ...*bundle.Bundle) (*testServer, *pkgserver.Server, *pkgserver.BundleSource)
 
 // forEachEngine runs f once per front end, as subtests.
 func forEachEngine(t *testing.T, f func(t *testing.T, serve serveFunc)) {
 	for _, e := range []engine{engineFast, engineNet} {
 		t.Run(string(e), func(t *testing.T) {
-			f(t, func(t *testing.T, fetcher content.Fetcher, opts pkgserver.SourceOptions, bundles ...*bundle.Bundle) (*testServer, *pkgserver.Server, *pkgserver.BundleSource) {
-				return serveWith(t, e, fetcher, opts, bundles...)
+			f(t, func(t *testing.T, st *store.Store, o serveOpts, bundles ...*bundle.Bundle) (*testServer, *pkgserver.Server, *pkgserver.BundleSource) {
+				return serveWith(t, e, st, o, bundles...)
 			})
 		})
 	}
 }
 
-// serve builds a BundleSource over bundles and serves it on 127.0.0.1
-// with the fasthttp front end.
-func serve(t *testing.T, fetcher content.Fetcher, opts pkgserver.SourceOptions, bundles ...*bundle.Bundle) (*testServer, *pkgserver.Server, *pkgserver.BundleSource) {
-	return serveWith(t, engineFast, fetcher, opts, bundles...)
+// serve loads the verified set of st, which must be bundles, and serves
+// it on 127.0.0.1 with the fasthttp front end.
+func serve(t *testing.T, st *store.Store, o serveOpts, bundles ...*bundle.Bundle) (*testServer, *pkgserver.Server, *pkgserver.BundleSource) {
+	return serveWith(t, engineFast, st, o, bundles...)
 }
 
-func serveWith(t *testing.T, e engine, fetcher content.Fetcher, opts pkgserver.SourceOptions, bundles ...*bundle.Bundle) (*testServer, *pkgserver.Server, *pkgserver.BundleSource) {
+func serveWith(t *testing.T, e engine, st *store.Store, o serveOpts, bundles ...*bundle.Bundle) (*testServer, *pkgserver.Server, *pkgserver.BundleSource) {
 	t.Helper()
-	src, err := pkgserver.NewBundleSource(context.Background(), fetcher, bundles, opts)
+	set, err := shelf.NewSet(st, o.set)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := pkgserver.New(src, pkgserver.Options{Version: "test"})
+	sh, _, err := set.Load(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, want []string
+	for _, bi := range sh.Bundles() {
+		got = append(got, bi.Digest)
+	}
+	for _, b := range bundles {
+		want = append(want, b.Index.Digest.String())
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("the verified set holds %v, want %v (rejected: %v)", got, want, sh.Rejected())
+	}
+	src, err := pkgserver.NewBundleSource(context.Background(), sh, pkgserver.SourceOptions{View: o.view})
+	if err != nil {
+		t.Fatal(err)
+	}
+	so := o.srv
+	if so.Version == "" {
+		so.Version = "test"
+	}
+	so.Stats = set.Stats
+	srv := pkgserver.New(src, so)
 	srv.Update(src, pkgserver.Status{Items: src.Counts()})
 	if e == engineNet {
 		hs := httptest.NewServer(srv)
 		t.Cleanup(hs.Close)
-		return &testServer{URL: hs.URL}, srv, src
+		return &testServer{URL: hs.URL, set: set}, srv, src
 	}
-	return &testServer{URL: "http://" + listenFast(t, srv)}, srv, src
+	return &testServer{URL: "http://" + listenFast(t, srv), set: set}, srv, src
 }
 
 // listenFast serves srv with its fasthttp front end on 127.0.0.1 until
@@ -244,4 +282,22 @@ func held(bs ...*bundle.Bundle) map[[2]string]bool {
 		}
 	}
 	return out
+}
+
+// newSource loads the verified set of st and builds the source over it.
+func newSource(t testing.TB, st *store.Store, o shelf.SetOptions) (*pkgserver.BundleSource, *shelf.Set) {
+	t.Helper()
+	set, err := shelf.NewSet(st, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh, _, err := set.Load(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := pkgserver.NewBundleSource(context.Background(), sh, pkgserver.SourceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src, set
 }

@@ -19,7 +19,6 @@ import (
 
 	"github.com/shoebox-jl/shoebox/internal/tarx"
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
-	"github.com/shoebox-jl/shoebox/pkg/pkgserver"
 	"github.com/shoebox-jl/shoebox/pkg/store"
 	"github.com/shoebox-jl/shoebox/pkg/treehash"
 )
@@ -75,6 +74,9 @@ func artifactBundle(t testing.TB, st *store.Store, seed uint64, fileSize, size i
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := st.Tag(ctx, idx, "artifact-"+strconv.FormatUint(seed, 10)); err != nil {
+		t.Fatal(err)
+	}
 	return readBundle(t, st, idx), tgz, h.SkipEmpty
 }
 
@@ -84,7 +86,7 @@ func TestServe_HeadAndRange(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, serve serveFunc) {
 		st := openLayout(t, t.TempDir())
 		b, tgz, h := artifactBundle(t, st, 1, 2000, 2685)
-		hs, _, _ := serve(t, st, pkgserver.SourceOptions{}, b)
+		hs, _, _ := serve(t, st, serveOpts{}, b)
 		url := hs.URL + "/artifact/" + h.String()
 
 		resp, body := do(t, http.MethodHead, url)
@@ -155,7 +157,7 @@ func TestServe_NotFoundAndLowercase(t *testing.T) {
 		w, _ := testWorld(t)
 		st := openLayout(t, t.TempDir())
 		b := pushManifests(t, st, "v1", created, w.Manifests[0])
-		hs, _, _ := serve(t, st, pkgserver.SourceOptions{}, b)
+		hs, _, _ := serve(t, st, serveOpts{}, b)
 		var pkg bundle.Entry
 		for _, e := range b.Entries {
 			if e.Kind == bundle.KindPackage {
@@ -193,7 +195,7 @@ func TestServe_RegistriesEndpoint(t *testing.T) {
 		w, _ := testWorld(t)
 		st := openLayout(t, t.TempDir())
 		b := pushManifests(t, st, "v1", created, w.Manifests[0])
-		hs, _, src := serve(t, st, pkgserver.SourceOptions{}, b)
+		hs, _, src := serve(t, st, serveOpts{}, b)
 		want := "/registry/" + src.Views()[0].UUID.String() + "/" + src.Views()[0].Hash.String() + "\n"
 		line := regexp.MustCompile(`^/registry/([a-z0-9]+-){4}[a-z0-9]+/[a-z0-9]+$`) // PkgServer's test
 		for _, p := range []string{"/registries", "/registries.eager", "/registries.conservative"} {
@@ -223,7 +225,7 @@ func TestServe_TamperedBlobAborts(t *testing.T) {
 		st := openLayout(t, dir)
 		b, tgz, h := artifactBundle(t, st, 7, 512<<10, 0) // several copy buffers
 		small, smallTgz, smallH := artifactBundle(t, st, 8, 1000, 0)
-		hs, _, src := serve(t, st, pkgserver.SourceOptions{}, b, small)
+		hs, _, _ := serve(t, st, serveOpts{}, b, small)
 		url := hs.URL + "/artifact/" + h.String()
 		if resp, body := get(t, url); resp.StatusCode != 200 || !bytes.Equal(body, tgz) {
 			t.Fatalf("GET before tampering = %d, %d bytes", resp.StatusCode, len(body))
@@ -254,7 +256,7 @@ func TestServe_TamperedBlobAborts(t *testing.T) {
 			t.Errorf("GET of the small tampered blob = %d with %d bytes, want 502 and nothing", resp.StatusCode, len(body))
 		}
 		want := []digest.Digest{digest.FromBytes(tgz), digest.FromBytes(smallTgz)}
-		if q := src.Quarantined(); len(q) != 2 || !(q[0] == want[0] && q[1] == want[1] || q[0] == want[1] && q[1] == want[0]) {
+		if q := hs.set.Withdrawn(); len(q) != 2 || !(q[0] == want[0] && q[1] == want[1] || q[0] == want[1] && q[1] == want[0]) {
 			t.Errorf("Quarantined() = %v, want %v", q, want)
 		}
 		for _, u := range []string{url, hs.URL + "/artifact/" + smallH.String()} {

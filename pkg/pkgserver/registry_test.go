@@ -17,7 +17,7 @@ import (
 	"github.com/shoebox-jl/shoebox/internal/testkit/testregistry"
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/julia"
-	"github.com/shoebox-jl/shoebox/pkg/pkgserver"
+	"github.com/shoebox-jl/shoebox/pkg/shelf"
 	"github.com/shoebox-jl/shoebox/pkg/store"
 	"github.com/shoebox-jl/shoebox/pkg/transfer"
 	"github.com/shoebox-jl/shoebox/pkg/upstream"
@@ -82,24 +82,15 @@ func openRemote(t *testing.T, reg *testregistry.Registry, repo string) *store.St
 	return st
 }
 
-// Served from a registry through the read-through cache: the first client
-// fills it, the second is served from it alone.
-func TestServe_FromRegistryWithCache(t *testing.T) {
+// Served from a registry with verified private copies: the first client's
+// reads verify and fill them, the second is served from them alone.
+func TestServe_FromRegistryWithCopies(t *testing.T) {
 	w, _ := testWorld(t)
 	reg, _ := faultyRegistry(t)
 	st := openRemote(t, reg, "julia/bundles")
-	pushManifests(t, st, "v1", created, w.Manifests[0])
-	desc, err := st.Resolve(context.Background(), "v1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cacheDir := t.TempDir()
-	cache, err := pkgserver.NewCache(cacheDir, 64<<20, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := readBundle(t, cache, desc)
-	hs, _, src := serve(t, cache, pkgserver.SourceOptions{}, b)
+	b := pushManifests(t, st, "v1", created, w.Manifests[0])
+	copyDir := t.TempDir()
+	hs, _, src := serve(t, st, serveOpts{set: shelf.SetOptions{CopyDir: copyDir, CopySize: 64 << 20}}, b)
 	if len(src.Registries()) != 1 {
 		t.Fatalf("Registries() = %v", src.Registries())
 	}
@@ -111,9 +102,9 @@ func TestServe_FromRegistryWithCache(t *testing.T) {
 	if _, err := c1.Instantiate(context.Background(), m); err != nil {
 		t.Fatalf("Instantiate from the registry: %v", err)
 	}
-	hits1, misses1, bytes1, files1 := cache.Stats()
-	if misses1 == 0 || files1 == 0 || bytes1 == 0 {
-		t.Fatalf("cache after the first client: %d hits, %d misses, %d bytes, %d files", hits1, misses1, bytes1, files1)
+	s1 := hs.set.Stats()
+	if s1.CopyFills == 0 || s1.CopyFiles == 0 || s1.CopyBytes == 0 || s1.Streams == 0 {
+		t.Fatalf("after the first client: %+v", s1)
 	}
 	c2 := newClient(t, hs.URL, pkgclient.Options{})
 	if err := c2.InstallDefaultRegistries(context.Background()); err != nil {
@@ -131,16 +122,16 @@ func TestServe_FromRegistryWithCache(t *testing.T) {
 			content++
 		}
 	}
-	hits2, misses2, _, _ := cache.Stats()
-	if misses2 != misses1 || hits2-hits1 != int64(content) {
-		t.Errorf("second client: %d new hits, %d new misses; want %d hits, 0 misses", hits2-hits1, misses2-misses1, content)
+	s2 := hs.set.Stats()
+	if s2.Streams != s1.Streams || s2.CopyHits-s1.CopyHits != int64(content) {
+		t.Errorf("second client: %d new streams from the registry, %d new copy hits; want 0 and %d", s2.Streams-s1.Streams, s2.CopyHits-s1.CopyHits, content)
 	}
-	// The cache holds only verified blobs: every file's name is its digest.
-	filepath.WalkDir(cacheDir, func(p string, d os.DirEntry, err error) error {
+	// The copies hold only verified blobs: every file's name is its digest.
+	filepath.WalkDir(copyDir, func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && strings.Contains(p, filepath.Join("blobs", "sha256")) {
 			data, _ := os.ReadFile(p)
 			if digest.FromBytes(data).Encoded() != d.Name() {
-				t.Errorf("cache file %s holds other content", p)
+				t.Errorf("copy %s holds other content", p)
 			}
 		}
 		return nil
@@ -154,7 +145,7 @@ func TestServe_FromRegistryFailures(t *testing.T) {
 	reg, mode := faultyRegistry(t)
 	st := openRemote(t, reg, "julia/faulty")
 	b, tgz, h := artifactBundle(t, st, 3, 512<<10, 0)
-	hs, _, src := serve(t, st, pkgserver.SourceOptions{}, b)
+	hs, _, _ := serve(t, st, serveOpts{}, b)
 	url := hs.URL + "/artifact/" + h.String()
 
 	if resp, body := get(t, url, "Range", "bytes=300000-300099"); resp.StatusCode != 206 || !bytes.Equal(body, tgz[300000:300100]) {
@@ -179,7 +170,7 @@ func TestServe_FromRegistryFailures(t *testing.T) {
 		t.Errorf("GET with the registry dropping the connection: clean 200 of %d bytes", got.Len())
 	}
 	// Transport failures are not the content's fault: nothing withdrawn.
-	if q := src.Quarantined(); len(q) != 0 {
+	if q := hs.set.Withdrawn(); len(q) != 0 {
 		t.Errorf("Quarantined() = %v after transport failures, want none", q)
 	}
 	mode.Store(faultNone)
@@ -213,7 +204,7 @@ func TestServe_SplitItems(t *testing.T) {
 	if split.Kind == "" {
 		t.Fatal("no item split into 3 or more parts")
 	}
-	hs, _, _ := serve(t, st, pkgserver.SourceOptions{}, b)
+	hs, _, _ := serve(t, st, serveOpts{}, b)
 	path := "/artifact/" + split.TreeHash.String()
 	if split.Kind == bundle.KindPackage {
 		path = "/package/" + split.UUID.String() + "/" + split.TreeHash.String()

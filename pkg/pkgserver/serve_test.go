@@ -130,7 +130,7 @@ func TestServe_InstantiateFromLayout(t *testing.T) {
 	st := openLayout(t, t.TempDir())
 	// A subset: only what the first manifest needs.
 	b := pushManifests(t, st, "v1", created, w.Manifests[0])
-	hs, _, src := serve(t, st, pkgserver.SourceOptions{}, b)
+	hs, _, src := serve(t, st, serveOpts{}, b)
 
 	views := src.Views()
 	if len(views) != 1 || views[0].UUID != julia.MustParseUUID(fixture.RealGeneralUUID) || views[0].Name != "General" || views[0].Snapshot != w.Registries[0].TreeHash {
@@ -228,7 +228,7 @@ func TestServe_YankedVersionDownloads(t *testing.T) {
 	}
 	st := openLayout(t, t.TempDir())
 	b := pushManifests(t, st, "v1", created, m1)
-	hs, _, _ := serve(t, st, pkgserver.SourceOptions{}, b)
+	hs, _, _ := serve(t, st, serveOpts{}, b)
 	c := newClient(t, hs.URL, pkgclient.Options{})
 	if err := c.InstallDefaultRegistries(context.Background()); err != nil {
 		t.Fatal(err)
@@ -286,7 +286,7 @@ func TestServe_AddByName(t *testing.T) {
 	}
 	b := readBundle(t, st, res.Index)
 
-	hs, _, _ := serve(t, st, pkgserver.SourceOptions{}, b)
+	hs, _, _ := serve(t, st, serveOpts{}, b)
 	c := newClient(t, hs.URL, pkgclient.Options{})
 	got, err := c.Add(context.Background(), p.Name)
 	if err != nil {
@@ -302,7 +302,7 @@ func TestServe_AddByName(t *testing.T) {
 		t.Errorf("Add(%s) installed %q, want the held %s", p.Name, gotVer, old.Version)
 	}
 
-	full, _, _ := serve(t, st, pkgserver.SourceOptions{View: pkgserver.ViewFull}, b)
+	full, _, _ := serve(t, st, serveOpts{view: pkgserver.ViewFull}, b)
 	c2 := newClient(t, full.URL, pkgclient.Options{})
 	_, err = c2.Add(context.Background(), p.Name)
 	if !errors.Is(err, pkgclient.ErrNoSource) {
@@ -321,7 +321,7 @@ func TestServe_AddedBundleAppearsAfterUpdate(t *testing.T) {
 	w, _ := testWorld(t)
 	st := openLayout(t, t.TempDir())
 	b1 := pushManifests(t, st, "v1", created, w.Manifests[0])
-	hs, srv, src1 := serve(t, st, pkgserver.SourceOptions{}, b1)
+	hs, srv, src1 := serve(t, st, serveOpts{}, b1)
 	before := src1.Views()[0].Hash
 
 	b2 := pushManifests(t, st, "v2", created.Add(time.Hour), w.Manifests[2])
@@ -341,7 +341,11 @@ func TestServe_AddedBundleAppearsAfterUpdate(t *testing.T) {
 	if resp, _ := get(t, hs.URL+path); resp.StatusCode != 404 {
 		t.Fatalf("GET %s before the update = %d, want 404", path, resp.StatusCode)
 	}
-	src2, err := pkgserver.NewBundleSource(context.Background(), st, []*bundle.Bundle{b1, b2}, pkgserver.SourceOptions{Previous: src1})
+	sh, changed, err := hs.set.Load(context.Background(), false)
+	if err != nil || !changed || len(sh.Bundles()) != 2 {
+		t.Fatalf("Load after the second push = %v, changed %v, %d bundles; want both", err, changed, len(sh.Bundles()))
+	}
+	src2, err := pkgserver.NewBundleSource(context.Background(), sh, pkgserver.SourceOptions{Previous: src1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,11 +8,12 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
+	"github.com/shoebox-jl/shoebox/pkg/shelf"
 )
 
 // Options configure a Server. The zero value logs nothing, serves 64
@@ -31,15 +33,21 @@ type Options struct {
 	// at Info) and problems (Warn, Error). nil discards everything.
 	Logger *slog.Logger
 	// MaxConcurrent bounds the content bodies (registry, package, artifact
-	// GETs) streamed at once. If ≤ 0, 64.
+	// GETs) streamed at once. If ≤ 0, 64. Bodies answered from memory
+	// (verified small tarballs, registry views) take no slot.
 	MaxConcurrent int
+	// MaxPerClient bounds the bodies streamed at once to one client
+	// address, so that a few clients that stop reading cannot hold every
+	// slot. If ≤ 0, 8.
+	MaxPerClient int
 	// QueueTimeout is how long a content request waits for a slot before
 	// it gets 503 with Retry-After. If ≤ 0, 10 s: well inside the 20 s
 	// after which Pkg abandons a transfer that sends nothing (G6).
 	QueueTimeout time.Duration
-	// WriteTimeout bounds each write of a body to the client (not the whole
-	// transfer), so that a client that stops reading releases its slot.
-	// If ≤ 0, 60 s.
+	// WriteTimeout bounds each write of a body chunk to the client (at
+	// most SendChunk bytes; not the whole transfer): a client that takes
+	// less than a chunk in this time is cut off and its slot freed, a
+	// minimum transfer rate of SendChunk/WriteTimeout. If ≤ 0, 20 s.
 	WriteTimeout time.Duration
 	// ReadTimeout bounds reading a request and IdleTimeout a kept-alive
 	// connection waiting for the next one (FastHTTPServer). If ≤ 0, 30 s
@@ -49,8 +57,9 @@ type Options struct {
 	Version string
 	// View names the registry view for /meta ("available" or "full").
 	View string
-	// Cache, if set, has its counters reported by /metrics.
-	Cache *Cache
+	// Stats, if set, reports the verified set's counters for /metrics
+	// (withdrawals, memory and private copies): shelf.Set.Stats.
+	Stats func() shelf.Stats
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 	// Gatherer, if set, adds its metrics to /metrics after the server's
@@ -78,13 +87,7 @@ type Status struct {
 }
 
 // BundleInfo describes one verified bundle for /meta.
-type BundleInfo struct {
-	Tag     string         `json:"tag"`
-	Digest  string         `json:"digest"`
-	Created time.Time      `json:"created,omitzero"`
-	Signers []string       `json:"signers"`
-	Items   map[string]int `json:"items"`
-}
+type BundleInfo = shelf.BundleInfo
 
 // Server answers the Pkg protocol from a Source. It is an http.Handler,
 // safe for concurrent use; Update swaps the Source atomically, so a
@@ -94,6 +97,7 @@ type Server struct {
 	log     *slog.Logger
 	state   atomic.Pointer[state]
 	sem     chan struct{}
+	clients *clientSlots
 	m       *metrics
 	started time.Time
 	// accessLog says the logger takes the access log's Info records.
@@ -114,7 +118,10 @@ func New(src Source, opts Options) *Server {
 		opts.QueueTimeout = 10 * time.Second
 	}
 	if opts.WriteTimeout <= 0 {
-		opts.WriteTimeout = 60 * time.Second
+		opts.WriteTimeout = 20 * time.Second
+	}
+	if opts.MaxPerClient <= 0 {
+		opts.MaxPerClient = 8
 	}
 	if opts.ReadTimeout <= 0 {
 		opts.ReadTimeout = 30 * time.Second
@@ -130,6 +137,7 @@ func New(src Source, opts Options) *Server {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{opts: opts, log: log, sem: make(chan struct{}, opts.MaxConcurrent), m: newMetrics(), started: opts.Now(),
+		clients:   &clientSlots{m: map[string]*clientSem{}},
 		accessLog: log.Enabled(context.Background(), slog.LevelInfo)}
 	st := &state{src: src}
 	if src == nil {
@@ -175,6 +183,8 @@ type request struct {
 	header func(name string) string
 	// remote returns the client's address, for the access log only.
 	remote func() string
+	// client returns the client's IP address, the key of its slots.
+	client func() string
 	start  time.Time
 }
 
@@ -209,7 +219,13 @@ func (rep *reply) eachHeader(set func(k, v string)) {
 // ServeHTTP implements http.Handler: the net/http front end, for
 // embedding and tests. `shoebox serve` uses ServeFastHTTP.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	req := request{ctx: r.Context(), method: r.Method, path: r.URL.Path, header: r.Header.Get, remote: func() string { return r.RemoteAddr }, start: s.stamp()}
+	req := request{ctx: r.Context(), method: r.Method, path: r.URL.Path, header: r.Header.Get, remote: func() string { return r.RemoteAddr },
+		client: func() string {
+			if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+				return h
+			}
+			return r.RemoteAddr
+		}, start: s.stamp()}
 	rep := s.answer(&req)
 	h := w.Header()
 	rep.eachHeader(func(k, v string) { h[k] = []string{v} })
@@ -417,6 +433,11 @@ func (s *Server) serveContent(r *request, st *state, res Resource) reply {
 	}
 	rep.length = length
 	if r.method == http.MethodHead {
+		if c.Bytes == nil && c.Stat != nil {
+			if err := c.Stat(r.ctx); err != nil {
+				return s.fail(r, kind, res, err)
+			}
+		}
 		return rep
 	}
 	if c.Bytes != nil {
@@ -424,41 +445,28 @@ func (s *Server) serveContent(r *request, st *state, res Resource) reply {
 		rep.data = c.Bytes[start : start+length]
 		return rep
 	}
-
-	// A slot, or 503 before Pkg's stall limit.
-	select {
-	case s.sem <- struct{}{}:
-	default:
-		t := time.NewTimer(s.opts.QueueTimeout)
-		select {
-		case s.sem <- struct{}{}:
-			t.Stop()
-		case <-t.C:
-			return s.fail(r, kind, res, fmtErr(res, "waiting for a slot", ErrUnavailable))
-		case <-r.ctx.Done():
-			t.Stop()
-			return s.fail(r, kind, res, fmtErr(res, "client gone while waiting for a slot", ErrUnavailable))
-		}
-	}
-	s.m.inFlight.Add(1)
-	release := func() { s.m.inFlight.Add(-1); <-s.sem }
-	rc, err := c.Open(r.ctx)
+	sb, err := c.Open(r.ctx, start, length)
 	if err != nil {
-		release()
 		return s.fail(r, kind, res, err)
 	}
-	if start > 0 {
-		if _, err := rc.Seek(start, io.SeekStart); err != nil {
-			rc.Close()
-			release()
+	if sb.Mem != nil {
+		rep.data = sb.Mem
+		return rep
+	}
+	release, err := s.acquire(r, res)
+	if err != nil {
+		sb.Close()
+		return s.fail(r, kind, res, err)
+	}
+	b := &body{s: s, req: r, res: res, rep: &rep, sb: sb, length: length, release: release}
+	if sb.File != nil {
+		// A verified private copy, which nothing but this process
+		// writes: the kernel copies it to the socket.
+		if _, err := sb.File.Seek(sb.Offset, io.SeekStart); err != nil {
+			b.discard()
 			return s.fail(r, kind, res, err)
 		}
-	}
-	b := &body{s: s, req: r, res: res, rep: &rep, rc: rc, length: length, whole: start == 0 && length == c.Size, release: release}
-	if f, ok := rc.(*os.File); ok {
-		// A file already verified in this state (see VerifiedFiles):
-		// the kernel copies it to the socket.
-		b.file = f
+		b.file = sb.File
 		s.m.fileSends.Add(1)
 	} else if err := b.prime(); err != nil {
 		// Nothing sent yet: an ordinary error status.
@@ -467,6 +475,91 @@ func (s *Server) serveContent(r *request, st *state, res Resource) reply {
 	}
 	rep.stream = b
 	return rep
+}
+
+// acquire takes a slot for a body, first one of the client's own (so that
+// one client cannot hold every slot) then one of the server's, waiting
+// for each at most QueueTimeout (then ErrUnavailable: 503 before Pkg's
+// stall limit). It returns what gives them back.
+func (s *Server) acquire(r *request, res Resource) (func(), error) {
+	deadline := time.Time{}
+	var t *time.Timer
+	wait := func(ch chan struct{}) error {
+		select {
+		case ch <- struct{}{}:
+			return nil
+		default:
+		}
+		if t == nil {
+			deadline = time.Now().Add(s.opts.QueueTimeout)
+			t = time.NewTimer(s.opts.QueueTimeout)
+		} else {
+			t.Reset(time.Until(deadline))
+		}
+		select {
+		case ch <- struct{}{}:
+			return nil
+		case <-t.C:
+			return fmtErr(res, "waiting for a slot", ErrUnavailable)
+		case <-r.ctx.Done():
+			return fmtErr(res, "client gone while waiting for a slot", ErrUnavailable)
+		}
+	}
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
+	client := r.client()
+	cs := s.clients.get(client, s.opts.MaxPerClient)
+	if err := wait(cs.ch); err != nil {
+		s.clients.put(client, cs)
+		return nil, err
+	}
+	if err := wait(s.sem); err != nil {
+		<-cs.ch
+		s.clients.put(client, cs)
+		return nil, err
+	}
+	s.m.inFlight.Add(1)
+	return func() {
+		s.m.inFlight.Add(-1)
+		<-s.sem
+		<-cs.ch
+		s.clients.put(client, cs)
+	}, nil
+}
+
+// clientSlots are the per-client slot semaphores, by client address,
+// kept while someone uses them.
+type clientSlots struct {
+	mu sync.Mutex
+	m  map[string]*clientSem
+}
+
+type clientSem struct {
+	ch    chan struct{}
+	users int
+}
+
+func (c *clientSlots) get(client string, max int) *clientSem {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cs, ok := c.m[client]
+	if !ok {
+		cs = &clientSem{ch: make(chan struct{}, max)}
+		c.m[client] = cs
+	}
+	cs.users++
+	return cs
+}
+
+func (c *clientSlots) put(client string, cs *clientSem) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cs.users--; cs.users == 0 {
+		delete(c.m, client)
+	}
 }
 
 func fmtErr(res Resource, ctx string, err error) error {
@@ -552,13 +645,19 @@ func (s *Server) gauges(st *state) []gauge {
 	if !st.status.Reloaded.IsZero() {
 		g = append(g, gauge{name: "shoebox_serve_last_reload_timestamp_seconds", help: "Unix time of the last reload.", typ: "gauge", value: st.status.Reloaded.Unix()})
 	}
-	if c := s.opts.Cache; c != nil {
-		hits, misses, bytes, files := c.Stats()
+	if s.opts.Stats != nil {
+		st := s.opts.Stats()
 		g = append(g,
-			gauge{name: "shoebox_serve_cache_hits_total", help: "Blob fetches answered from the on-disk cache.", typ: "counter", value: hits},
-			gauge{name: "shoebox_serve_cache_misses_total", help: "Blob fetches that went to the registry.", typ: "counter", value: misses},
-			gauge{name: "shoebox_serve_cache_bytes", help: "Bytes held by the on-disk cache.", typ: "gauge", value: bytes},
-			gauge{name: "shoebox_serve_cache_files", help: "Blobs held by the on-disk cache.", typ: "gauge", value: files},
+			gauge{name: "shoebox_serve_withdrawn_items", help: "Items withdrawn now: their bytes failed verification or their blob files are not what the store claims.", typ: "gauge", value: int64(st.Withdrawn)},
+			gauge{name: "shoebox_serve_withdrawals_total", help: "Items withdrawn since start.", typ: "counter", value: st.Withdrawals},
+			gauge{name: "shoebox_serve_readmissions_total", help: "Withdrawn items served again after their blob changed and verified.", typ: "counter", value: st.Readmissions},
+			gauge{name: "shoebox_serve_verifying_reads_total", help: "Tarball reads verified while streaming from the store.", typ: "counter", value: st.Streams},
+			gauge{name: "shoebox_serve_memory_items", help: "Verified tarballs held in memory.", typ: "gauge", value: int64(st.MemoryItems)},
+			gauge{name: "shoebox_serve_memory_bytes", help: "Bytes of verified tarballs held in memory.", typ: "gauge", value: st.MemoryBytes},
+			gauge{name: "shoebox_serve_copy_hits_total", help: "Bodies read from verified private copies.", typ: "counter", value: st.CopyHits},
+			gauge{name: "shoebox_serve_copy_fills_total", help: "Verified private copies made.", typ: "counter", value: st.CopyFills},
+			gauge{name: "shoebox_serve_copy_bytes", help: "Bytes held by verified private copies.", typ: "gauge", value: st.CopyBytes},
+			gauge{name: "shoebox_serve_copy_files", help: "Verified private copies held.", typ: "gauge", value: st.CopyFiles},
 		)
 	}
 	return g

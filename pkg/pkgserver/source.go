@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"oras.land/oras-go/v2/errdef"
 
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/julia"
+	"github.com/shoebox-jl/shoebox/pkg/shelf"
 	"github.com/shoebox-jl/shoebox/pkg/treehash"
 )
 
@@ -46,15 +46,17 @@ type Content struct {
 	Size int64
 	// Zstd is true when the tarball is zstd-compressed (else gzip).
 	Zstd bool
-	// Open returns the tarball positioned at 0. Reading it from 0 to the
-	// end must verify it (a mismatch is an error from Read, never a clean
-	// io.EOF); Seek may be used for ranges. ctx bounds the reads.
-	Open func(ctx context.Context) (io.ReadSeekCloser, error)
 	// Bytes, when not nil, is the whole tarball in memory, already
 	// verified (a memory-cache hit, a generated registry view): the
-	// Server writes it (or a slice of it, for a range) in one Write
-	// instead of streaming Open's reader. Open must still be set.
+	// Server writes it (or a slice of it, for a range) in one Write,
+	// without taking a slot.
 	Bytes []byte
+	// Open opens bytes [off, off+n) of the tarball, verified (see
+	// shelf.Bytes); nil when Bytes holds it.
+	Open func(ctx context.Context, off, n int64) (*shelf.Bytes, error)
+	// Stat checks what can be checked of the tarball without reading it
+	// (for HEAD); nil when there is nothing to check.
+	Stat func(ctx context.Context) error
 }
 
 // Source is what a Server serves. Implementations must be safe for

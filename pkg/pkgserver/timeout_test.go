@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/pkgserver"
+	"github.com/shoebox-jl/shoebox/pkg/shelf"
 )
 
 // metric returns the value of one unlabelled sample of /metrics.
@@ -67,11 +67,8 @@ func readToClose(t *testing.T, conn net.Conn) ([]byte, error) {
 func TestServe_SlowClients(t *testing.T) {
 	st := openLayout(t, t.TempDir())
 	big, _, bigHash := artifactBundle(t, st, 21, 24<<20, 0) // more than the socket buffers hold
-	small, smallTgz, smallHash := artifactBundle(t, st, 22, 2000, 2685)
-	src, err := pkgserver.NewBundleSource(t.Context(), st, []*bundle.Bundle{big, small}, pkgserver.SourceOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, smallTgz, smallHash := artifactBundle(t, st, 22, 2000, 2685)
+	src, _ := newSource(t, st, shelf.SetOptions{})
 
 	t.Run("stops reading", func(t *testing.T) {
 		srv := pkgserver.New(src, pkgserver.Options{MaxConcurrent: 1, QueueTimeout: time.Minute, WriteTimeout: 300 * time.Millisecond})

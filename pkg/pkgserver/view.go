@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"oras.land/oras-go/v2/content"
-
 	"github.com/shoebox-jl/shoebox/internal/tarx"
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/julia"
@@ -24,8 +22,8 @@ import (
 // buildView reads the registry snapshot e and returns its available view:
 // only the versions has(uuid, tree) holds. View.data is nil when nothing
 // is missing.
-func buildView(ctx context.Context, fetcher content.Fetcher, e bundle.Entry, has func(julia.UUID, treehash.Hash) bool) (*View, error) {
-	files, err := readSnapshot(ctx, fetcher, e)
+func buildView(ctx context.Context, open func(context.Context) (io.ReadCloser, error), e bundle.Entry, has func(julia.UUID, treehash.Hash) bool) (*View, error) {
+	files, err := readSnapshot(ctx, open, e)
 	if err != nil {
 		return nil, err
 	}
@@ -104,8 +102,8 @@ func buildView(ctx context.Context, fetcher content.Fetcher, e bundle.Entry, has
 
 // readSnapshot reads a registry tarball into memory, verifying its digest
 // (the whole stream is read, so bundle.Reader checks it at the end).
-func readSnapshot(ctx context.Context, fetcher content.Fetcher, e bundle.Entry) (fs.FS, error) {
-	rc, err := bundle.Open(ctx, fetcher, e)
+func readSnapshot(ctx context.Context, open func(context.Context) (io.ReadCloser, error), e bundle.Entry) (fs.FS, error) {
+	rc, err := open(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", e.Item, err)
 	}

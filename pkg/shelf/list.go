@@ -71,14 +71,14 @@ func IsSignatureTag(tag string) bool { return signatureTagRE.MatchString(tag) }
 // that verification reports it instead of skipping it. Several tags may
 // name one bundle: each is listed.
 func List(ctx context.Context, s Lister) ([]Ref, error) {
-	refs, _, err := list(ctx, s, nil)
+	refs, _, err := listBundles(ctx, s, nil)
 	return refs, err
 }
 
-// list is List, also returning every tag resolved (signature tags
+// listBundles is List, also returning every tag resolved (signature tags
 // included) when all is not nil, for callers that watch a store for
 // changes.
-func list(ctx context.Context, s Lister, tags []string) ([]Ref, map[string]digest.Digest, error) {
+func listBundles(ctx context.Context, s Lister, tags []string) ([]Ref, map[string]digest.Digest, error) {
 	if tags == nil {
 		var err error
 		if tags, err = s.Tags(ctx); err != nil {

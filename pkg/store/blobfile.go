@@ -10,27 +10,18 @@ import (
 )
 
 // OpenBlobFile opens the file holding desc's blob in a layout store,
-// positioned at 0, for readers that want the file itself (sendfile, stat).
-// The bytes are not checked against desc: that is the caller's business.
-// A missing blob is errdef.ErrNotFound; a remote store has no files and
-// returns errdef.ErrUnsupported.
+// positioned at 0, for readers that want the file itself (sendfile, stat),
+// with Fetch's checks (no symbolic links, a regular file of desc's size,
+// checked on the open descriptor; ErrBadBlobFile). The bytes are not
+// checked against desc: that is the caller's business. A missing blob is
+// errdef.ErrNotFound; a remote store has no files and returns
+// errdef.ErrUnsupported.
 func (s *Store) OpenBlobFile(_ context.Context, desc ocispec.Descriptor) (*os.File, error) {
 	l, ok := s.b.(*layout)
 	if !ok {
 		return nil, fmt.Errorf("%s: blob files: %w", s.ref.Location(), errdef.ErrUnsupported)
 	}
-	p, err := l.blobPath(desc.Digest)
-	if err != nil {
-		return nil, err
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		if os.IsNotExist(err) {
-			return nil, fmt.Errorf("%s: %w", desc.Digest, errdef.ErrNotFound)
-		}
-		return nil, err
-	}
-	return f, nil
+	return l.openBlob(desc)
 }
 
 // BlobExists reports whether desc's blob is in the store, by its digest

@@ -23,7 +23,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 	"oras.land/oras-go/v2/content"
-	"oras.land/oras-go/v2/content/oci"
 	"oras.land/oras-go/v2/errdef"
 
 	"github.com/shoebox-jl/shoebox/internal/ocigraph"
@@ -73,8 +72,7 @@ type layout struct {
 	lazy     bool // read-only with Options.LazyGraph
 	log      *slog.Logger
 	lock     *fileLock // nil when read-only
-	blobs    *oci.ReadOnlyStorage
-	blobDir  string // <root>/blobs/sha256
+	blobDir  string    // <root>/blobs/sha256
 	// anon: blobs are written as unnamed files in blobDir and linked into
 	// place (Linux O_TMPFILE; probed when a writer opens the layout);
 	// otherwise as named temporary files under ingest/, renamed into place.
@@ -139,7 +137,6 @@ func openLayout(ctx context.Context, dir string, opts Options, log *slog.Logger)
 		readOnly:  opts.ReadOnly,
 		lazy:      opts.LazyGraph,
 		log:       log,
-		blobs:     oci.NewStorageFromFS(os.DirFS(root)),
 		blobDir:   filepath.Join(root, ocispec.ImageBlobsDir, digest.SHA256.String()),
 		tagMap:    map[string]ocispec.Descriptor{},
 		manifests: map[digest.Digest]ocispec.Descriptor{},
@@ -505,7 +502,7 @@ func (l *layout) successors(ctx context.Context, d ocispec.Descriptor) ([]ocispe
 	if d.Size > maxManifestBytes || d.Size < 0 {
 		return nil, false, fmt.Errorf("layout %s: manifest %s: size %d: %w", l.root, d.Digest, d.Size, errdef.ErrSizeExceedsLimit)
 	}
-	b, err := content.FetchAll(ctx, l.blobs, d)
+	b, err := content.FetchAll(ctx, l, d)
 	if err != nil {
 		if errors.Is(err, errdef.ErrNotFound) {
 			return nil, false, err
@@ -618,8 +615,11 @@ func (l *layout) close() error {
 	return err
 }
 
-func (l *layout) Fetch(ctx context.Context, target ocispec.Descriptor) (io.ReadCloser, error) {
-	return l.blobs.Fetch(ctx, target)
+// Fetch opens a blob file (see openBlob: no symbolic links, a regular file
+// of the descriptor's size, checked on the open descriptor). It returns an
+// *os.File, which a reader may seek.
+func (l *layout) Fetch(_ context.Context, target ocispec.Descriptor) (io.ReadCloser, error) {
+	return l.openBlob(target)
 }
 
 func (l *layout) blobExists(d digest.Digest) (bool, error) {

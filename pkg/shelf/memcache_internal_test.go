@@ -1,4 +1,4 @@
-package pkgserver
+package shelf
 
 import (
 	"testing"
@@ -7,10 +7,10 @@ import (
 )
 
 func TestMemCache_LRU(t *testing.T) {
-	if NewMemCache(0, 0) != nil {
-		t.Fatal("NewMemCache(0, 0) != nil, want nil (no cache)")
+	if newMemCache(0, 0) != nil {
+		t.Fatal("newMemCache(0, 0) != nil, want nil (no cache)")
 	}
-	c := NewMemCache(10, 4)
+	c := newMemCache(10, 4)
 	d := func(s string) digest.Digest { return digest.FromString(s) }
 	c.put(d("a"), []byte("aaaa"))
 	c.put(d("b"), []byte("bbbb"))

@@ -1,4 +1,4 @@
-package pkgserver
+package shelf
 
 import (
 	"container/list"
@@ -7,19 +7,19 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-// DefaultMemCacheItemSize is the largest tarball a MemCache keeps when
-// NewMemCache is given no item limit.
-const DefaultMemCacheItemSize = 1 << 20
+// DefaultMemoryItem is the largest tarball kept in memory when
+// SetOptions.MemoryItem is 0.
+const DefaultMemoryItem = 1 << 20
 
-// MemCache keeps recently served small tarballs in memory, least recently
+// memCache keeps recently served small tarballs in memory, least recently
 // used evicted first, up to a total size. It is filled only with bytes
-// that verified against their digest while being served (a read from
-// offset 0 to the end that bundle.Reader ended with io.EOF), so serving
-// from it is as safe as serving from the store and skips the file I/O and
-// the hashing. Entries are keyed by the tarball's digest: one MemCache can
-// outlive the BundleSources that use it (see SourceOptions.MemCache).
-// A MemCache is safe for concurrent use.
-type MemCache struct {
+// that verified against their digest (a read from offset 0 to the end that
+// ended with io.EOF, which the verifying readers return only after the
+// digest matched), so serving from it is as safe as serving from the store
+// and skips the I/O and the hashing. Entries are keyed by the tarball's
+// digest and outlive the Shelves of one Set. It is safe for concurrent
+// use.
+type memCache struct {
 	max, maxItem int64
 
 	// mu guards size, ll and items; Lookup (get) and verified reads (put)
@@ -35,23 +35,23 @@ type memEntry struct {
 	data []byte
 }
 
-// NewMemCache returns a cache of at most maxBytes of tarballs, each at
-// most maxItem bytes (if ≤ 0, DefaultMemCacheItemSize). It returns nil
+// newMemCache returns a cache of at most maxBytes of tarballs, each at
+// most maxItem bytes (if ≤ 0, DefaultMemoryItem). It returns nil
 // (no cache) if maxBytes ≤ 0.
-func NewMemCache(maxBytes, maxItem int64) *MemCache {
+func newMemCache(maxBytes, maxItem int64) *memCache {
 	if maxBytes <= 0 {
 		return nil
 	}
 	if maxItem <= 0 {
-		maxItem = DefaultMemCacheItemSize
+		maxItem = DefaultMemoryItem
 	}
-	return &MemCache{max: maxBytes, maxItem: min(maxItem, maxBytes), ll: list.New(), items: map[digest.Digest]*list.Element{}}
+	return &memCache{max: maxBytes, maxItem: min(maxItem, maxBytes), ll: list.New(), items: map[digest.Digest]*list.Element{}}
 }
 
 // fits reports whether a tarball of size bytes may be cached.
-func (c *MemCache) fits(size int64) bool { return c != nil && size > 0 && size <= c.maxItem }
+func (c *memCache) fits(size int64) bool { return c != nil && size > 0 && size <= c.maxItem }
 
-func (c *MemCache) get(d digest.Digest) ([]byte, bool) {
+func (c *memCache) get(d digest.Digest) ([]byte, bool) {
 	if c == nil {
 		return nil, false
 	}
@@ -66,7 +66,7 @@ func (c *MemCache) get(d digest.Digest) ([]byte, bool) {
 }
 
 // put stores verified bytes of d.
-func (c *MemCache) put(d digest.Digest, data []byte) {
+func (c *memCache) put(d digest.Digest, data []byte) {
 	if !c.fits(int64(len(data))) {
 		return
 	}
@@ -87,7 +87,7 @@ func (c *MemCache) put(d digest.Digest, data []byte) {
 }
 
 // drop forgets d (its bytes were found bad elsewhere).
-func (c *MemCache) drop(d digest.Digest) {
+func (c *memCache) drop(d digest.Digest) {
 	if c == nil {
 		return
 	}
@@ -101,7 +101,7 @@ func (c *MemCache) drop(d digest.Digest) {
 }
 
 // Len and Size report the number of tarballs and bytes held.
-func (c *MemCache) Len() int {
+func (c *memCache) Len() int {
 	if c == nil {
 		return 0
 	}
@@ -111,7 +111,7 @@ func (c *MemCache) Len() int {
 }
 
 // Size reports the bytes held.
-func (c *MemCache) Size() int64 {
+func (c *memCache) Size() int64 {
 	if c == nil {
 		return 0
 	}
