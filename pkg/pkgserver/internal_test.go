@@ -1,6 +1,7 @@
 package pkgserver
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -57,6 +58,12 @@ func FuzzParseRange(f *testing.F) {
 		case rangeOK:
 			if start < 0 || length < 1 || start >= size || start+length > size {
 				t.Fatalf("parseRange(%q, %d) = %d, %d: outside the body", h, size, start, length)
+			}
+			// The Content-Range the server answers with names the same
+			// bytes when asked for again.
+			again := "bytes=" + strconv.FormatInt(start, 10) + "-" + strconv.FormatInt(start+length-1, 10)
+			if s2, l2, r2 := parseRange(again, size); s2 != start || l2 != length || r2 != rangeOK {
+				t.Fatalf("parseRange(%q, %d) = %d, %d; its own answer %q gives %d, %d, %d", h, size, start, length, again, s2, l2, r2)
 			}
 		case rangeIgnore, rangeUnsatisfiable:
 			if start != 0 || length != 0 {
