@@ -45,11 +45,18 @@ gen() { # gen DIR ARGS…
 log "generating worlds"
 gen "$E2E_DIR/a" -seed 31 -packages "$PACKAGES" -versions 1 -files 5 -file-size 7000 -artifact-fraction -1 -real-general-uuid
 gen "$E2E_DIR/b" -seed 32 -packages 1 -versions 1 -artifact-fraction 1 -artifact-bytes "$ART_BYTES" -platforms x86_64-linux-gnu -deps -1
-if [[ ! -f layout.done ]]; then
+# one key signs every bundle: serve verifies (--key), as it runs in production
+if [[ ! -f bench-key.pub ]]; then
+  rm -f bench-key.key bench-key.pub
+  SHOEBOX_PASSWORD=bench "$SB" key generate --output-prefix bench-key >/dev/null
+fi
+if [[ ! -f layout.signed.done ]]; then
   rm -rf layout
   "$SB" push -q --from "file://$E2E_DIR/a/static" --all --created 2026-11-23T00:00:00Z ./layout:a
   "$SB" push -q --from "file://$E2E_DIR/b/static" --all --all-platforms --created 2026-11-23T00:00:00Z ./layout:b
-  touch layout.done
+  SHOEBOX_PASSWORD=bench "$SB" sign -q --key bench-key.key ./layout:a
+  SHOEBOX_PASSWORD=bench "$SB" sign -q --key bench-key.key ./layout:b
+  touch layout.signed.done
 fi
 # the nginx document root: both static mirrors, hard-linked
 rm -rf www && mkdir -p www && cp -al a/static/. www/ && cp -al b/static/package b/static/artifact www/
@@ -102,7 +109,7 @@ EOF
 bg nginx.log nginx -c "$E2E_DIR/nginx.conf" -p "$E2E_DIR"
 wait_port "127.0.0.1:$port_n" 10 "$BG_PID" || die "nginx did not start"
 port_s="$(free_port)"
-bg serve-layout.log "$SB" serve --store ./layout --insecure-no-verify --addr "127.0.0.1:$port_s" --access-log=false --reload-interval 0
+bg serve-layout.log "$SB" serve --store ./layout --key bench-key.pub --addr "127.0.0.1:$port_s" --access-log=false --reload-interval 0
 wait_port "127.0.0.1:$port_s" 60 "$BG_PID" || die "shoebox serve did not start"
 # same bytes from both
 p1="$(head -1 pkg-paths.txt)"
@@ -135,11 +142,13 @@ start_distribution bench >/dev/null
 raddr="$(reg_addr bench)"
 "$SB" push -q --from "file://$E2E_DIR/a/static" --all --created 2026-11-23T00:00:00Z --plain-http "$raddr/bench/julia:a"
 "$SB" push -q --from "file://$E2E_DIR/b/static" --all --all-platforms --created 2026-11-23T00:00:00Z --plain-http "$raddr/bench/julia:b"
+SHOEBOX_PASSWORD=bench "$SB" sign -q --key bench-key.key --plain-http "$raddr/bench/julia:a"
+SHOEBOX_PASSWORD=bench "$SB" sign -q --key bench-key.key --plain-http "$raddr/bench/julia:b"
 # the same tarballs as registry blob URLs (push stores upstream tarballs byte for byte)
 while read -r p; do echo "/v2/bench/julia/blobs/sha256:$(sha256_of "www$p")"; done <pkg-paths.txt >blob-paths.txt
 artblob="/v2/bench/julia/blobs/sha256:$(sha256_of "www$art")"
 port_r="$(free_port)"
-bg serve-registry.log "$SB" serve --store "$raddr/bench/julia" --plain-http --insecure-no-verify --addr "127.0.0.1:$port_r" --access-log=false --reload-interval 0
+bg serve-registry.log "$SB" serve --store "$raddr/bench/julia" --plain-http --key bench-key.pub --addr "127.0.0.1:$port_r" --access-log=false --reload-interval 0
 wait_port "127.0.0.1:$port_r" 120 "$BG_PID" || die "shoebox serve (registry) did not start"
 for who in registry shoebox; do
   if [[ $who == registry ]]; then
@@ -226,8 +235,6 @@ EOF
   rm -rf "big-$ITEMS"
   (cd "$REPO" && go run ./.bench/serve/gen "$E2E_DIR/big-$ITEMS" "$ITEMS")
   # signed, as a real store is: startup verifies the signature
-  rm -f bench-key.key bench-key.pub
-  SHOEBOX_PASSWORD=bench "$SB" key generate --output-prefix bench-key >/dev/null
   SHOEBOX_PASSWORD=bench "$SB" sign --key bench-key.key "./big-$ITEMS:big" >/dev/null
   touch "big-$ITEMS.done"
 fi

@@ -76,7 +76,7 @@ stage_serve() {
 
   # /meta and /metrics
   curl -sf "$base/meta" >meta.json || die "/meta failed"
-  assert_eq "v1" "$(jq -r '.bundles[0].tag' meta.json)" "/meta bundle tag"
+  assert_eq "v1" "$(jq -r '.bundles[0].tags[0]' meta.json)" "/meta bundle tag"
   assert_eq "true" "$(jq -r '.serving' meta.json)" "/meta serving"
   curl -sf "$base/metrics" >metrics.txt || die "/metrics failed"
   assert_contains "$(cat metrics.txt)" 'shoebox_serve_requests_total{kind="package",status="200"} 2' "/metrics package GET + HEAD count"
@@ -106,6 +106,27 @@ stage_serve() {
     sleep 0.1
   done
   assert_eq 2 "$n" "bundles served after SIGHUP"
+
+  # the one who holds the stick replaces blobs by symbolic links to a file of
+  # the server's: a package served before is answered from its verified
+  # copy (the original bytes); one never read is refused (502), withdrawn
+  # (404), and nothing of the link's target leaves
+  local blob
+  blob="stick/blobs/sha256/$(sha256_of pkg.tgz)"
+  chmod u+w stick/blobs/sha256 && rm -f "$blob" && ln -s /etc/passwd "$blob"
+  assert_eq "206 81" "$(curl -s -o range.bin -w '%{http_code} %{size_download}' -r 0-80 "$base/package/$uuid/$hash")" "Range of a verified package whose blob became a link"
+  assert_eq "$(head -c 81 pkg.tgz | sha256sum | cut -d' ' -f1)" "$(sha256_of range.bin)" "its bytes"
+  local u2 h2
+  read -r u2 h2 < <(awk -F' = ' '/^\[\[/{u=""; h=""} /^uuid = /{gsub(/"/,"",$2); u=$2} /^git-tree-sha1 = /{gsub(/"/,"",$2); h=$2} u!="" && h!="" {print u, h; u=""; h=""}' "$m1" |
+    while read -r a b; do [[ $a == "$uuid" ]] || { echo "$a $b"; break; }; done)
+  if [[ -n $u2 && -f static/package/$u2/$h2 ]]; then
+    blob="stick/blobs/sha256/$(sha256_of "static/package/$u2/$h2")"
+    rm -f "$blob" && ln -s /etc/passwd "$blob"
+    assert_eq "502 0" "$(curl -s -o range.bin -w '%{http_code} %{size_download}' -r 0-80 "$base/package/$u2/$h2")" "Range of a never-read package whose blob is a link"
+    assert_eq "404" "$(curl -s -o /dev/null -w '%{http_code}' "$base/package/$u2/$h2")" "the same package after the failure"
+    assert_contains "$(curl -sf "$base/metrics")" "shoebox_serve_withdrawals_total 1" "/metrics withdrawals"
+    assert_contains "$(cat serve.log)" '"msg":"item withdrawn: not served until its blob changes and verifies"' "withdrawal log line"
+  fi
 
   # SIGTERM: graceful, exit 0, within a few seconds
   kill -TERM "$pid"

@@ -1,10 +1,10 @@
 // Package depcheck holds the test that enforces the dependency direction the
 // README's "Layout" section states: cmd → internal/cli → pkg/* → leaves
 // (pkg/treehash, pkg/julia, pkg/cvss, pkg/advisory, internal/tarx,
-// internal/ocigraph, internal/httpx); pkg/shelf, the trust boundary, sits below transfer
-// and pkgserver, and is with transfer and the CLI the only judge of
-// signatures; the test kit
-// (internal/testkit/...) is reachable from tests only; treehash and julia know nothing of OCI;
+// internal/ocigraph, internal/httpx); pkg/shelf, the trust boundary, sits
+// below transfer and pkgserver, and pkgserver reads only through it (no
+// store, no trust); the test kit (internal/testkit/...) is reachable from
+// tests only; treehash and julia know nothing of OCI;
 // trust knows nothing of Julia; cobra, sigstore and go-toml stay in their
 // owners.
 package depcheck
@@ -93,13 +93,6 @@ func TestDependencyDirection(t *testing.T) {
 		{module + "/internal/cli", []string{module + "/cmd/", module + "/internal/cli"}},
 		// the HTTP engine of serve: pkgserver's front end and the command
 		{"github.com/valyala/fasthttp", []string{module + "/pkg/pkgserver", module + "/internal/cli", module + "/cmd/"}},
-		// the trust boundary: signatures are judged by pkg/shelf (and
-		// written by sign, carried by copy); pkgserver knows nothing of
-		// trust, it reads through the shelf.
-		{module + "/pkg/trust", []string{module + "/pkg/shelf", module + "/pkg/transfer", module + "/internal/cli", module + "/cmd/"}},
-		// the shelf sits below the commands that use it.
-		{module + "/pkg/transfer", []string{module + "/internal/cli", module + "/cmd/"}},
-		{module + "/pkg/pkgserver", []string{module + "/internal/cli", module + "/cmd/"}},
 	}
 	for _, p := range pkgs {
 		if !own(p.path) {
@@ -159,6 +152,23 @@ func TestDependencyDirection(t *testing.T) {
 			}
 			if !fine {
 				t.Errorf("%s depends on %s; allowed: stdlib %v", path, d, allowed)
+			}
+		}
+	}
+	// pkgserver reads only through the shelf and knows nothing of trust:
+	// no store, no signatures of its own.
+	if p, ok := pkgs[module+"/pkg/pkgserver"]; ok {
+		for _, d := range []string{"/pkg/store", "/pkg/trust", "/pkg/transfer"} {
+			if hasImport(p.imports, module+d) {
+				t.Errorf("pkg/pkgserver imports %s; it reads through pkg/shelf", module+d)
+			}
+		}
+	}
+	// The shelf, the trust boundary, sits below the commands that use it.
+	if p, ok := pkgs[module+"/pkg/shelf"]; ok {
+		for _, d := range p.deps {
+			if d == module+"/pkg/transfer" || d == module+"/pkg/pkgserver" || strings.HasPrefix(d, module+"/internal/cli") {
+				t.Errorf("pkg/shelf depends on %s", d)
 			}
 		}
 	}

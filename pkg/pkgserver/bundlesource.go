@@ -230,9 +230,11 @@ func (s *BundleSource) Lookup(_ context.Context, r Resource) (Content, error) {
 	if e == nil {
 		return Content{}, notFound(r)
 	}
-	c := Content{Size: e.Whole.Size, Zstd: e.Whole.MediaType == bundle.MediaTypeTarZstd, Bytes: s.sh.Cached(e),
-		Open: func(ctx context.Context, off, n int64) (*shelf.Bytes, error) { return s.sh.Open(ctx, e, off, n) },
-		Stat: func(ctx context.Context) error { return s.sh.Stat(ctx, e) }}
+	c := Content{Size: e.Whole.Size, Zstd: e.Whole.MediaType == bundle.MediaTypeTarZstd, Bytes: s.sh.Cached(e)}
+	if c.Bytes == nil {
+		c.Open = func(ctx context.Context, off, n int64) (*shelf.Bytes, error) { return s.sh.Open(ctx, e, off, n) }
+		c.Stat = func(ctx context.Context) error { return s.sh.Stat(ctx, e) }
+	}
 	return c, nil
 }
 

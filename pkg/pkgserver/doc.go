@@ -21,24 +21,26 @@
 //     else (§2.1);
 //   - /healthz, /meta (JSON) and /metrics (Prometheus text format).
 //
-// The content comes from a Source. BundleSource is the Source over verified
-// bundles (pkg/bundle): it routes by the bundle indexes alone, streams item
-// tarballs through bundle.Reader (digest-verified while streaming, seekable
-// for ranges) and advertises for each registry the "available view" of its
-// newest snapshot: the snapshot with every package version the bundles do
-// not hold removed, so that Pkg's resolver never picks what it cannot
-// download (see NewBundleSource). Cache is an optional on-disk read-through
-// blob cache for a registry backend; MemCache keeps small verified
-// tarballs in memory; VerifiedFiles remembers layout files that verified
-// in full, by file identity, so that they are sent with sendfile(2)
-// without hashing them again while they are unchanged.
+// The content comes from a Source. BundleSource is the Source over a
+// shelf.Shelf, the verified bundles of a store (pkg/shelf, the trust
+// boundary): it routes by the bundle indexes alone, reads every tarball
+// through the shelf (shelf.Shelf.Open: verified bytes in memory, a verified
+// private copy sent by sendfile(2), or a stream verified while it is sent,
+// whose end is held back until the whole tarball verified) and advertises
+// for each registry the "available view" of its newest snapshot: the
+// snapshot with every package version the bundles do not hold removed, so
+// that Pkg's resolver never picks what it cannot download (see
+// NewBundleSource).
 //
-// This package does not verify signatures and does not open stores: the
-// caller (internal/cli) verifies bundles against the trust policy, checks
-// their integrity, builds the BundleSource and hands it to Server.Update.
-// A body whose bytes fail verification while streaming is never completed:
-// the connection is cut (http.ErrAbortHandler, or a short fasthttp body
-// stream) so that the client sees a truncated transfer, and the item is withdrawn (BundleSource.Quarantined).
+// This package knows nothing of trust: it opens no store and checks no
+// signature or digest itself; what the shelf does not hand out verified is
+// not served. A body whose stream fails after its first byte is never
+// completed: the connection is cut (http.ErrAbortHandler, or a short
+// fasthttp body stream) so that the client sees a truncated transfer; the
+// shelf withdraws the item (404 from then on). Slots bound the bodies
+// streamed at once, in all and per client address; answers from memory
+// take none; a client that stops reading is cut off after WriteTimeout per
+// SendChunk.
 //
 // Errors become HTTP statuses in one function, statusOf. The package prints
 // nothing and reads no environment variables; it logs through the

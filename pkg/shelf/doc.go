@@ -12,7 +12,19 @@
 //     indexes for a server that verifies bytes as it sends them), and its
 //     closure holds for Pkg (every package listed by a registry snapshot,
 //     every artifact referenced by a package). CheckManifest answers "will
-//     Pkg.instantiate of this manifest succeed from these bundles".
+//     Pkg.instantiate of this manifest succeed from these bundles";
+//   - Set is the verified set a server loads and reloads: it remembers
+//     what it verified (a reload that finds nothing new costs one stat or
+//     one tag listing) and what failed (withdrawn items), and gives
+//     immutable Shelves;
+//   - Shelf.Open opens an item's bytes verified, whole or any range: from
+//     memory or a private copy the server owns when the whole tarball
+//     verified before, else as a stream that reads the whole tarball
+//     through its digest and holds back the end of the range until it
+//     matched. Blob files are never followed (pkg/store: no symbolic
+//     links, regular files of the descriptor's size, checked on the open
+//     descriptor), and an item whose read fails is withdrawn until its
+//     blob changes and verifies again.
 //
 // What Verify checks, in order, and what each failure wraps:
 //

@@ -116,8 +116,9 @@ func (sh *Shelf) Open(ctx context.Context, e *bundle.Entry, off, n int64) (*Byte
 
 // Stat checks, without reading them, what can be checked of e's blob
 // files (a layout: each is a regular file of its size, reached without a
-// symbolic link), for a HEAD request. A failure withdraws the item, as
-// Open's do; a withdrawn item is an error wrapping errdef.ErrNotFound.
+// symbolic link), for a HEAD request; an item that was withdrawn and whose
+// blob changed since is read and verified. A failure withdraws the item,
+// as Open's do; a withdrawn item is an error wrapping errdef.ErrNotFound.
 func (sh *Shelf) Stat(ctx context.Context, e *bundle.Entry) error {
 	s := sh.set
 	if err := s.withdrawnErr(ctx, e); err != nil {
@@ -134,6 +135,17 @@ func (sh *Shelf) Stat(ctx context.Context, e *bundle.Entry) error {
 			return err
 		}
 		f.Close()
+	}
+	s.wmu.Lock()
+	lifted := s.lifted[e.Whole.Digest]
+	s.wmu.Unlock()
+	if lifted {
+		// Withdrawn before and changed since: it answers again only once
+		// it verified.
+		st := &stream{s: s, ctx: ctx, e: e, n: e.Whole.Size}
+		_, err := io.Copy(io.Discard, st)
+		st.Close()
+		return err
 	}
 	return nil
 }
