@@ -167,6 +167,9 @@ func (s *Set) Load(ctx context.Context, force bool) (*Shelf, bool, error) {
 	}
 	var tags []string
 	if s.opts.Tag != "" {
+		if _, err := s.st.Resolve(ctx, s.opts.Tag); err != nil {
+			return nil, false, fmt.Errorf("%s: %w", s.st.Ref().WithTag(s.opts.Tag), err)
+		}
 		tags = []string{s.opts.Tag}
 	}
 	refs, all, err := listBundles(ctx, s.st, tags)
