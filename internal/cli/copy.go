@@ -202,6 +202,11 @@ func runCopy(ctx context.Context, f *Factory, o *CopyOptions) error {
 	if dstTag == "" {
 		dstTag = dstRef.Tag
 	}
+	if dstTag != "" && !dstRef.IsDigest() {
+		if err := checkBundleTag(dstTag); err != nil {
+			return err
+		}
+	}
 	if dstTag != "" && srcRef.Tag == "" {
 		return usagef("a destination tag needs one source bundle: give SRC:TAG")
 	}
@@ -324,7 +329,7 @@ func runCopy(ctx context.Context, f *Factory, o *CopyOptions) error {
 		base, baseBytes := planned, plannedBytes
 		var lastPlanned transfer.Event
 		cres, err := transfer.Copy(ctx, src, dst, j.ref.Index, []string{rec.Tag}, transfer.CopyOptions{
-			Concurrency: o.Concurrency, Logger: f.Log, Progress: func(e transfer.Event) {
+			Concurrency: o.Concurrency, Logger: f.Log, Network: o.store.network(f), Progress: func(e transfer.Event) {
 				if e.Type == transfer.EventPlanned {
 					lastPlanned = e
 					e.Items += base

@@ -174,3 +174,17 @@ func TestExitCode_VerificationError(t *testing.T) {
 		}
 	}
 }
+
+// /dev/null is a character device, not a terminal: a command reading from
+// it must not prompt (sign would fail with "reading password: unexpected
+// EOF" instead of naming the password sources).
+func TestIsTerminal_DevNull(t *testing.T) {
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if isTerminal(f) {
+		t.Errorf("isTerminal(%s) = true", os.DevNull)
+	}
+}

@@ -71,6 +71,15 @@ func (p *progress) Event(e transfer.Event) {
 			p.clear()
 			fmt.Fprintf(p.w, "missing: %s %s\n", e.Name, e.Resource)
 		}
+	case transfer.EventSourceFailed:
+		if !p.quiet {
+			p.clear()
+			next := "no other source to try"
+			if e.Next != "" {
+				next = "trying " + e.Next
+			}
+			fmt.Fprintf(p.w, "source failed: %s for %s: %v (%s)\n", e.Source, e.Name, e.Err, next)
+		}
 	}
 	p.draw(false)
 }

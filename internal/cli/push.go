@@ -4,9 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/julia"
+	"github.com/shoebox-jl/shoebox/pkg/shelf"
 	"github.com/shoebox-jl/shoebox/pkg/store"
 	"github.com/shoebox-jl/shoebox/pkg/transfer"
 	"github.com/shoebox-jl/shoebox/pkg/upstream"
@@ -110,7 +112,7 @@ func newPushCmd(f *Factory) *cobra.Command {
 	fl.StringArrayVarP(&opts.Manifests, "manifest", "m", nil, "a Manifest.toml or a project directory to carry (repeatable)")
 	fl.StringArrayVarP(&opts.Packages, "package", "p", nil, "a package NAME[@SPEC] to carry with its dependency closure (repeatable)")
 	fl.BoolVar(&opts.All, "all", false, "carry every package of the registries (a general mirror)")
-	fl.StringVar(&opts.Versions, "versions", "latest:1", "with --package/--all: how many of the newest versions (latest:N)")
+	fl.StringVar(&opts.Versions, "versions", "latest:1", "with --package/--all: how many of the newest versions (latest:N), or all (every version not yanked: a whole-registry mirror)")
 	fl.StringVar(&opts.JuliaVersion, "julia-version", "", "with --package: honour the julia compat of this Julia version")
 	fl.StringArrayVar(&opts.Registries, "registry", nil, "carry only this registry, by name or uuid (repeatable; default: every registry the source lists)")
 	fl.StringArrayVar(&opts.From, "from", nil, "a source: Pkg server URL, depot or registry checkout (repeatable; default "+defaultUpstream+")")
@@ -169,9 +171,12 @@ func parseSize(s string) (int64, error) {
 }
 
 func parseVersions(s string) (int, error) {
+	if s == "all" {
+		return transfer.AllVersions, nil
+	}
 	n, err := strconv.Atoi(strings.TrimPrefix(s, "latest:"))
 	if err != nil || n < 1 {
-		return 0, fmt.Errorf("--versions %q: want latest:N with N ≥ 1", s)
+		return 0, fmt.Errorf("--versions %q: want latest:N with N ≥ 1, or all", s)
 	}
 	return n, nil
 }
@@ -232,6 +237,7 @@ func runPush(ctx context.Context, f *Factory, o *PushOptions) error {
 		AllPlatforms: o.AllPlatforms, IncludeLazy: o.IncludeLazy, Downloads: o.Downloads,
 		AllowMissing: o.AllowMissing, Concurrency: o.Concurrency, TempDir: o.TmpDir,
 		DryRun: o.DryRun, ToolVersion: version(), KeepPartial: o.KeepPartial, Logger: f.Log,
+		Network: o.store.network(f),
 	}
 	platforms := o.Platforms
 	if len(platforms) == 0 && !o.AllPlatforms {
@@ -260,7 +266,7 @@ func runPush(ctx context.Context, f *Factory, o *PushOptions) error {
 	}
 	var chain upstream.Chain
 	for _, s := range from {
-		src, err := upstream.OpenSource(s, upstream.ServerOptions{UserAgent: "shoebox/" + version()})
+		src, err := upstream.OpenSource(s, upstream.ServerOptions{UserAgent: "shoebox/" + version(), Policy: o.store.network(f)})
 		if err != nil {
 			return err
 		}
@@ -285,15 +291,13 @@ func runPush(ctx context.Context, f *Factory, o *PushOptions) error {
 	if strings.HasPrefix(popts.Tag, "sha256:") {
 		return usagef("DEST %s: push needs a tag, not a digest", o.Dest)
 	}
-	if ref.Kind == store.Layout && !o.DryRun {
-		if err := os.MkdirAll(ref.Path, 0o755); err != nil {
-			return fmt.Errorf("layout %s: %w", ref.Path, err)
-		}
+	if err := checkBundleTag(popts.Tag); err != nil {
+		return err
 	}
 	switch o.MaxFileSize {
 	case "auto", "":
 		if ref.Kind == store.Layout {
-			if lim, fsType, err := store.MaxFileSize(ref.Path); err == nil && lim > 0 {
+			if lim, fsType, err := store.MaxFileSize(existingAncestor(ref.Path)); err == nil && lim > 0 {
 				popts.MaxPartSize = lim
 				if !o.Quiet {
 					fmt.Fprintf(f.Err, "%s is on %s: tarballs over %s are split into parts\n", ref.Path, fsType, humanBytes(lim))
@@ -314,11 +318,21 @@ func runPush(ctx context.Context, f *Factory, o *PushOptions) error {
 		popts.Skip = skip
 	}
 
-	readOnly := o.DryRun && ref.Kind == store.Layout && !layoutExists(ref.Path)
 	var dst *store.Store
-	if readOnly {
+	switch {
+	case o.DryRun && ref.Kind == store.Layout && !layoutExists(ref.Path):
 		dst, err = emptyDryRunStore(ctx, f, o, ref)
-	} else {
+		// The room is the destination's, not the scratch layout's.
+		popts.Room = func() (store.Room, bool, error) {
+			r, err := store.RoomAt(existingAncestor(ref.Path))
+			return r, true, err
+		}
+	case o.DryRun && ref.Kind == store.Layout:
+		// A dry run writes nothing: no lock, so a read-only stick (or one
+		// another push holds) can be planned against.
+		o.store.lazyGraph = true
+		dst, _, err = o.store.open(ctx, f, o.Dest, true)
+	default:
 		// A re-push that finds its bundle up to date reads no manifest.
 		o.store.lazyGraph = true
 		dst, _, err = o.store.open(ctx, f, o.Dest, false)
@@ -326,7 +340,18 @@ func runPush(ctx context.Context, f *Factory, o *PushOptions) error {
 	if err != nil {
 		return err
 	}
-	defer dst.Close()
+	discard := false // a first push that failed: remove the layout it made
+	defer func() {
+		if !discard {
+			dst.Close()
+			return
+		}
+		if removed, derr := dst.Discard(); derr != nil {
+			fmt.Fprintf(f.Err, "warning: removing the layout the failed push made: %v\n", derr)
+		} else if removed && !o.Quiet {
+			fmt.Fprintf(f.Err, "push failed: the new layout %s was removed again\n", ref.Location())
+		}
+	}()
 
 	if audit != nil {
 		if err := audit.install(&popts); err != nil {
@@ -345,8 +370,12 @@ func runPush(ctx context.Context, f *Factory, o *PushOptions) error {
 			audit.print(f)
 		}
 	}
+	var plan *planJSON
 	if res != nil && o.DryRun && err == nil {
-		printPlan(f, o, ref, res)
+		plan = makePlan(ref, res)
+		if !o.JSON { // under --json, standard output is JSON only
+			printPlan(f, ref, plan, res.Missing)
+		}
 	}
 	if o.JSON && (res != nil || err != nil) {
 		if res == nil {
@@ -354,9 +383,11 @@ func runPush(ctx context.Context, f *Factory, o *PushOptions) error {
 		}
 		sum := pushSummary(o, ref, res, err)
 		sum.Audit = audit.json()
+		sum.Plan = plan
 		writeJSON(f, sum)
 	}
 	if err != nil {
+		discard = !o.KeepPartial && ctx.Err() == nil
 		if res != nil && res.RolledBack > 0 && !o.Quiet {
 			fmt.Fprintf(f.Err, "push failed: %s left as it was (%d blob file(s) this push wrote removed; --keep-partial keeps them for a re-run)\n",
 				ref.Location(), res.RolledBack)
@@ -403,16 +434,31 @@ func emptyDryRunStore(ctx context.Context, f *Factory, o *PushOptions, ref store
 	return st, nil
 }
 
-type planRow struct {
-	items, there int
-	bytes        int64
+// planJSON is a dry run's plan: items and bytes per kind (and platform),
+// what DEST holds, what would be written, and the room there.
+type planJSON struct {
+	Rows    []planRowJSON `json:"rows"`
+	Total   planRowJSON   `json:"total"`
+	ToWrite int64         `json:"toWrite"`
+	// FreeAt, Free and Enough: the free space of DEST's file system (a
+	// layout), and whether the files to write fit, each rounded up to
+	// whole blocks.
+	FreeAt string `json:"freeAt,omitempty"`
+	Free   *int64 `json:"free,omitempty"`
+	Enough *bool  `json:"enough,omitempty"`
 }
 
-func printPlan(f *Factory, o *PushOptions, ref store.Reference, res *transfer.PushResult) {
-	rows := map[string]*planRow{}
-	var order []string
-	var total planRow
-	var toWrite int64
+type planRowJSON struct {
+	Kind   string `json:"kind"`
+	Items  int    `json:"items"`
+	Bytes  int64  `json:"bytes"`
+	InDest int    `json:"inDestination"`
+}
+
+func makePlan(ref store.Reference, res *transfer.PushResult) *planJSON {
+	rows := map[string]*planRowJSON{}
+	pl := &planJSON{Total: planRowJSON{Kind: "total"}}
+	var sizes []int64
 	for _, it := range res.Plan {
 		key := string(it.Resource.Kind)
 		if it.Resource.Kind == transfer.KindArtifact {
@@ -424,50 +470,52 @@ func printPlan(f *Factory, o *PushOptions, ref store.Reference, res *transfer.Pu
 		}
 		r := rows[key]
 		if r == nil {
-			r = &planRow{}
+			r = &planRowJSON{Kind: key}
 			rows[key] = r
-			order = append(order, key)
 		}
-		r.items++
-		total.items++
+		r.Items++
+		pl.Total.Items++
 		if it.Size > 0 {
-			r.bytes += it.Size
-			total.bytes += it.Size
+			r.Bytes += it.Size
+			pl.Total.Bytes += it.Size
 		}
 		if it.InDestination {
-			r.there++
-			total.there++
+			r.InDest++
+			pl.Total.InDest++
 		} else if it.Size > 0 {
-			toWrite += it.Size
+			pl.ToWrite += it.Size
+			sizes = append(sizes, it.Size)
 		}
 	}
-	sort.Strings(order)
+	for _, k := range slices.Sorted(maps.Keys(rows)) {
+		pl.Rows = append(pl.Rows, *rows[k])
+	}
+	if ref.Kind == store.Layout {
+		dir := existingAncestor(ref.Path)
+		if room, err := store.RoomAt(dir); err == nil && room.Block > 0 {
+			enough := room.Needs(sizes...) <= room.Free
+			pl.FreeAt, pl.Free, pl.Enough = dir, &room.Free, &enough
+		}
+	}
+	return pl
+}
+
+func printPlan(f *Factory, ref store.Reference, pl *planJSON, missing []bundle.Missing) {
 	w := f.Out
 	fmt.Fprintf(w, "plan for %s:\n", ref.Location())
 	fmt.Fprintf(w, "  %-44s %7s %12s %10s\n", "KIND", "ITEMS", "BYTES", "IN DEST")
-	for _, k := range order {
-		r := rows[k]
-		fmt.Fprintf(w, "  %-44s %7d %12s %10d\n", k, r.items, humanBytes(r.bytes), r.there)
+	for _, r := range append(pl.Rows, pl.Total) {
+		fmt.Fprintf(w, "  %-44s %7d %12s %10d\n", r.Kind, r.Items, humanBytes(r.Bytes), r.InDest)
 	}
-	fmt.Fprintf(w, "  %-44s %7d %12s %10d\n", "total", total.items, humanBytes(total.bytes), total.there)
-	fmt.Fprintf(w, "to write: %s\n", humanBytes(toWrite))
-	if ref.Kind == store.Layout {
-		dir := ref.Path
-		for {
-			if _, err := os.Stat(dir); err == nil || dir == filepath.Dir(dir) {
-				break
-			}
-			dir = filepath.Dir(dir)
+	fmt.Fprintf(w, "to write: %s\n", humanBytes(pl.ToWrite))
+	if pl.Free != nil {
+		verdict := "enough"
+		if !*pl.Enough {
+			verdict = "NOT ENOUGH"
 		}
-		if free, err := store.FreeSpace(dir); err == nil {
-			verdict := "enough"
-			if free < toWrite {
-				verdict = "NOT ENOUGH"
-			}
-			fmt.Fprintf(w, "free space at %s: %s (%s)\n", dir, humanBytes(free), verdict)
-		}
+		fmt.Fprintf(w, "free space at %s: %s (%s)\n", pl.FreeAt, humanBytes(*pl.Free), verdict)
 	}
-	for _, m := range res.Missing {
+	for _, m := range missing {
 		fmt.Fprintf(w, "missing: %s %s %s: %s\n", m.Kind, m.Name, m.TreeHash, m.Reason)
 	}
 }
@@ -487,7 +535,12 @@ type pushJSON struct {
 	UpToDate     bool           `json:"upToDate,omitempty"`
 	RolledBack   int            `json:"rolledBack,omitempty"`
 	Audit        *auditJSON     `json:"audit,omitempty"`
-	Error        string         `json:"error,omitempty"`
+	// Plan is a dry run's plan (the table it prints without --json).
+	Plan *planJSON `json:"plan,omitempty"`
+	// SourceFailures are the sources that failed to give an item (the
+	// next source was tried).
+	SourceFailures []bundle.SourceFailure `json:"sourceFailures,omitempty"`
+	Error          string                 `json:"error,omitempty"`
 }
 
 func pushSummary(o *PushOptions, ref store.Reference, res *transfer.PushResult, err error) pushJSON {
@@ -503,6 +556,7 @@ func pushSummary(o *PushOptions, ref store.Reference, res *transfer.PushResult, 
 	for _, m := range res.Missing {
 		s.Missing = append(s.Missing, string(m.Kind)+" "+m.Name+" "+m.TreeHash.String()+": "+m.Reason)
 	}
+	s.SourceFailures = res.SourceFailures
 	if err != nil {
 		s.Error = err.Error()
 	}
@@ -514,4 +568,29 @@ func writeJSON(f *Factory, v any) {
 	enc := json.NewEncoder(f.Out)
 	enc.SetIndent("", "  ")
 	enc.Encode(v)
+}
+
+// checkBundleTag refuses, as a usage error, a tag a bundle cannot have:
+// one outside the OCI tag grammar, or one cosign or the referrers tag
+// schema uses (sha256-<hex>, .sig, .att, .sbom), which would replace
+// another bundle's signatures or referrers with a bundle index.
+func checkBundleTag(tag string) error {
+	if !store.ValidTag(tag) {
+		return usagef("tag %q: a tag is 1 to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-' (OCI distribution-spec)", tag)
+	}
+	if shelf.IsSignatureTag(tag) {
+		return usagef("tag %q is where cosign keeps a bundle's signatures, attestations or referrers (sha256-<hex>[.sig|.att|.sbom]); it cannot name a bundle", tag)
+	}
+	return nil
+}
+
+// existingAncestor returns path, or its nearest ancestor that exists.
+func existingAncestor(path string) string {
+	dir := path
+	for {
+		if _, err := os.Stat(dir); err == nil || dir == filepath.Dir(dir) {
+			return dir
+		}
+		dir = filepath.Dir(dir)
+	}
 }

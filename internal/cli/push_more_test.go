@@ -262,7 +262,7 @@ func Test_runPush_HostileInput(t *testing.T) {
 		{name: "wrong tree hash", wantCode: ExitVerify,
 			mirror:  func(dir string) { replaceFile(t, pkgPath(dir), mustReadFile(t, other.Tarball)) },
 			wantErr: []string{"package " + victim.Package.Name + "@" + victim.Version, "tree hash " + other.TreeHash.String(), "tree hash mismatch"}},
-		{name: "truncated gzip", wantCode: ExitError,
+		{name: "truncated gzip", wantCode: ExitVerify,
 			mirror:  func(dir string) { replaceFile(t, pkgPath(dir), good[:len(good)/2]) },
 			wantErr: []string{"package " + victim.Package.Name + "@" + victim.Version, "unexpected EOF"}},
 		{name: "registry with ./ paths", wantCode: ExitVerify,
@@ -573,8 +573,8 @@ func Test_runPush_JSONOnFailure(t *testing.T) {
 	b := mustReadFile(t, p)
 	replaceFile(t, p, b[:len(b)/2])
 	code, out, errOut = runTest(t, "push", "--json", "--from", "file://"+truncated, "--manifest", writeManifest(t, victim), dest+":y")
-	if code != ExitError {
-		t.Fatalf("truncated tarball: exit %d, want %d; stderr %q", code, ExitError, errOut)
+	if code != ExitVerify {
+		t.Fatalf("truncated tarball: exit %d, want %d (content failed verification); stderr %q", code, ExitVerify, errOut)
 	}
 	sum = pushJSON{}
 	if err := json.Unmarshal([]byte(out), &sum); err != nil {
@@ -582,6 +582,9 @@ func Test_runPush_JSONOnFailure(t *testing.T) {
 	}
 	if !strings.Contains(sum.Error, "package "+victim.Package.Name) || !strings.Contains(sum.Error, "unexpected EOF") || sum.Digest != "" {
 		t.Errorf("--json on a failed push = %+v, want the error naming the package", sum)
+	}
+	if len(sum.SourceFailures) != 1 || sum.SourceFailures[0].Source != "file://"+truncated || !strings.Contains(sum.SourceFailures[0].Reason, "unexpected EOF") {
+		t.Errorf("--json source failures = %+v, want the truncated tarball's source", sum.SourceFailures)
 	}
 }
 

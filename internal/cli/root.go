@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/shoebox-jl/shoebox/internal/cli/env"
 )
@@ -52,9 +53,11 @@ func OSStreams() Streams {
 	}
 }
 
+// isTerminal reports whether f is a terminal: not merely a character
+// device (/dev/null is one too, and a command whose input is /dev/null
+// must not prompt).
 func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return term.IsTerminal(int(f.Fd()))
 }
 
 // Factory carries what commands need from the outside world, so tests can
@@ -65,6 +68,9 @@ type Factory struct {
 	Now func() time.Time
 	// Getenv reads an environment variable; it is env.Get in production.
 	Getenv func(string) string
+	// Sleep waits between retries of network requests; nil means a timer.
+	// Tests account for the waits instead of spending them.
+	Sleep func(ctx context.Context, d time.Duration) error
 
 	// Log receives diagnostics (retries, lock waits, warnings) at the
 	// level of --log-level / --debug, as text on standard error, above a

@@ -2,10 +2,12 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"oras.land/oras-go/v2/errdef"
 
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/shelf"
@@ -20,6 +22,7 @@ type SignOptions struct {
 	Format        string
 	Annotations   []string
 	PasswordStdin bool
+	NoVerify      bool
 	JSON          bool
 	Quiet         bool
 	store         storeFlags
@@ -36,7 +39,10 @@ dev.shoebox.tag=TAG" writes too), and a trust policy's "tags" are checked
 against it, never against the tags a store gives the bundle, which anyone
 who can write the store can rename or add. STORE@DIGEST signs for no tag:
 only policies without "tags" accept such a signature. Signing one bundle
-for a second tag adds a signature. The signature is stored the
+for a second tag adds a signature. Before it signs, sign reads every blob
+the bundle reaches and checks its digest, so that a bundle changed since
+it was pushed (a byte flipped on a stick) is refused (exit 3), never
+signed; --no-verify skips that. The signature is stored the
 way cosign stores it, so that cosign verify, Harbor and shoebox verify all
 find it, in a registry and in an OCI layout alike:
 
@@ -83,6 +89,7 @@ func newSignCmd(f *Factory) *cobra.Command {
 	fl.StringVar(&opts.Format, "format", "simple", "simple (cosign .sig tag) or bundle (also a Sigstore bundle referrer, as cosign v3)")
 	fl.StringArrayVarP(&opts.Annotations, "annotation", "a", nil, "KEY=VALUE added to the signed payload, as cosign sign -a (repeatable)")
 	fl.BoolVar(&opts.PasswordStdin, "key-password-stdin", false, "read the key's password from standard input")
+	fl.BoolVar(&opts.NoVerify, "no-verify", false, "sign without first checking every digest of the bundle")
 	fl.BoolVar(&opts.JSON, "json", false, "print a JSON summary on standard output")
 	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "print nothing on success")
 	opts.store.register(fl)
@@ -158,6 +165,34 @@ func runSign(ctx context.Context, f *Factory, o *SignOptions) error {
 	desc := br.Index
 	if _, err := bundle.Read(ctx, st, desc); err != nil {
 		return fmt.Errorf("%s (%s): not a bundle: %w", ref, desc.Digest, err)
+	}
+	if !o.NoVerify {
+		// A signature vouches for every byte the index reaches: check
+		// every digest first, so that a blob changed since the push
+		// (a byte flipped on the stick) is never signed.
+		// What the store lacks is another matter: a delta (push
+		// --inventory) carries only what the inside lacks.
+		rep, err := bundle.Check(ctx, st, desc, bundle.CheckOptions{})
+		if err != nil && (rep == nil || len(rep.Problems) == 0) {
+			return fmt.Errorf("%s (%s): checking before signing: %w", ref, desc.Digest, err)
+		}
+		var bad []error
+		absent := 0
+		for _, p := range rep.Problems {
+			if errors.Is(p.Err, errdef.ErrNotFound) {
+				absent++
+			} else {
+				bad = append(bad, p)
+			}
+		}
+		if len(bad) > 0 {
+			return fmt.Errorf("%s (%s): not signed: %d of its blobs or manifests do not match their digests (--no-verify signs anyway): %w",
+				ref, desc.Digest, len(bad), errors.Join(append([]error{bundle.ErrIntegrity}, bad...)...))
+		}
+		if absent > 0 && !o.Quiet {
+			fmt.Fprintf(f.Err, "note: %s lacks %d of the bundle's blobs or manifests (a delta carries only what the inside lacks); what it holds matches its digests\n",
+				ref.Location(), absent)
+		}
 	}
 	dockerRef := ""
 	if ref.Kind == store.Remote {

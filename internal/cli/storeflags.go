@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/shoebox-jl/shoebox/internal/cli/env"
+	"github.com/shoebox-jl/shoebox/internal/httpx"
 	"github.com/shoebox-jl/shoebox/pkg/store"
 )
 
@@ -25,6 +26,7 @@ type storeFlags struct {
 	username      string
 	passwordStdin bool
 	lockWait      time.Duration
+	stallTimeout  time.Duration
 	password      string // read once from stdin
 	// lazyGraph opens layouts with store.Options.LazyGraph (set by the
 	// command, not a flag).
@@ -38,6 +40,14 @@ func (s *storeFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&s.username, "username", "", "registry user name (e.g. a Harbor robot account), with --password-stdin; default: docker config credentials")
 	fs.BoolVar(&s.passwordStdin, "password-stdin", false, "read the registry password (or token) of --username from standard input")
 	fs.DurationVar(&s.lockWait, "lock-wait", 0, "how long to wait for another shoebox writing the same layout (0: fail at once)")
+	fs.DurationVar(&s.stallTimeout, "stall-timeout", httpx.DefaultStallTimeout,
+		"give up on a network transfer (registry, Pkg server, download) that sends no byte for this long, then resume it or try the next source")
+}
+
+// network is the network policy of the command: the stall timeout from
+// the flag, the default retries (httpx.Policy), f's clock for waits.
+func (s *storeFlags) network(f *Factory) httpx.Policy {
+	return httpx.Policy{StallTimeout: s.stallTimeout, Sleep: f.Sleep}
 }
 
 // options turns the flags into store options, reading the password from
@@ -77,6 +87,7 @@ func (s *storeFlags) options(f *Factory, readOnly bool) (store.Options, error) {
 		// reader reads the bundle graphs it needs itself (and verifies
 		// them), so an up-front walk only doubles time and memory.
 		LazyGraph: s.lazyGraph || readOnly,
+		Network:   s.network(f),
 		Logger:    f.Log,
 	}, nil
 }

@@ -34,6 +34,40 @@ type Report struct {
 	// Missing are the things the push could not provide, sorted by kind,
 	// name, uuid, version, tree hash and platform.
 	Missing []Missing `json:"missing,omitempty"`
+	// SourceFailures are the sources that failed to give an item the push
+	// then took from the next source (its content failed verification, or
+	// the transfer failed after its retries); sorted (SortSourceFailures).
+	SourceFailures []SourceFailure `json:"sourceFailures,omitempty"`
+}
+
+// SourceFailure is one source's failure to give one item.
+type SourceFailure struct {
+	Kind Kind `json:"kind"`
+	// Item names the item as the push reported it ("package
+	// Example@0.5.3", "artifact OpenSSL", "registry <uuid>/<hash>").
+	Item     string        `json:"item"`
+	UUID     julia.UUID    `json:"uuid,omitzero"`
+	TreeHash treehash.Hash `json:"treeHash,omitzero"`
+	// Source is the source as the push was given it (a URL, a depot).
+	Source string `json:"source"`
+	// Reason says how it failed ("tree hash … : tree hash mismatch",
+	// "… 503 Service Unavailable (gave up after 5 attempts in 3.2s)").
+	Reason string `json:"reason"`
+}
+
+// SortSourceFailures sorts failures by kind, item, uuid, tree hash,
+// source and reason: the order of a report.
+func SortSourceFailures(fs []SourceFailure) {
+	slices.SortStableFunc(fs, func(a, b SourceFailure) int {
+		return cmp.Or(
+			cmp.Compare(a.Kind.order(), b.Kind.order()),
+			strings.Compare(a.Item, b.Item),
+			strings.Compare(a.UUID.String(), b.UUID.String()),
+			strings.Compare(a.TreeHash.String(), b.TreeHash.String()),
+			strings.Compare(a.Source, b.Source),
+			strings.Compare(a.Reason, b.Reason),
+		)
+	})
 }
 
 // Request is one thing a push was asked for.
@@ -88,6 +122,10 @@ func (r Report) canonical() Report {
 	if len(c.Missing) == 0 {
 		c.Missing = nil
 	}
+	if len(r.SourceFailures) > 0 {
+		c.SourceFailures = slices.Clone(r.SourceFailures)
+		SortSourceFailures(c.SourceFailures)
+	}
 	return c
 }
 
@@ -100,6 +138,11 @@ func PushReport(ctx context.Context, dst Pusher, r Report) (ocispec.Descriptor, 
 	for _, m := range c.Missing {
 		if !m.Kind.Valid() || m.Kind == KindReport {
 			return ocispec.Descriptor{}, formatErrorf("report: missing thing of kind %q", m.Kind)
+		}
+	}
+	for _, f := range c.SourceFailures {
+		if !f.Kind.Valid() || f.Kind == KindReport {
+			return ocispec.Descriptor{}, formatErrorf("report: source failure for a thing of kind %q", f.Kind)
 		}
 	}
 	blob, err := json.Marshal(c)

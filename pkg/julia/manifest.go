@@ -247,6 +247,11 @@ func manifestEntry(name string, t map[string]any) (ManifestEntry, error) {
 		if e.TreeHash, err = parseHashLoose(hs); err != nil {
 			return e, &keyErr{"git-tree-sha1", err}
 		}
+		if e.TreeHash.IsZero() {
+			// Not "no tree hash": the key is there, with a value no
+			// tree has. Taking it for absent would leave the package out.
+			return e, &keyErr{"git-tree-sha1", fmt.Errorf("%q is not a tree hash (forty zeros): %w", hs, ErrMalformed)}
+		}
 	}
 	if e.Path, err = str("path"); err != nil {
 		return e, err

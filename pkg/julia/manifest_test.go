@@ -180,6 +180,7 @@ func TestParseManifest_Malformed(t *testing.T) {
 		{"bad format", "manifest_format = \"two\"\n", "manifest_format"},
 		{"no uuid", "manifest_format = \"2.0\"\n[[deps.Example]]\nversion = \"0.5.3\"\n", "deps.Example.0.uuid"},
 		{"bad hash", "manifest_format = \"2.0\"\n" + ex + "git-tree-sha1 = \"zz\"\n", "deps.Example.0.git-tree-sha1"},
+		{"zero hash", "manifest_format = \"2.0\"\n" + ex + "git-tree-sha1 = \"0000000000000000000000000000000000000000\"\n", "deps.Example.0.git-tree-sha1"},
 		{"bad version", "manifest_format = \"2.0\"\n" + ex + "version = \"x.y\"\n", "deps.Example.0.version"},
 		{"pinned type", "manifest_format = \"2.0\"\n" + ex + "pinned = \"yes\"\n", "deps.Example.0.pinned"},
 		{"missing dep", "manifest_format = \"2.0\"\n" + ex + "deps = [\"Test\"]\n", "deps.Example.0.deps"},

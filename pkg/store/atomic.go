@@ -42,7 +42,7 @@ func writeFileAtomic(dir, name, tmpPrefix string, data []byte, mode os.FileMode)
 	if _, err = f.Write(data); err != nil {
 		return fmt.Errorf("writing %s: %w", tmp, err)
 	}
-	if err = f.Chmod(mode); err != nil {
+	if err = chmod(f, mode); err != nil {
 		return fmt.Errorf("chmod %s: %w", tmp, err)
 	}
 	if err = f.Sync(); err != nil {
@@ -55,6 +55,19 @@ func writeFileAtomic(dir, name, tmpPrefix string, data []byte, mode os.FileMode)
 		return fmt.Errorf("renaming %s: %w", tmp, err)
 	}
 	return syncDir(dir)
+}
+
+// chmod sets f's mode where the file system keeps modes. FAT32 and exFAT
+// keep none (the Linux vfat driver refuses with EPERM, fusefat with ENOSYS,
+// others with EOPNOTSUPP): there a blob stays writable, as every file on
+// such a stick is, and its digest is what protects it.
+func chmod(f *os.File, mode os.FileMode) error {
+	err := f.Chmod(mode)
+	if errors.Is(err, syscall.ENOSYS) || errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.ENOTSUP) ||
+		errors.Is(err, syscall.EOPNOTSUPP) {
+		return nil
+	}
+	return err
 }
 
 // syncDir makes a rename in dir durable. File systems that cannot fsync a

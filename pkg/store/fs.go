@@ -1,6 +1,10 @@
 package store
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+	"os"
+)
 
 // FSType is a file system type: the f_type magic number statfs(2) reports.
 type FSType int64
@@ -13,6 +17,97 @@ const (
 
 // FAT32MaxFileSize is the largest file FAT32 can hold: 4 GiB − 1 byte.
 const FAT32MaxFileSize = 1<<32 - 1
+
+// FAT32MaxBlobs is how many blob files one FAT32 directory
+// (blobs/sha256) holds: a FAT directory has at most 65,536 32-byte
+// entries, "." and ".." take two, and a 64-hex-digit name takes six (five
+// long-name entries of 13 characters each, and the 8.3 entry). exFAT has
+// no such limit.
+const FAT32MaxBlobs = (65536 - 2) / (64/13 + 1 + 1)
+
+// ErrNoRoom is returned (wrapped, saying what is short) when a destination
+// cannot take what a writer plans to put there: not enough free space, or
+// more files than its directory can hold.
+var ErrNoRoom = errors.New("not enough room on the destination")
+
+// Room is what the file system of a layout can still take.
+type Room struct {
+	// FSType is the file system's type.
+	FSType FSType
+	// Free is the bytes free for an unprivileged user.
+	Free int64
+	// Block is the allocation unit: every file takes a whole number of
+	// blocks (on FAT, a cluster).
+	Block int64
+	// MaxFileSize is the largest file it takes (FAT32MaxFileSize on FAT),
+	// 0 for no limit that matters.
+	MaxFileSize int64
+	// MaxBlobs is how many blob files blobs/sha256 can hold
+	// (FAT32MaxBlobs on FAT), 0 for no limit that matters; Blobs is how
+	// many it holds now.
+	MaxBlobs, Blobs int
+}
+
+// Room reports what a writable or read-only layout's file system can
+// still take, for a writer to check its plan before it writes; ok is
+// false for a registry (which says nothing of its room). Where statfs(2)
+// is missing Free and Block are 0.
+func (s *Store) Room() (room Room, ok bool, err error) {
+	l, isLayout := s.b.(*layout)
+	if !isLayout {
+		return room, false, nil
+	}
+	room, err = RoomAt(l.root)
+	if err != nil {
+		return room, true, err
+	}
+	ents, err := os.ReadDir(l.blobDir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return room, true, fmt.Errorf("layout %s: %w", l.root, err)
+	}
+	room.Blobs = len(ents)
+	return room, true, nil
+}
+
+// RoomAt is Room for the file system holding path (which must exist),
+// without the blob count.
+func RoomAt(path string) (Room, error) {
+	var r Room
+	st, err := statfs(path)
+	if err != nil {
+		if errors.Is(err, errors.ErrUnsupported) {
+			return r, nil
+		}
+		return r, fmt.Errorf("%s: statfs: %w", path, err)
+	}
+	r.FSType, r.Free, r.Block = st.typ, st.free, st.block
+	if r.FSType == FSMSDOS {
+		r.MaxFileSize, r.MaxBlobs = FAT32MaxFileSize, FAT32MaxBlobs
+	}
+	return r, nil
+}
+
+// Needs returns the bytes that files of these sizes take on the file
+// system: each rounded up to whole blocks.
+func (r Room) Needs(sizes ...int64) int64 {
+	var n int64
+	for _, s := range sizes {
+		if r.Block > 0 {
+			s = (s + r.Block - 1) / r.Block * r.Block
+		}
+		n += s
+	}
+	return n
+}
+
+// fsStat is what statfs tells of a file system.
+type fsStat struct {
+	typ         FSType
+	free, block int64
+}
+
+// statfs is platformStatfs; a variable so that tests can fake a stick.
+var statfs = platformStatfs
 
 // String names the well-known types and prints others in hex.
 func (t FSType) String() string {

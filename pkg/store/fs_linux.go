@@ -19,3 +19,11 @@ func platformFreeSpace(path string) (int64, error) {
 	}
 	return int64(st.Bavail) * int64(st.Bsize), nil
 }
+
+func platformStatfs(path string) (fsStat, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(path, &st); err != nil {
+		return fsStat{}, err
+	}
+	return fsStat{typ: FSType(uint32(st.Type)), free: int64(st.Bavail) * int64(st.Bsize), block: int64(st.Bsize)}, nil
+}

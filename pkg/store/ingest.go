@@ -269,7 +269,7 @@ func (s *spooler) finish() error {
 	f := s.cur
 	s.cur = nil
 	last := &s.parts[len(s.parts)-1]
-	if err := f.Chmod(blobMode); err != nil {
+	if err := chmod(f, blobMode); err != nil {
 		f.Close()
 		return err
 	}

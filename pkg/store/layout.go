@@ -115,6 +115,49 @@ type layout struct {
 	// pending are the blobs written since the last save, made durable in
 	// one batch before index.json names them (see pendingSync).
 	pending pendingSync
+
+	// createdDir: Open made the layout's directory; createdLayout: Open
+	// made the layout in it (there was no oci-layout file), and before
+	// lists which of layoutNames were there already. See Discard.
+	createdDir, createdLayout bool
+	before                    map[string]bool
+}
+
+// layoutNames are the entries of a layout's directory that a writer makes.
+var layoutNames = []string{ocispec.ImageLayoutFile, ocispec.ImageIndexFile, ocispec.ImageBlobsDir, ingestDirName, lockFileName}
+
+// ErrNoParent is returned (wrapped, naming the missing directory) by Open
+// when a new layout's parent directory does not exist: a layout is made
+// in an existing directory only, so that a stick that is not mounted
+// (/media/usb missing) never turns into a directory on the root disk.
+var ErrNoParent = errors.New("the parent directory does not exist")
+
+// makeLayoutDir creates root if it is missing, and only root: its parent
+// must exist. It reports whether it created root.
+func makeLayoutDir(root string) (bool, error) {
+	err := os.Mkdir(root, dirMode)
+	if err == nil {
+		return true, nil
+	}
+	if errors.Is(err, os.ErrExist) {
+		if fi, serr := os.Stat(root); serr == nil && !fi.IsDir() {
+			return false, fmt.Errorf("layout %s: not a directory", root)
+		}
+		return false, nil
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		parent := filepath.Dir(root)
+		missing := parent
+		for d := parent; ; d = filepath.Dir(d) {
+			if _, serr := os.Stat(d); serr == nil || d == filepath.Dir(d) {
+				break
+			}
+			missing = d
+		}
+		return false, fmt.Errorf("layout %s: %s does not exist (is the stick mounted?); shoebox creates the layout directory only, in an existing directory: %w: %w",
+			root, missing, ErrNoParent, os.ErrNotExist)
+	}
+	return false, fmt.Errorf("layout %s: %w", root, err)
 }
 
 // indexStamp identifies a version of index.json cheaply.
@@ -153,8 +196,17 @@ func openLayout(ctx context.Context, dir string, opts Options, log *slog.Logger)
 		return l, nil
 	}
 
-	if err := os.MkdirAll(root, dirMode); err != nil {
-		return nil, fmt.Errorf("layout %s: %w", root, err)
+	if l.createdDir, err = makeLayoutDir(root); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(root, ocispec.ImageLayoutFile)); errors.Is(err, os.ErrNotExist) {
+		l.createdLayout = true
+		l.before = map[string]bool{}
+		for _, name := range layoutNames {
+			if _, err := os.Lstat(filepath.Join(root, name)); err == nil {
+				l.before[name] = true
+			}
+		}
 	}
 	l.lock, err = acquireLock(ctx, root, filepath.Join(root, lockFileName), opts.LockWait, log)
 	if err != nil {
@@ -596,6 +648,43 @@ func (l *layout) save(ctx context.Context) error {
 	return nil
 }
 
+// discard closes the layout without saving and removes what Open made:
+// the directory, or the layout's entries that were not there before.
+func (l *layout) discard() (bool, error) {
+	if l.readOnly || !l.createdLayout {
+		return false, l.close()
+	}
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	// Everything but the lock file goes while the lock is held; then the
+	// lock file, and the directory if Open made it and it is empty (a
+	// writer that took the lock in between keeps what it wrote).
+	for _, name := range layoutNames {
+		if l.before[name] || name == lockFileName {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(l.root, name)); err != nil {
+			l.lock.release()
+			return false, fmt.Errorf("layout %s: removing %s: %w", l.root, name, err)
+		}
+	}
+	if err := l.lock.release(); err != nil {
+		return false, fmt.Errorf("layout %s: releasing lock: %w", l.root, err)
+	}
+	if !l.before[lockFileName] {
+		if err := os.Remove(filepath.Join(l.root, lockFileName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return false, fmt.Errorf("layout %s: removing %s: %w", l.root, lockFileName, err)
+		}
+	}
+	if l.createdDir {
+		if err := os.Remove(l.root); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return false, fmt.Errorf("layout %s: removing: %w", l.root, err)
+		}
+	}
+	return true, nil
+}
+
 func (l *layout) close() error {
 	l.mu.Lock()
 	if l.closed {
@@ -715,7 +804,7 @@ func (l *layout) writeBlob(ctx context.Context, expected ocispec.Descriptor, r i
 	if err = vr.Verify(); err != nil {
 		return fmt.Errorf("%s: %w", expected.Digest, err)
 	}
-	if err := f.Chmod(blobMode); err != nil {
+	if err := chmod(f, blobMode); err != nil {
 		return fmt.Errorf("layout %s: %w", l.root, err)
 	}
 	if path != "" {

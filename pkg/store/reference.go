@@ -108,6 +108,11 @@ func (r Reference) Location() string {
 // tagRE is the tag grammar of the OCI distribution-spec v1.1.
 var tagRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
 
+// ValidTag reports whether tag follows the tag grammar of the OCI
+// distribution-spec v1.1: 1 to 128 of [A-Za-z0-9_.-], not starting with
+// '.' or '-'.
+func ValidTag(tag string) bool { return tagRE.MatchString(tag) }
+
 // ParseReference parses a store reference. The rules, applied in order:
 //
 //  1. "oci-layout:PATH[:TAG|@DIGEST]" is a layout. The tag is what follows the
@@ -115,7 +120,9 @@ var tagRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
 //     of the last path element ("sha256:<64 hex>").
 //  2. A string starting with "/", "./", "../", or equal to "." or "..", is a
 //     layout path, with the same optional ":TAG" or "@DIGEST" suffix — unless
-//     the whole string is an existing directory, which then is the path.
+//     the whole string is an existing directory, which then is the path. A
+//     ':' in a directory of the path that does not exist is an error
+//     ("./s:a/b", "./s:../../evil" name no tag: a tag has no '/').
 //  3. "REGISTRY/REPO[:TAG|@DIGEST]" is a remote repository when it contains a
 //     '/' and its first element looks like a host: it contains '.' or ':'
 //     (a domain, an IP address, a port, "[::1]:5000"), or is "localhost".
@@ -178,6 +185,12 @@ func parseLayout(orig, body string, wholeDirWins bool) (Reference, error) {
 	dir, last := "", body
 	if i := strings.LastIndexByte(body, '/'); i >= 0 {
 		dir, last = body[:i+1], body[i+1:]
+	}
+	if i := strings.IndexByte(dir, ':'); i >= 0 && !strings.HasPrefix(orig, LayoutPrefix) && !isDir(dir) {
+		// "./s:a/b", "./s:../../evil": a tag with '/' in it, which no tag
+		// has; taken as a path, it would write a layout elsewhere.
+		return Reference{}, fmt.Errorf("%q: tag %q: a tag has no '/' (and a ':' in a directory name is not supported in a layout reference): %w",
+			orig, body[i+1:], ErrInvalidReference)
 	}
 	var tag string
 	if i := strings.LastIndexByte(last, '@'); i >= 0 {

@@ -42,6 +42,7 @@ func TestParseReference(t *testing.T) {
 		{"dot", ".", store.Reference{Kind: store.Layout, Path: "."}},
 		{"existing absolute dir wins", abs, store.Reference{Kind: store.Layout, Path: abs}},
 		{"existing dir with colon", "./odd:name", store.Reference{Kind: store.Layout, Path: "odd:name"}},
+		{"in an existing dir with colon", "./odd:name/box:v1", store.Reference{Kind: store.Layout, Path: "odd:name/box", Tag: "v1"}},
 		{"existing relative dir", "stick", store.Reference{Kind: store.Layout, Path: "stick"}},
 		{"existing relative dir tag", "stick:v3", store.Reference{Kind: store.Layout, Path: "stick", Tag: "v3"}},
 		{"dotted relative dir is a path", "./example.com/x", store.Reference{Kind: store.Layout, Path: "example.com/x"}},
@@ -77,6 +78,9 @@ func TestParseReference(t *testing.T) {
 		{"uppercase repo", "r.io/Box"},
 		{"remote bad tag", "r.io/box:.x"},
 		{"nul", "/box\x00"},
+		{"tag with a slash", "./s:a/b"},
+		{"tag climbing out", "./s:../../evil"},
+		{"absolute tag with a slash", "/mnt/usb:v1/x"},
 	}
 	for _, tt := range bad {
 		t.Run("bad/"+tt.name, func(t *testing.T) {

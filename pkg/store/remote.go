@@ -15,16 +15,16 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/shoebox-jl/shoebox/internal/httpx"
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry"
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/credentials"
 	"oras.land/oras-go/v2/registry/remote/errcode"
-	"oras.land/oras-go/v2/registry/remote/retry"
 )
 
 // remoteRepo is a registry repository. It embeds the oras repository, so
@@ -33,7 +33,8 @@ import (
 // need a registry name.
 type remoteRepo struct {
 	*remote.Repository
-	log *slog.Logger
+	log     *slog.Logger
+	network httpx.Policy
 }
 
 func openRemote(ref Reference, opts Options, log *slog.Logger) (*remoteRepo, error) {
@@ -47,13 +48,15 @@ func openRemote(ref Reference, opts Options, log *slog.Logger) (*remoteRepo, err
 		return nil, err
 	}
 	repo.Client = client
-	return &remoteRepo{Repository: repo, log: log}, nil
+	return &remoteRepo{Repository: repo, log: log, network: opts.Network}, nil
 }
 
 // newAuthClient builds the HTTP stack: TLS (system roots plus CAFile, or
-// no verification when Insecure) → retry (oras default policy: backoff on
-// 408, 429, 5xx, timeouts, connection resets and unexpected EOF; requests
-// with a body are retried only when it can be rewound) → auth (static
+// no verification when Insecure) → httpx.Transport under opts.Network (the
+// one retry policy: backoff on 408, 429, 5xx, resets and cut bodies, within
+// a budget shared with the caller's retries through the context; requests
+// with a body are sent again only when it can be rewound; no headers or no
+// body progress for the stall timeout cancels the request) → auth (static
 // basic credentials, or the docker config credential store).
 func newAuthClient(host string, opts Options) (*auth.Client, error) {
 	base := http.DefaultTransport.(*http.Transport).Clone()
@@ -76,7 +79,7 @@ func newAuthClient(host string, opts Options) (*auth.Client, error) {
 	base.TLSClientConfig = tlsConf
 
 	c := &auth.Client{
-		Client: &http.Client{Transport: retry.NewTransport(base)},
+		Client: &http.Client{Transport: httpx.NewTransport(base, opts.Network)},
 		Cache:  auth.NewCache(),
 	}
 	c.SetUserAgent("shoebox")
@@ -212,16 +215,19 @@ func (r *remoteRepo) ingest(ctx context.Context, mediaType string, rd io.Reader,
 	return whole, partDescs(parts), nil
 }
 
-// pushAttempts bounds the whole-upload retries of pushFile. (The retry
-// transport cannot replay a streamed PUT body; a spooled file can be
-// reopened and sent again in a new upload session.)
-const pushAttempts = 3
-
+// pushFile uploads a spooled file. The registry client's transport cannot
+// replay a streamed PUT body; a spooled file can be reopened and sent
+// again in a new upload session, within the operation's budget (the
+// caller's, through ctx, or one of its own).
 func (r *remoteRepo) pushFile(ctx context.Context, path string, desc ocispec.Descriptor) error {
-	var err error
-	for attempt := 1; attempt <= pushAttempts; attempt++ {
-		var f *os.File
-		if f, err = os.Open(path); err != nil {
+	b := httpx.BudgetFrom(ctx)
+	if b == nil {
+		b = r.network.Start()
+		ctx = httpx.WithBudget(ctx, b)
+	}
+	for {
+		f, err := os.Open(path)
+		if err != nil {
 			return err
 		}
 		err = r.Push(ctx, desc, f)
@@ -229,23 +235,18 @@ func (r *remoteRepo) pushFile(ctx context.Context, path string, desc ocispec.Des
 		if err == nil || !transient(ctx, err) {
 			return err
 		}
-		r.log.Info("retrying blob upload", "registry", r.Reference.Registry, "digest", desc.Digest, "attempt", attempt, "error", err)
-		t := time.NewTimer(time.Duration(attempt) * 500 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		r.log.Info("retrying blob upload", "registry", r.Reference.Registry, "digest", desc.Digest, "error", err)
+		if rerr := b.Retry(ctx, "uploading "+desc.Digest.String(), err); rerr != nil {
+			return rerr
 		}
 	}
-	return err
 }
 
 // transient reports whether a failed upload may succeed when sent again:
 // server errors and transport failures, not client errors, auth failures or
 // cancellation.
 func transient(ctx context.Context, err error) bool {
-	if ctx.Err() != nil || errors.Is(err, ErrUnauthorized) {
+	if ctx.Err() != nil || errors.Is(err, ErrUnauthorized) || httpx.Spent(err) {
 		return false
 	}
 	var er *errcode.ErrorResponse

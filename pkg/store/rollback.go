@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -40,14 +42,17 @@ func (s *Store) Mark(ctx context.Context) (*Mark, error) {
 }
 
 // Rollback returns a writable layout to m, for a writer that failed and
-// must leave the store as it was: index.json is restored (atomically;
-// from then on the store is what it was), the in-memory index is read
-// from it again, and every blob file not listed in m is removed. It
-// reports how many blob files it removed. The caller must have stopped
-// writing. A nil m (a registry, a read-only layout) does nothing: a
-// registry keeps what was pushed, untagged, until its garbage collection.
-// A crash during Rollback leaves a valid store whose extra blobs nothing
-// references.
+// must leave the store as it was: every blob file not listed in m is
+// removed first (on a full disk that makes the room the rest needs), then
+// index.json is restored (atomically; from then on the store is what it
+// was), and the in-memory index is read from it again. It reports how many
+// blob files it removed. The caller must have stopped writing. A nil m (a
+// registry, a read-only layout) does nothing: a registry keeps what was
+// pushed, untagged, until its garbage collection. A crash during Rollback
+// leaves a valid store: between the two steps index.json may still list
+// untagged manifests of the failed writer whose blobs are gone, which
+// readers pass over as a partial layout, and the next writer's open
+// forgets.
 func (s *Store) Rollback(ctx context.Context, m *Mark) (int, error) {
 	if m == nil {
 		return 0, nil
@@ -55,15 +60,6 @@ func (s *Store) Rollback(ctx context.Context, m *Mark) (int, error) {
 	l, ok := s.b.(*layout)
 	if !ok || l.readOnly {
 		return 0, nil
-	}
-	l.saveMu.Lock()
-	err := writeFileAtomic(l.root, ocispec.ImageIndexFile, indexTmpPrefix, m.index, readableMode)
-	l.saveMu.Unlock()
-	if err != nil {
-		return 0, fmt.Errorf("layout %s: restoring index: %w", l.root, err)
-	}
-	if _, err := l.reload(ctx, true); err != nil {
-		return 0, err
 	}
 	l.pending.mu.Lock()
 	l.pending.files, l.pending.dirs = nil, nil
@@ -73,7 +69,7 @@ func (s *Store) Rollback(ctx context.Context, m *Mark) (int, error) {
 		return 0, err
 	}
 	removed := 0
-	for name := range now {
+	for _, name := range slices.Sorted(maps.Keys(now)) {
 		if m.blobs[name] {
 			continue
 		}
@@ -82,7 +78,22 @@ func (s *Store) Rollback(ctx context.Context, m *Mark) (int, error) {
 		}
 		removed++
 	}
+	l.saveMu.Lock()
+	err = writeIndex(l.root, m.index)
+	l.saveMu.Unlock()
+	if err != nil {
+		return removed, fmt.Errorf("layout %s: restoring index: %w", l.root, err)
+	}
+	if _, err := l.reload(ctx, true); err != nil {
+		return removed, err
+	}
 	return removed, nil
+}
+
+// writeIndex replaces index.json atomically; a variable so that tests can
+// make it fail like a full disk.
+var writeIndex = func(root string, b []byte) error {
+	return writeFileAtomic(root, ocispec.ImageIndexFile, indexTmpPrefix, b, readableMode)
 }
 
 // blobNames lists the files under blobs/<algorithm>/.

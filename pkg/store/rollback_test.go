@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -116,5 +117,67 @@ func TestLayout_Rollback(t *testing.T) {
 	}
 	if err := s2.Tag(ctx, again, "b"); err != nil {
 		t.Fatalf("Tag after rollback: %v", err)
+	}
+}
+
+// On a full disk the rollback frees the push's blobs before it rewrites
+// index.json (which needs room for its temporary file), so that it ends
+// with the layout as it was rather than with the push's blobs orphaned.
+func TestLayout_RollbackOnAFullDisk(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openLayout(t, dir, store.Options{})
+	put := func(b []byte) ocispec.Descriptor {
+		d := content.NewDescriptorFromBytes("application/octet-stream", b)
+		if err := s.Push(ctx, d, bytes.NewReader(b)); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	put([]byte("there before"))
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.Mark(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := listing(t, dir)
+	for i := range 18 {
+		put([]byte{'n', 'e', 'w', byte(i)})
+	}
+	blobs := func() int {
+		ents, err := os.ReadDir(filepath.Join(dir, "blobs", "sha256"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
+	}
+	full := 0
+	restore := store.SetWriteIndex(func(root string, b []byte, write func() error) error {
+		if blobs() > 1 { // the disk is full while the push's blobs are there
+			full++
+			return &os.PathError{Op: "write", Path: filepath.Join(root, ".index.json.tmp-1"), Err: syscall.ENOSPC}
+		}
+		return write()
+	})
+	defer restore()
+	n, err := s.Rollback(ctx, m)
+	if err != nil || n != 18 || full != 0 {
+		t.Fatalf("Rollback() = %d, %v (%d writes on a full disk); want 18 blob files removed, then index.json written", n, err, full)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	after := listing(t, dir)
+	for p, b := range before {
+		if filepath.Base(p) != ".shoebox.lock" && after[p] != b {
+			t.Errorf("%s changed", p)
+		}
+	}
+	for p := range after {
+		if _, ok := before[p]; !ok {
+			t.Errorf("%s is left after the rollback", p)
+		}
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/registry"
+
+	"github.com/shoebox-jl/shoebox/internal/httpx"
 )
 
 // ErrLocked is returned (wrapped, with the layout path and the holder's pid
@@ -56,6 +58,12 @@ type Options struct {
 	CAFile string
 	// Insecure skips TLS certificate verification (Remote only).
 	Insecure bool
+	// Network bounds the retries of every registry request and how long a
+	// request may wait for headers or a body move no byte (Remote only;
+	// the zero value is httpx's default policy). A budget in a request's
+	// context (httpx.WithBudget) takes precedence: the caller's retries
+	// and the store's then draw on one count.
+	Network httpx.Policy
 
 	// Username and Password are static basic-auth credentials (for example a
 	// Harbor robot account). When both are empty, credentials come from
@@ -133,6 +141,21 @@ func Open(ctx context.Context, ref Reference, opts Options) (*Store, error) {
 
 // Ref returns the reference the store was opened with, without a tag.
 func (s *Store) Ref() Reference { return s.ref }
+
+// Discard closes a writable layout that Open created, and removes it
+// again: the directory Open made, or, in a directory that existed, every
+// entry of the layout Open made there (oci-layout, index.json, blobs/,
+// ingest/, the lock file) that was not there before. A writer whose first
+// write failed calls it so that the failure leaves nothing behind. For a
+// layout that existed before Open, a read-only layout or a registry it is
+// Close. It reports whether it removed anything.
+func (s *Store) Discard() (bool, error) {
+	l, ok := s.b.(*layout)
+	if !ok {
+		return false, s.Close()
+	}
+	return l.discard()
+}
 
 // Close releases the layout lock (after saving the index, if anything
 // changed). It is a no-op for remote stores. Close is idempotent.

@@ -15,7 +15,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
@@ -70,20 +69,19 @@ func mountSource(src CopySource, dst CopyTarget) string {
 }
 
 // CopyOptions tune Copy. The zero value copies with 4 transfers at a time,
-// 5 attempts per blob or manifest, and no progress reports.
+// the default network policy, and no progress reports.
 type CopyOptions struct {
 	// Concurrency bounds the blobs and manifests transferred (and checked
 	// for existence) at once; ≤ 0 means 4.
 	Concurrency int
-	// Attempts is how many times one blob or manifest is tried when a
-	// transfer fails in a way a retry may cure (5xx, 429, connection
-	// resets, truncated bodies); ≤ 0 means 5. Errors a retry cannot cure
-	// (missing or corrupt source content, 4xx, authentication, a full
-	// disk) fail at once.
-	Attempts int
-	// Backoff is the wait before the first retry, doubled each time up to
-	// 8 s; ≤ 0 means 250 ms.
-	Backoff time.Duration
+	// Network bounds the retries of each blob, manifest and tag: a
+	// transfer that fails in a way a retry may cure (5xx, 429, connection
+	// resets, truncated or stalled bodies) is tried again within one budget
+	// (httpx.Policy; the zero value: 5 attempts, backoff from 250 ms, 20 s
+	// in all), which the registry client's own retries share. Errors a
+	// retry cannot cure (missing or corrupt source content, 4xx,
+	// authentication, a full disk) fail at once.
+	Network httpx.Policy
 	// Progress, if set, receives events (EventPlanned with the number of
 	// nodes found so far, growing as the signatures' graphs are found, and
 	// the bytes of those dst lacks,
@@ -154,7 +152,7 @@ func Copy(ctx context.Context, src CopySource, dst CopyTarget, index ocispec.Des
 		return c.res, fmt.Errorf("bundle %s: signatures: %w", index.Digest, err)
 	}
 	for _, t := range tags {
-		if err := c.retry(ctx, "tagging "+t, func() error { return dst.Tag(ctx, index, t) }); err != nil {
+		if err := c.retry(ctx, "tagging "+t, func(ctx context.Context) error { return dst.Tag(ctx, index, t) }); err != nil {
 			return c.res, fmt.Errorf("bundle %s: tagging %q: %w", index.Digest, t, err)
 		}
 		c.res.Tags = append(c.res.Tags, t)
@@ -339,7 +337,7 @@ func (c *copier) discover(ctx context.Context, root ocispec.Descriptor) (map[dig
 		nodes[d.Digest] = n
 		mu.Unlock()
 		var ok bool
-		err := c.retry(gctx, "checking "+d.Digest.String(), func() (err error) {
+		err := c.retry(gctx, "checking "+d.Digest.String(), func(gctx context.Context) (err error) {
 			ok, err = c.dst.Exists(gctx, d)
 			return err
 		})
@@ -354,7 +352,7 @@ func (c *copier) discover(ctx context.Context, root ocispec.Descriptor) (map[dig
 			return nil
 		}
 		var b []byte
-		err = c.retry(gctx, "reading manifest "+d.Digest.String(), func() (err error) {
+		err = c.retry(gctx, "reading manifest "+d.Digest.String(), func(gctx context.Context) (err error) {
 			b, err = c.fetchManifest(gctx, d)
 			return err
 		})
@@ -436,7 +434,7 @@ func (c *copier) copyBlob(ctx context.Context, n *node) error {
 		c.noMount.Store(true)
 		c.opts.Logger.Debug("blob mount refused; copying instead", "from", c.mountFrom, "digest", n.desc.Digest, "error", err)
 	}
-	err := c.retry(ctx, "copying "+n.desc.Digest.String(), func() error {
+	err := c.retry(ctx, "copying "+n.desc.Digest.String(), func(ctx context.Context) error {
 		rc, err := c.src.Fetch(ctx, n.desc)
 		if err != nil {
 			return err
@@ -462,7 +460,7 @@ func (c *copier) copyBlob(ctx context.Context, n *node) error {
 // mounted reports whether no bytes had to move.
 func (c *copier) mount(ctx context.Context, m mounter, n *node) (mounted bool, err error) {
 	mounted = true
-	err = c.retry(ctx, "mounting "+n.desc.Digest.String(), func() error {
+	err = c.retry(ctx, "mounting "+n.desc.Digest.String(), func(ctx context.Context) error {
 		mounted = true
 		var cr *progressReader
 		err := m.Mount(ctx, n.desc, c.mountFrom, func() (io.ReadCloser, error) {
@@ -490,7 +488,7 @@ func (c *copier) mount(ctx context.Context, m mounter, n *node) (mounted bool, e
 
 func (c *copier) pushManifest(ctx context.Context, n *node) error {
 	c.emit(Event{Type: EventStart, Name: n.label()})
-	err := c.retry(ctx, "pushing manifest "+n.desc.Digest.String(), func() error {
+	err := c.retry(ctx, "pushing manifest "+n.desc.Digest.String(), func(ctx context.Context) error {
 		err := c.dst.Push(ctx, n.desc, bytes.NewReader(n.manifest))
 		if err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
 			return err
@@ -537,29 +535,29 @@ func (p *progressReader) flush() {
 	}
 }
 
-// retry runs op up to opts.Attempts times while it fails transiently,
-// waiting opts.Backoff (doubling, at most 8 s) between attempts.
-func (c *copier) retry(ctx context.Context, what string, op func() error) error {
-	attempts := cmp.Or(max(c.opts.Attempts, 0), 5)
-	wait := cmp.Or(max(c.opts.Backoff, 0), 250*time.Millisecond)
-	var err error
-	for i := 1; ; i++ {
-		if err = op(); err == nil || i >= attempts || !retryable(ctx, err) {
+// retry runs op while it fails transiently, within one budget of
+// opts.Network (attempts, backoff, total time). The budget goes to op in
+// its context, so that the registry client's own retries of the requests
+// op makes draw on it too: one operation costs at most Attempts tries,
+// however the layers split them.
+func (c *copier) retry(ctx context.Context, what string, op func(context.Context) error) error {
+	b := c.opts.Network.Start()
+	bctx := httpx.WithBudget(ctx, b)
+	for {
+		err := op(bctx)
+		if err == nil || !retryable(ctx, err) {
 			return err
 		}
 		c.mu.Lock()
 		c.res.Retries++
 		c.mu.Unlock()
-		c.opts.Logger.Info("transient error, retrying", "what", what, "attempt", i, "of", attempts,
-			"wait_ms", wait.Milliseconds(), "error", err)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		c.opts.Logger.Info("transient error, retrying", "what", what, "error", err)
+		if rerr := b.Retry(ctx, what, err); rerr != nil {
+			if httpx.Spent(rerr) {
+				return rerr
+			}
 			return err
-		case <-t.C:
 		}
-		wait = min(2*wait, 8*time.Second)
 	}
 }
 
@@ -569,7 +567,7 @@ func (c *copier) retry(ctx context.Context, what string, op func() error) error 
 // locked, the disk is full, or the registry answered 4xx (other than 408
 // and 429). Server errors, connection resets and cut-off bodies are.
 func retryable(ctx context.Context, err error) bool {
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || httpx.Spent(err) {
 		return false
 	}
 	for _, perm := range []error{
@@ -617,7 +615,7 @@ func (c *copier) cosignTag(ctx context.Context, tag string) error {
 			// Merge: bring the signature layers, not the source's manifest
 			// (it would stay behind, untagged).
 			var b []byte
-			err := c.retry(ctx, "reading "+tag, func() (err error) {
+			err := c.retry(ctx, "reading "+tag, func(ctx context.Context) (err error) {
 				b, err = c.fetchManifest(ctx, sd)
 				return err
 			})
@@ -638,7 +636,7 @@ func (c *copier) cosignTag(ctx context.Context, tag string) error {
 				return fmt.Errorf("%s: merging with the destination's: %w", tag, err)
 			}
 			if want.Digest != have.Digest {
-				if err := c.retry(ctx, "tagging "+tag, func() error { return c.dst.Tag(ctx, want, tag) }); err != nil {
+				if err := c.retry(ctx, "tagging "+tag, func(ctx context.Context) error { return c.dst.Tag(ctx, want, tag) }); err != nil {
 					return fmt.Errorf("tagging %s: %w", tag, err)
 				}
 			}
@@ -646,7 +644,7 @@ func (c *copier) cosignTag(ctx context.Context, tag string) error {
 			if err := c.graph(ctx, sd); err != nil {
 				return fmt.Errorf("%s: %w", tag, err)
 			}
-			if err := c.retry(ctx, "tagging "+tag, func() error { return c.dst.Tag(ctx, sd, tag) }); err != nil {
+			if err := c.retry(ctx, "tagging "+tag, func(ctx context.Context) error { return c.dst.Tag(ctx, sd, tag) }); err != nil {
 				return fmt.Errorf("tagging %s: %w", tag, err)
 			}
 		}
@@ -725,7 +723,7 @@ func (c *copier) signatures(ctx context.Context, index ocispec.Descriptor) error
 		return fmt.Errorf("encoding %s: %w", ftag, err)
 	}
 	desc := content.NewDescriptorFromBytes(ocispec.MediaTypeImageIndex, b)
-	err = c.retry(ctx, "pushing "+ftag, func() error {
+	err = c.retry(ctx, "pushing "+ftag, func(ctx context.Context) error {
 		if err := c.dst.Push(ctx, desc, bytes.NewReader(b)); err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
 			return err
 		}
@@ -746,7 +744,7 @@ func (c *copier) countSignature() {
 // resolve resolves a tag, telling "not there" from failures.
 func (c *copier) resolve(ctx context.Context, r content.Resolver, tag string) (ocispec.Descriptor, bool, error) {
 	var d ocispec.Descriptor
-	err := c.retry(ctx, "resolving "+tag, func() (err error) {
+	err := c.retry(ctx, "resolving "+tag, func(ctx context.Context) (err error) {
 		d, err = r.Resolve(ctx, tag)
 		return err
 	})
@@ -773,7 +771,7 @@ func (c *copier) readIndex(ctx context.Context, s interface {
 		return idx, false, nil // not a referrers index (GitLab answers with the image)
 	}
 	var b []byte
-	err = c.retry(ctx, "reading "+tag, func() error {
+	err = c.retry(ctx, "reading "+tag, func(ctx context.Context) error {
 		if d.Size > maxCopyManifest {
 			return fmt.Errorf("%s: size %d: %w", tag, d.Size, errdef.ErrSizeExceedsLimit)
 		}

@@ -21,6 +21,7 @@ import (
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote/errcode"
 
+	"github.com/shoebox-jl/shoebox/internal/httpx"
 	"github.com/shoebox-jl/shoebox/internal/testkit/faultproxy"
 	"github.com/shoebox-jl/shoebox/internal/testkit/testregistry"
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
@@ -261,7 +262,7 @@ func TestCopy_MergesSignatures(t *testing.T) {
 }
 
 // faultOpts retries fast.
-var faultOpts = CopyOptions{Attempts: 5, Backoff: 5 * time.Millisecond}
+var faultOpts = CopyOptions{Network: httpx.Policy{Backoff: 5 * time.Millisecond}}
 
 func TestCopy_Faults(t *testing.T) {
 	fx := signedBundle(t)
@@ -319,7 +320,7 @@ func TestCopy_Faults(t *testing.T) {
 		px := faultproxy.New(t, reg.URL(),
 			faultproxy.Rule{Method: http.MethodPut, Path: "/blobs/uploads/", Fault: faultproxy.ResetRequest, Times: 1000, MinBody: fx.maxBlob})
 		dst := openRemote(t, px.Host(), "julia/broken")
-		res1, err := Copy(ctx, openRO(t, fx.dir), dst, fx.index, []string{"v1"}, CopyOptions{Attempts: 3, Backoff: time.Millisecond})
+		res1, err := Copy(ctx, openRO(t, fx.dir), dst, fx.index, []string{"v1"}, CopyOptions{Network: httpx.Policy{Attempts: 3, Backoff: time.Millisecond}})
 		if err == nil || !strings.Contains(err.Error(), "bundle "+fx.index.Digest.String()+": ") ||
 			!strings.Contains(err.Error(), "(application/vnd.oci.image.layer.v1.tar+gzip): ") {
 			t.Fatalf("Copy = %v, want a clear failure naming the bundle and the blob", err)

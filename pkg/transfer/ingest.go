@@ -15,6 +15,7 @@ import (
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/store"
 	"github.com/shoebox-jl/shoebox/pkg/treehash"
+	"github.com/shoebox-jl/shoebox/pkg/upstream"
 )
 
 // maxArtifactsTOML caps how much of one Artifacts.toml is kept in memory.
@@ -102,7 +103,7 @@ func sniffMediaType(r io.Reader) (string, io.Reader, error) {
 	case tarx.Zstd:
 		return bundle.MediaTypeTarZstd, br, nil
 	}
-	return "", nil, fmt.Errorf("not a gzip or zstd tarball (Pkg cannot read %v)", c)
+	return "", nil, upstream.BadContent(fmt.Errorf("not a gzip or zstd tarball (Pkg cannot read %v)", c))
 }
 
 // ingestChecked streams a tarball into dst once: the store hashes and
@@ -133,12 +134,15 @@ func ingestChecked(ctx context.Context, dst *store.Store, r io.Reader, maxPart i
 		MaxPartSize: maxPart,
 		TempDir:     tempDir,
 		Verify: func(ocispec.Descriptor) error {
+			// The whole stream was read and stored: what fails now is
+			// its content (a corrupt compressed stream, a tar entry
+			// Tar.jl rejects, the wrong tree hash).
 			fo.close(nil)
 			s := wait()
 			if s.err != nil {
-				return s.err
+				return upstream.BadContent(s.err)
 			}
-			return check(s.hashes)
+			return upstream.BadContent(check(s.hashes))
 		},
 	})
 	fo.close(fmt.Errorf("ingest ended: %w", err))

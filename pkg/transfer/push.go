@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net/http"
 	"slices"
 	"sort"
@@ -20,6 +21,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/shoebox-jl/shoebox/internal/httpx"
 	"github.com/shoebox-jl/shoebox/internal/tarx"
 	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/julia"
@@ -46,7 +48,8 @@ type PushRequest struct {
 	// All carries every package of every registry (a general mirror).
 	All bool
 	// VersionsPerPackage is how many of the newest non-yanked versions of
-	// each root (Packages) or of each package (All) are carried; ≤ 0 means 1.
+	// each root (Packages) or of each package (All) are carried; ≤ 0 means
+	// 1, AllVersions every one.
 	VersionsPerPackage int
 	// JuliaVersion, if set, is honoured in Compat when resolving Packages.
 	JuliaVersion string
@@ -54,6 +57,10 @@ type PushRequest struct {
 	// empty means every registry the source lists.
 	Registries []string
 }
+
+// AllVersions as PushRequest.VersionsPerPackage carries every version that
+// is not yanked (a whole-registry mirror).
+const AllVersions = math.MaxInt32
 
 // PushOptions tune Push. The zero value works: every platform-independent
 // artifact only, 4 transfers at a time, one blob per tarball.
@@ -67,8 +74,12 @@ type PushOptions struct {
 	// Downloads allows fetching artifacts from their Artifacts.toml download
 	// URLs (checking sha256) when no source has them.
 	Downloads bool
-	// DownloadClient fetches download URLs; nil means http.DefaultClient.
+	// DownloadClient fetches download URLs; nil means a client like a Pkg
+	// server source's. Its transport is wrapped under Network.
 	DownloadClient *http.Client
+	// Network bounds the retries and stalls of download URLs (the zero
+	// value is httpx's default policy); sources bring their own.
+	Network httpx.Policy
 	// AllowMissing records what cannot be found in the bundle's report
 	// instead of failing.
 	AllowMissing bool
@@ -109,6 +120,15 @@ type PushOptions struct {
 	// anything is fetched or written; an error stops the push (an audit
 	// that refuses the closure). Dry runs call it too.
 	Approve func(packages []PlannedItem) error
+	// Room, if set, says what the destination can still take; nil means
+	// the destination's own (store.Store.Room: a layout's file system;
+	// nothing for a registry). Before it writes the registries and
+	// packages, and again before the artifacts, a push checks their blob
+	// files against the directory limit (FAT32) and their bytes against
+	// the free space, and refuses with store.ErrNoRoom what cannot fit. A
+	// dry run checks the directory limit only (its plan states the
+	// space).
+	Room func() (store.Room, bool, error)
 	// Progress, if set, receives events; it must be cheap and safe for
 	// concurrent calls.
 	Progress func(Event)
@@ -127,6 +147,10 @@ const (
 	EventDone    EventType = "done"    // an item was stored
 	EventSkipped EventType = "skipped" // the destination already had it
 	EventMissing EventType = "missing" // no source had it
+	// EventSourceFailed: Source failed to give the item (Err says how: its
+	// content failed verification, or the transfer failed after its
+	// retries); the next source is tried.
+	EventSourceFailed EventType = "source-failed"
 )
 
 // Event is one progress report.
@@ -137,6 +161,11 @@ type Event struct {
 	Bytes    int64
 	// Items is, for EventPlanned, the number of items known so far.
 	Items int
+	// Source and Err are, for EventSourceFailed, the source that failed
+	// and how; Next is the source tried next ("" when none is left).
+	Source string
+	Err    error
+	Next   string
 }
 
 // PushResult summarises a push.
@@ -156,6 +185,10 @@ type PushResult struct {
 	Missing []bundle.Missing
 	// Warnings are problems that did not stop the push.
 	Warnings []string
+	// SourceFailures are the sources that failed to give an item, which
+	// was then taken from the next source (or, when the push failed, from
+	// none); sorted. They are recorded in the bundle's report too.
+	SourceFailures []bundle.SourceFailure
 	// Plan lists every item (always filled; the whole answer of a dry run).
 	Plan []PlannedItem
 	// UpToDate says the tag already named the bundle this push would
@@ -260,9 +293,13 @@ type pusher struct {
 	bundles map[digest.Digest]*bundle.Bundle
 	log     *slog.Logger
 
+	// sources are the members of src, tried in order for each item.
+	sources []Source
+
 	mu       sync.Mutex // guards the fields below
 	items    []ocispec.Descriptor
 	missing  []bundle.Missing
+	failures []bundle.SourceFailure
 	warnings []string
 	result   PushResult
 	arts     map[treehash.Hash]*artPlan
@@ -326,12 +363,17 @@ func push(ctx context.Context, src Source, dst *store.Store, req PushRequest, op
 	if req.VersionsPerPackage <= 0 {
 		req.VersionsPerPackage = 1
 	}
-	p := &pusher{src: src, dst: dst, req: req, opts: opts, log: opts.Logger,
+	p := &pusher{src: src, sources: upstream.Members(src), dst: dst, req: req, opts: opts, log: opts.Logger,
 		arts: map[treehash.Hash]*artPlan{}, existing: map[string]existingItem{}, flushed: time.Now(),
 		flushReq: make(chan struct{}, 1)}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
+	defer func() {
+		if res != nil {
+			res.SourceFailures = p.sortedFailures()
+		}
+	}()
 	done, stopped := make(chan struct{}), make(chan struct{})
 	go p.flusher(ctx, done, stopped)
 	defer func() { close(done); <-stopped }()
@@ -373,6 +415,10 @@ func push(ctx context.Context, src Source, dst *store.Store, req PushRequest, op
 		}
 	}
 	p.emit(Event{Type: EventPlanned, Items: len(regs) + len(pkgs)})
+	if err := p.checkRoom(fmt.Sprintf("this push (%d registries, %d packages, then their artifacts)", len(regs), len(pkgs)),
+		p.plannedPackages(ctx, regs, pkgs), true); err != nil {
+		return &p.result, mark, err
+	}
 
 	for _, r := range regs {
 		if err := p.pushRegistry(ctx, r); err != nil {
@@ -384,6 +430,9 @@ func push(ctx context.Context, src Source, dst *store.Store, req PushRequest, op
 	}
 	arts := p.sortedArtifacts()
 	p.emit(Event{Type: EventPlanned, Items: len(regs) + len(pkgs) + len(arts)})
+	if err := p.checkRoom(fmt.Sprintf("this push's %d artifacts", len(arts)), p.plannedArtifacts(ctx, arts), false); err != nil {
+		return &p.result, mark, err
+	}
 	if err := p.each(ctx, len(arts), func(ctx context.Context, i int) error { return p.pushArtifact(ctx, arts[i]) }); err != nil {
 		return &p.result, mark, err
 	}
@@ -547,45 +596,18 @@ func (p *pusher) registries(ctx context.Context) ([]*registrySnapshot, error) {
 	var out []*registrySnapshot
 	for _, ref := range refs {
 		res := Resource{Kind: KindRegistry, UUID: ref.UUID, Hash: ref.Hash}
-		rc, err := p.src.Fetch(ctx, res)
+		var snap *registrySnapshot
+		_, err := p.fetch(ctx, res, "", nil, func(_ Source, rc io.ReadCloser) (err error) {
+			snap, err = readSnapshot(ref, rc)
+			return err
+		})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", res, err)
 		}
-		data, err := io.ReadAll(io.LimitReader(rc, 1<<30))
-		rc.Close()
-		if err != nil {
-			return nil, fmt.Errorf("%s: reading: %w", res, err)
-		}
-		s := scan(bytes.NewReader(data), false)
-		if s.err != nil {
-			return nil, fmt.Errorf("%s: %w", res, s.err)
-		}
-		if s.hashes.KeepEmpty != ref.Hash {
-			return nil, fmt.Errorf("%s: tarball has keep-empty tree hash %s: %w", res, s.hashes.KeepEmpty, treehash.ErrMismatch)
-		}
-		if err := checkRawPaths(data); err != nil {
-			return nil, fmt.Errorf("%s: %w", res, err)
-		}
-		dec, _, err := tarx.Decompress(bytes.NewReader(data))
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", res, err)
-		}
-		fsys, err := tarx.ReadFiles(dec, tarx.Limits{})
-		dec.Close()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", res, err)
-		}
-		reg, err := julia.ReadRegistry(fsys)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", res, err)
-		}
-		if reg.UUID != ref.UUID {
-			return nil, fmt.Errorf("%s: Registry.toml says uuid %s", res, reg.UUID)
-		}
-		if !wanted(p.req.Registries, reg) {
+		if !wanted(p.req.Registries, snap.reg) {
 			continue
 		}
-		out = append(out, &registrySnapshot{ref: ref, reg: reg, fsys: fsys, tarball: data, hashes: s.hashes})
+		out = append(out, snap)
 	}
 	for _, want := range p.req.Registries {
 		found := false
@@ -597,6 +619,44 @@ func (p *pusher) registries(ctx context.Context) ([]*registrySnapshot, error) {
 		}
 	}
 	return out, nil
+}
+
+// readSnapshot reads and checks a registry tarball a source gave: Tar.jl's
+// rules, the keep-empty tree hash, canonical paths, a Registry.toml of the
+// right uuid. What fails is the source's fault (upstream.BadContent).
+func readSnapshot(ref RegistryRef, rc io.Reader) (*registrySnapshot, error) {
+	cr := &countingReader{r: rc}
+	data, err := io.ReadAll(io.LimitReader(cr, 1<<30))
+	if err != nil {
+		return nil, fmt.Errorf("reading: %w", err)
+	}
+	s := scan(bytes.NewReader(data), false)
+	if s.err != nil {
+		return nil, upstream.BadContent(s.err)
+	}
+	if s.hashes.KeepEmpty != ref.Hash {
+		return nil, upstream.BadContent(fmt.Errorf("tarball has keep-empty tree hash %s: %w", s.hashes.KeepEmpty, treehash.ErrMismatch))
+	}
+	if err := checkRawPaths(data); err != nil {
+		return nil, upstream.BadContent(err)
+	}
+	dec, _, err := tarx.Decompress(bytes.NewReader(data))
+	if err != nil {
+		return nil, upstream.BadContent(err)
+	}
+	fsys, err := tarx.ReadFiles(dec, tarx.Limits{})
+	dec.Close()
+	if err != nil {
+		return nil, upstream.BadContent(err)
+	}
+	reg, err := julia.ReadRegistry(fsys)
+	if err != nil {
+		return nil, upstream.BadContent(err)
+	}
+	if reg.UUID != ref.UUID {
+		return nil, upstream.BadContent(fmt.Errorf("Registry.toml says uuid %s", reg.UUID))
+	}
+	return &registrySnapshot{ref: ref, reg: reg, fsys: fsys, tarball: data, hashes: s.hashes}, nil
 }
 
 // checkRawPaths rejects a registry tarball whose entry paths are not in
@@ -699,17 +759,29 @@ func (p *pusher) planPackages(regs []*registrySnapshot) ([]*pkgPlan, error) {
 		}
 		return ""
 	}
+	listed := newListing(regs)
+	var unlisted []string
 	for _, m := range p.req.Manifests {
 		for _, e := range m.Manifest.Entries {
 			if !e.Fetchable() {
 				continue
 			}
-			reg := registryOf(e.UUID)
-			if reg == "" && len(regs) > 0 {
-				p.warn(fmt.Sprintf("%s: package %s %s is in no carried registry, so Pkg ≥1.8 will not ask the server for it (pkg-protocol G8)", m.Name, e.Name, e.UUID))
+			// What verify and copy check inside (the closure): a registry
+			// snapshot of the bundle lists the package at its tree hash.
+			// Refused here, where it can be fixed.
+			why, err := listed.why(e.UUID, e.TreeHash)
+			if err != nil {
+				return nil, err
 			}
-			add(e.UUID, e.TreeHash, e.Name, e.Version, reg, m.Name)
+			if why != "" {
+				unlisted = append(unlisted, fmt.Sprintf("%s: %s %s %s %s: %s", m.Name, e.Name, e.Version, e.UUID, e.TreeHash, why))
+				continue
+			}
+			add(e.UUID, e.TreeHash, e.Name, e.Version, registryOf(e.UUID), m.Name)
 		}
+	}
+	if len(unlisted) > 0 {
+		return nil, &UnlistedError{Entries: unlisted, Registries: registryNames(regs)}
 	}
 	for _, root := range p.req.Packages {
 		resolved := false
@@ -771,6 +843,83 @@ func (p *pusher) planPackages(regs []*registrySnapshot) ([]*pkgPlan, error) {
 	return out, nil
 }
 
+// UnlistedError refuses manifest entries that no carried registry snapshot
+// lists at their tree hash: the bundle would fail verify's closure check
+// inside (and Pkg ≥1.8 would not ask a server for a package its registries
+// lack, pkg-protocol G8). It wraps shelf.ErrIncomplete.
+type UnlistedError struct {
+	// Entries name each entry ("Manifest.toml: Name 1.2.3 <uuid> <tree
+	// hash>: why"); Registries the snapshots looked in.
+	Entries    []string
+	Registries string
+}
+
+func (e *UnlistedError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d manifest %s not listed at %s tree hash by the registries carried (%s); verify and copy would refuse the bundle:",
+		len(e.Entries), plural(len(e.Entries), "entry is", "entries are"), plural(len(e.Entries), "its", "their"), e.Registries)
+	for _, s := range e.Entries {
+		b.WriteString("\n  ")
+		b.WriteString(s)
+	}
+	return b.String()
+}
+
+func (e *UnlistedError) Unwrap() error { return shelf.ErrIncomplete }
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// listing answers, from the carried registry snapshots, whether a package
+// version is listed; each package's Versions.toml is read once.
+type listing struct {
+	regs   []*registrySnapshot
+	hashes map[julia.UUID]map[treehash.Hash]bool
+}
+
+func newListing(regs []*registrySnapshot) *listing {
+	return &listing{regs: regs, hashes: map[julia.UUID]map[treehash.Hash]bool{}}
+}
+
+// why returns "" when a carried registry lists uuid at h, else why not.
+func (l *listing) why(uuid julia.UUID, h treehash.Hash) (string, error) {
+	set, ok := l.hashes[uuid]
+	var in []string
+	if !ok {
+		set = map[treehash.Hash]bool{}
+		for _, r := range l.regs {
+			rp, ok := r.reg.Packages[uuid]
+			if !ok {
+				continue
+			}
+			pkg, err := julia.ReadPackage(r.fsys, rp.Path)
+			if err != nil {
+				return "", fmt.Errorf("registry %s: %w", r.reg.Name, err)
+			}
+			for _, v := range pkg.Versions {
+				set[v.TreeHash] = true
+			}
+		}
+		l.hashes[uuid] = set
+	}
+	if set[h] {
+		return "", nil
+	}
+	for _, r := range l.regs {
+		if _, ok := r.reg.Packages[uuid]; ok {
+			in = append(in, r.reg.Name)
+		}
+	}
+	if len(in) == 0 {
+		return "in no registry carried", nil
+	}
+	return "no version of it in " + strings.Join(in, ", ") + " has this tree hash", nil
+}
+
 type namedVersion struct {
 	version string
 	v       julia.Version
@@ -802,7 +951,7 @@ func hasPackage(reg *julia.Registry, r julia.Requirement) bool {
 func registryNames(regs []*registrySnapshot) string {
 	var n []string
 	for _, r := range regs {
-		n = append(n, r.reg.Name)
+		n = append(n, r.reg.Name+" "+r.ref.UUID.String()+" at "+r.ref.Hash.String())
 	}
 	if len(n) == 0 {
 		return "(none listed)"
@@ -891,23 +1040,63 @@ func (p *pusher) pushRegistry(ctx context.Context, r *registrySnapshot) error {
 	return nil
 }
 
-// countingReader reports bytes read as progress events.
+// countingReader counts the bytes read from a source, reports them as
+// progress events (when p is set), and remembers the error the source
+// failed with, if any.
 type countingReader struct {
 	r    io.Reader
 	n    int64
 	p    *pusher
 	res  Resource
 	last int64
+	err  error // the source's read error, not io.EOF
 }
 
 func (c *countingReader) Read(b []byte) (int, error) {
 	n, err := c.r.Read(b)
 	c.n += int64(n)
-	if c.n-c.last >= 256<<10 || err != nil {
+	if err != nil && err != io.EOF {
+		c.err = err
+	}
+	if c.p != nil && (c.n-c.last >= 256<<10 || err != nil) {
 		c.p.emit(Event{Type: EventBytes, Resource: c.res, Bytes: c.n - c.last})
 		c.last = c.n
 	}
 	return n, err
+}
+
+// fetch offers res from the push's sources, then from extra (an
+// artifact's download URLs), to use (upstream.Chain.Try): a source that
+// lacks it, fails, or gives content that fails verification is passed
+// over for the next, and each failure is reported (an EventSourceFailed,
+// the result, the bundle's report). label names the item for those
+// reports ("package Example@0.5.3"); "" means the resource itself.
+func (p *pusher) fetch(ctx context.Context, res Resource, label string, extra []Source, use func(Source, io.ReadCloser) error) (Source, error) {
+	chain := upstream.Chain(append(slices.Clone(p.sources), extra...))
+	return chain.Try(ctx, res, func(f upstream.Failure) { p.sourceFailed(res, label, f) }, use)
+}
+
+// sourceFailed records that a source failed to give an item.
+func (p *pusher) sourceFailed(res Resource, label string, f upstream.Failure) {
+	name := label
+	if name == "" {
+		name = res.String()
+	}
+	p.mu.Lock()
+	p.failures = append(p.failures, bundle.SourceFailure{Kind: bundle.Kind(res.Kind), Item: name, UUID: res.UUID,
+		TreeHash: res.Hash, Source: f.Source, Reason: f.Err.Error()})
+	p.mu.Unlock()
+	p.log.Debug("source failed", "item", name, "source", f.Source, "next", f.Next, "error", f.Err)
+	p.emit(Event{Type: EventSourceFailed, Resource: res, Name: name, Source: f.Source, Err: f.Err, Next: f.Next})
+}
+
+// sortedFailures returns the source failures so far, sorted.
+func (p *pusher) sortedFailures() []bundle.SourceFailure {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := slices.Clone(p.failures)
+	bundle.SortSourceFailures(out)
+	return out
 }
 
 func sortedKeys(m map[string]bool) []string {
@@ -941,20 +1130,25 @@ func (p *pusher) pushPackage(ctx context.Context, pp *pkgPlan) error {
 	// to find the artifacts it needs, but not written.
 	skipDesc, skip := p.skipped(pp.res)
 	p.emit(Event{Type: EventStart, Resource: pp.res, Name: pp.name})
-	rc, err := p.src.Fetch(ctx, pp.res)
-	if errors.Is(err, ErrNotFound) {
+	label := "package " + pp.name + "@" + strings.Join(versions, ",")
+	var (
+		whole   ocispec.Descriptor
+		parts   []ocispec.Descriptor
+		scanR   scanResult
+		fetched int64
+	)
+	_, err := p.fetch(ctx, pp.res, label, nil, func(_ Source, rc io.ReadCloser) (err error) {
+		whole, parts, scanR, fetched, err = p.store(ctx, pp.res, rc, true, skip)
+		return err
+	})
+	if fe := (*upstream.FetchError)(nil); errors.As(err, &fe) && fe.Missing() {
 		p.addMissing(bundle.Missing{Kind: bundle.KindPackage, Name: pp.name, UUID: pp.res.UUID, TreeHash: pp.res.Hash,
-			Version: strings.Join(versions, ","), RequiredBy: sortedKeys(pp.requiredBy), Reason: "not in " + p.src.Name()})
+			Version: strings.Join(versions, ","), RequiredBy: sortedKeys(pp.requiredBy), Reason: err.Error()})
 		p.emit(Event{Type: EventMissing, Resource: pp.res, Name: pp.name})
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("package %s %s: %w", pp.name, pp.res.Hash, err)
-	}
-	defer rc.Close()
-	whole, parts, scanR, fetched, err := p.store(ctx, pp.res, rc, true, skip)
-	if err != nil {
-		return fmt.Errorf("package %s@%s %s %s from %s: %w", pp.name, strings.Join(versions, ","), pp.res.UUID, pp.res.Hash, p.src.Name(), err)
+		return fmt.Errorf("%s %s %s: %w", label, pp.res.UUID, pp.res.Hash, err)
 	}
 	if err := p.collectArtifacts(pp, scanR.artifacts); err != nil {
 		return err
@@ -1083,20 +1277,36 @@ func (p *pusher) pushArtifact(ctx context.Context, ap *artPlan) error {
 		return nil
 	}
 	p.emit(Event{Type: EventStart, Resource: ap.res, Name: ap.name})
-	rc, from, err := p.fetchArtifact(ctx, ap)
-	if errors.Is(err, ErrNotFound) {
+	// After the sources, the Artifacts.toml download URLs, sha256-checked.
+	var urls []Source
+	if p.opts.Downloads {
+		dl := upstream.Downloads{Client: p.opts.DownloadClient, Policy: p.opts.Network}
+		for _, d := range ap.downloads {
+			urls = append(urls, dl.Source(ap.res.Hash, d))
+		}
+	}
+	var (
+		whole   ocispec.Descriptor
+		parts   []ocispec.Descriptor
+		scanR   scanResult
+		fetched int64
+	)
+	_, err := p.fetch(ctx, ap.res, "artifact "+ap.name, urls, func(_ Source, rc io.ReadCloser) (err error) {
+		whole, parts, scanR, fetched, err = p.store(ctx, ap.res, rc, false, false)
+		return err
+	})
+	if fe := (*upstream.FetchError)(nil); errors.As(err, &fe) && fe.Missing() {
+		reason := err.Error()
+		if !p.opts.Downloads && len(ap.downloads) > 0 {
+			reason += "; download URLs not tried (use --downloads)"
+		}
 		p.addMissing(bundle.Missing{Kind: bundle.KindArtifact, Name: ap.name, TreeHash: ap.res.Hash, Platform: ap.platform,
-			RequiredBy: sortedKeys(ap.requiredBy), Reason: err.Error()})
+			RequiredBy: sortedKeys(ap.requiredBy), Reason: reason})
 		p.emit(Event{Type: EventMissing, Resource: ap.res, Name: ap.name})
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("artifact %s %s: %w", ap.name, ap.res.Hash, err)
-	}
-	defer rc.Close()
-	whole, parts, scanR, fetched, err := p.store(ctx, ap.res, rc, false, false)
-	if err != nil {
-		return fmt.Errorf("artifact %s %s from %s: %w", ap.name, ap.res.Hash, from, err)
 	}
 	var desc ocispec.Descriptor
 	if !p.opts.DryRun {
@@ -1111,28 +1321,6 @@ func (p *pusher) pushArtifact(ctx context.Context, ap *artPlan) error {
 	p.record(item, desc, bundle.KindArtifact, true, fetched, whole.Size)
 	p.emit(Event{Type: EventDone, Resource: ap.res, Name: ap.name, Bytes: whole.Size})
 	return nil
-}
-
-// fetchArtifact tries the sources, then (if allowed) the Artifacts.toml
-// download URLs with their sha256 checked while streaming.
-func (p *pusher) fetchArtifact(ctx context.Context, ap *artPlan) (io.ReadCloser, string, error) {
-	rc, err := p.src.Fetch(ctx, ap.res)
-	if err == nil || !errors.Is(err, ErrNotFound) {
-		return rc, p.src.Name(), err
-	}
-	looked := []string{p.src.Name()}
-	if p.opts.Downloads {
-		for _, d := range ap.downloads {
-			rc, err := (upstream.Downloads{Client: p.opts.DownloadClient}).Open(ctx, d)
-			if err == nil {
-				return rc, d.URL, nil
-			}
-			looked = append(looked, d.URL+" ("+err.Error()+")")
-		}
-	} else if len(ap.downloads) > 0 {
-		looked = append(looked, "download URLs not tried (use --downloads)")
-	}
-	return nil, "", fmt.Errorf("not found in %s: %w", strings.Join(looked, ", "), ErrNotFound)
 }
 
 // finish writes the report and the bundle index, then tags it.
@@ -1166,7 +1354,8 @@ func (p *pusher) finish(ctx context.Context) error {
 	if p.opts.AllPlatforms {
 		platforms = []string{"all"}
 	}
-	rep, err := bundle.PushReport(ctx, p.dst, bundle.Report{Requests: reqs, Platforms: platforms, Missing: p.missing})
+	rep, err := bundle.PushReport(ctx, p.dst, bundle.Report{Requests: reqs, Platforms: platforms, Missing: p.missing,
+		SourceFailures: p.sortedFailures()})
 	if err != nil {
 		return fmt.Errorf("writing the report: %w", err)
 	}
@@ -1235,6 +1424,10 @@ func (p *pusher) store(ctx context.Context, res Resource, rc io.Reader, wantArti
 		found = scan(cr, wantArtifacts)
 		if found.err == nil {
 			found.err = check(found.hashes)
+		}
+		if cr.err == nil {
+			// The stream was read to its end: what failed is its content.
+			found.err = upstream.BadContent(found.err)
 		}
 		whole.Size = cr.n
 		return whole, nil, found, cr.n, found.err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/shoebox-jl/shoebox/internal/httpx"
 	"github.com/shoebox-jl/shoebox/pkg/julia"
+	"github.com/shoebox-jl/shoebox/pkg/treehash"
 )
 
 // Downloads fetches artifacts from the download URLs of Artifacts.toml
@@ -69,3 +70,25 @@ func (b *sha256Body) Read(p []byte) (int, error) {
 }
 
 func (b *sha256Body) Close() error { return b.rc.Close() }
+
+// Source returns a Source over one download URL: it gives the artifact
+// whose tree hash is h, from dl (Open), and has nothing else. Its name is
+// the URL.
+func (d Downloads) Source(h treehash.Hash, dl julia.Download) Source {
+	return downloadSource{d: d, h: h, dl: dl}
+}
+
+type downloadSource struct {
+	d  Downloads
+	h  treehash.Hash
+	dl julia.Download
+}
+
+func (s downloadSource) Name() string { return s.dl.URL }
+
+func (s downloadSource) Fetch(ctx context.Context, r Resource) (io.ReadCloser, error) {
+	if r.Kind != KindArtifact || r.Hash != s.h {
+		return nil, fmt.Errorf("%s: not at %s: %w", r, s.dl.URL, ErrNotFound)
+	}
+	return s.d.Open(ctx, s.dl)
+}

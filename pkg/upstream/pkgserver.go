@@ -177,6 +177,22 @@ func (s *PkgServer) open(ctx context.Context, path string) (io.ReadCloser, error
 	return rc, notFound(err)
 }
 
+// Size implements Sizer for a file:// mirror (a stat); over HTTP it
+// cannot tell without a request (errors.ErrUnsupported).
+func (s *PkgServer) Size(ctx context.Context, r Resource) (int64, error) {
+	if s.dir == "" {
+		return 0, errors.ErrUnsupported
+	}
+	fi, err := os.Stat(filepath.Join(s.dir, filepath.FromSlash(strings.TrimPrefix(r.Path(), "/"))))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, fmt.Errorf("%s: not in %s: %w", r, s.base, ErrNotFound)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
 // notFound adds ErrNotFound to a 404 or 410 answer.
 func notFound(err error) error {
 	var se *httpx.StatusError

@@ -58,6 +58,14 @@ type Source interface {
 	Fetch(ctx context.Context, r Resource) (io.ReadCloser, error)
 }
 
+// Sizer is implemented by sources that may tell the size of a resource's
+// tarball without fetching it (a static mirror on disk): an error wrapping
+// ErrNotFound when they lack it, errors.ErrUnsupported when they cannot
+// tell.
+type Sizer interface {
+	Size(ctx context.Context, r Resource) (int64, error)
+}
+
 // RegistryLister is implemented by sources that can say which registry
 // snapshots they offer.
 type RegistryLister interface {
@@ -129,7 +137,7 @@ func (c Chain) Fetch(ctx context.Context, r Resource) (io.ReadCloser, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", r, err)
 	}
 	return rc, nil
 }
@@ -139,6 +147,8 @@ type Failure struct {
 	Resource Resource
 	Source   string
 	Err      error
+	// Next is the source tried next, "" when it was the last.
+	Next string
 }
 
 // Try offers r from each source of the chain in order to use, until use
@@ -156,7 +166,8 @@ type Failure struct {
 // every failure otherwise.
 func (c Chain) Try(ctx context.Context, r Resource, failed func(Failure), use func(Source, io.ReadCloser) error) (Source, error) {
 	fe := &FetchError{Resource: r}
-	for _, src := range Members(c) {
+	members := Members(c)
+	for i, src := range members {
 		rc, err := src.Fetch(ctx, r)
 		if err == nil {
 			tr := &trackedReader{rc: rc}
@@ -176,6 +187,9 @@ func (c Chain) Try(ctx context.Context, r Resource, failed func(Failure), use fu
 			continue
 		}
 		f := Failure{Resource: r, Source: src.Name(), Err: err}
+		if i+1 < len(members) {
+			f.Next = members[i+1].Name()
+		}
 		fe.Failures = append(fe.Failures, f)
 		if failed != nil {
 			failed(f)
@@ -216,12 +230,14 @@ type FetchError struct {
 	Failures []Failure
 }
 
+// Error says, without naming the resource (the caller does), what each
+// source answered: "not in A, B", "from A: …", or "no source gave it:
+// from A: …; from B: …; not in C".
 func (e *FetchError) Error() string {
 	if len(e.Failures) == 0 {
-		return fmt.Sprintf("%s: not in %s", e.Resource, strings.Join(e.NotIn, ", "))
+		return "not in " + strings.Join(e.NotIn, ", ")
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: ", e.Resource)
 	if len(e.Failures) > 1 || len(e.NotIn) > 0 {
 		b.WriteString("no source gave it: ")
 	}
@@ -229,13 +245,16 @@ func (e *FetchError) Error() string {
 		if i > 0 {
 			b.WriteString("; ")
 		}
-		fmt.Fprintf(&b, "%s: %v", f.Source, f.Err)
+		fmt.Fprintf(&b, "from %s: %v", f.Source, f.Err)
 	}
 	if len(e.NotIn) > 0 {
 		fmt.Fprintf(&b, "; not in %s", strings.Join(e.NotIn, ", "))
 	}
 	return b.String()
 }
+
+// Missing reports whether every source simply lacks the resource.
+func (e *FetchError) Missing() bool { return len(e.Failures) == 0 }
 
 // Unwrap returns the failures, or ErrNotFound when there are none.
 func (e *FetchError) Unwrap() []error {
