@@ -404,20 +404,19 @@ func (s *slowConn) read(n int) error {
 	return err
 }
 
-// smallSendBuffers serves srv on 127.0.0.1 (all of 127/8 reaches it) with
-// small socket send buffers, so that what the server has read ahead of a
-// stopped client is bounded (a few hundred KiB).
+// smallSendBuffers serves srv on 127.0.0.1 (clients may come from any
+// address of 127/8) with small socket send buffers, so that what the
+// server has read ahead of a stopped client is bounded (a few hundred KiB).
 func smallSendBuffers(t *testing.T, srv *pkgserver.Server) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "0.0.0.0:0")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	fs := srv.FastHTTPServer(func(string, ...any) {})
 	go fs.Serve(sendBufListener{ln})
 	t.Cleanup(func() { fs.Shutdown() })
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return "127.0.0.1:" + port
+	return ln.Addr().String()
 }
 
 type sendBufListener struct{ net.Listener }
@@ -510,7 +509,7 @@ func TestAdversary_SlowReaders(t *testing.T) {
 		slowGet(t, addr, "/artifact/"+bigH.String(), "127.0.0.2")
 	}
 	inFlight := func() string { return metric(t, hs.URL, "shoebox_serve_in_flight") }
-	for i := 0; i < 1000 && inFlight() != "8"; i++ { // an event: 8 bodies started
+	for i := 0; i < 4000 && inFlight() != "8"; i++ { // an event: 8 bodies started (bounded)
 		time.Sleep(5 * time.Millisecond)
 	}
 	if got := inFlight(); got != "8" {
