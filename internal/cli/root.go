@@ -83,6 +83,10 @@ type Factory struct {
 	live atomic.Pointer[progress]
 	// wroteJSON says a JSON document went to standard output.
 	wroteJSON bool
+	// setMemoryLimit lets commands set the process's soft memory limit
+	// (applyMemoryLimit); Main sets it, tests running commands in their
+	// own process do not.
+	setMemoryLimit bool
 }
 
 // liveOutput reports whether standard error takes a live progress line
@@ -211,6 +215,9 @@ func NewRootCmd(f *Factory) *cobra.Command {
 				lv = slog.LevelDebug
 			}
 			f.logLevel.Set(lv)
+			if f.setMemoryLimit {
+				applyMemoryLimit(cmd)
+			}
 			return nil
 		},
 	}
@@ -259,7 +266,7 @@ var commands = []func(*Factory) *cobra.Command{
 
 // Main runs shoebox with args and returns the process exit code.
 func Main(ctx context.Context, args []string, s Streams) int {
-	f := &Factory{Streams: s, Now: time.Now, Getenv: func(k string) string { return env.Get(env.Variable(k)) }}
+	f := &Factory{Streams: s, Now: time.Now, Getenv: func(k string) string { return env.Get(env.Variable(k)) }, setMemoryLimit: true}
 	return run(ctx, f, args)
 }
 

@@ -6,10 +6,13 @@ package ocigraph
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
 )
 
 // Successors lists the descriptors the manifest or index b points at, in
@@ -43,6 +46,51 @@ func Successors(b []byte) (out []ocispec.Descriptor, subject bool, err error) {
 	return out, m.Subject != nil, nil
 }
 
+// PlainSuccessors is Successors without the descriptors' annotations
+// (and URLs, data and platform): media type, digest, size and
+// artifactType, which is all a walk of the graph needs. Decoding it
+// allocates no annotation map, where a bundle index page lists a thousand
+// annotated descriptors.
+func PlainSuccessors(b []byte) (out []ocispec.Descriptor, subject bool, err error) {
+	type plain struct {
+		MediaType    string        `json:"mediaType"`
+		Digest       digest.Digest `json:"digest"`
+		Size         int64         `json:"size"`
+		ArtifactType string        `json:"artifactType,omitempty"`
+	}
+	var m struct {
+		Subject   *plain  `json:"subject,omitempty"`
+		Config    plain   `json:"config"`
+		Layers    []plain `json:"layers"`
+		Manifests []plain `json:"manifests"`
+		Blobs     []plain `json:"blobs"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, false, fmt.Errorf("decoding: %w", err)
+	}
+	out = make([]ocispec.Descriptor, 0, len(m.Layers)+len(m.Manifests)+len(m.Blobs)+2)
+	add := func(p plain) {
+		out = append(out, ocispec.Descriptor{MediaType: p.MediaType, Digest: p.Digest, Size: p.Size, ArtifactType: p.ArtifactType})
+	}
+	if m.Subject != nil {
+		add(*m.Subject)
+	}
+	if m.Config.Digest != "" {
+		add(m.Config)
+	}
+	for _, l := range [][]plain{m.Layers, m.Manifests, m.Blobs} {
+		for _, p := range l {
+			add(p)
+		}
+	}
+	for _, d := range out {
+		if err := ValidateDigest(d.Digest); err != nil {
+			return nil, false, fmt.Errorf("descriptor %q: %w", d.Digest, err)
+		}
+	}
+	return out, m.Subject != nil, nil
+}
+
 // SHA256Hex returns the hex part of a valid "sha256:<64 lowercase hex>"
 // digest, without go-digest's regular expressions (a push or a store open
 // checks thousands).
@@ -66,4 +114,28 @@ func ValidateDigest(d digest.Digest) error {
 		return nil
 	}
 	return d.Validate()
+}
+
+// ReadAll reads content described by d (at most a bound the caller has
+// checked d.Size against) into a buffer of exactly d.Size bytes, checking
+// its size and digest as oras' content.ReadAll does (io.ErrUnexpectedEOF
+// when short, content.ErrTrailingData when longer,
+// content.ErrMismatchedDigest), without growing a buffer to twice the
+// size: a bundle of 100,000 items reads as many manifests.
+func ReadAll(r io.Reader, d ocispec.Descriptor) ([]byte, error) {
+	if d.Size < 0 {
+		return nil, content.ErrInvalidDescriptorSize
+	}
+	vr := content.NewVerifyReader(r, d)
+	buf := make([]byte, d.Size)
+	if _, err := io.ReadFull(vr, buf); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("read failed: expected content size of %d, for digest %s: %w", d.Size, d.Digest, err)
+	}
+	if err := vr.Verify(); err != nil {
+		return nil, err
+	}
+	return buf, nil
 }

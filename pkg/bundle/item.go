@@ -695,7 +695,7 @@ func readBounded(ctx context.Context, src content.Fetcher, desc ocispec.Descript
 		return nil, fmt.Errorf("%s: %w", desc.Digest, err)
 	}
 	defer rc.Close()
-	b, err := content.ReadAll(io.LimitReader(rc, limit+1), desc)
+	b, err := ocigraph.ReadAll(io.LimitReader(rc, limit+1), desc)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w: %w", desc.Digest, ErrIntegrity, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"testing/fstest"
 )
@@ -133,6 +134,29 @@ func FuzzParseVersionSpec(f *testing.F) {
 			if err != nil || w.Compare(v) != 0 {
 				t.Fatalf("version %q -> %q does not round-trip: %v", s, v, err)
 			}
+		}
+	})
+}
+
+// FuzzParseRegistryFast: where the fast [packages] reader takes a file,
+// it gives exactly what the TOML decoder gives (or both fail).
+func FuzzParseRegistryFast(f *testing.F) {
+	addFiles(f, "testdata/registry-mini/Registry.toml")
+	f.Add([]byte("name = \"R\"\nuuid = \"23338594-aafe-5451-b93e-139f81909106\"\n\n[packages]\n" +
+		"00701ae9-d1dc-5365-b64a-a3a3ebf5695e = { name = \"BinaryProvider\", path = \"B/BinaryProvider\" }\n" +
+		"\"0087ddc6-3964-5e57-817f-9937aefb0357\" = { name = \"MLJScikitLearnInterface\", path = \"M/MLJ\" }\n"))
+	f.Add([]byte("name = \"R\"\nuuid = \"23338594-aafe-5451-b93e-139f81909106\"\n[packages]\n" +
+		"00701ae9-d1dc-5365-b64a-a3a3ebf5695e = { name = \"A\", path = \"A/A\" }\n" +
+		"00701AE9-d1dc-5365-b64a-a3a3ebf5695e = { name = \"B\", path = \"B/B\" }\n"))
+	f.Add([]byte("[packages]\n00701ae9-d1dc-5365-b64a-a3a3ebf5695e = { name = \"A\", path = \"A/A\" }\n[extra]\nx = 1\nname = \"R\"\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fast, ferr := parseRegistry(data, true)
+		slow, serr := parseRegistry(data, false)
+		if (ferr == nil) != (serr == nil) {
+			t.Fatalf("fast %v, decoder %v", ferr, serr)
+		}
+		if ferr == nil && !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("fast %+v\ndecoder %+v", fast, slow)
 		}
 	})
 }

@@ -41,13 +41,39 @@ func ReadRegistry(fsys fs.FS) (*Registry, error) {
 
 // ParseRegistry parses the bytes of a Registry.toml. Required keys: name,
 // uuid, packages (each with name and path); optional: repo, description.
-func ParseRegistry(data []byte) (*Registry, error) {
+func ParseRegistry(data []byte) (*Registry, error) { return parseRegistry(data, true) }
+
+// parseRegistry is ParseRegistry; allowFast lets it read the [packages]
+// table with fastPackages (tests compare both ways).
+func parseRegistry(data []byte, allowFast bool) (*Registry, error) {
 	const file = "Registry.toml"
-	m, err := decodeTOML(file, data)
-	if err != nil {
-		return nil, err
-	}
 	perr := func(e error, key ...string) error { return &ParseError{File: file, Key: keyPath(key...), Err: e} }
+	var rest []byte
+	var fast map[UUID]RegistryPackage
+	var dup string
+	ok := false
+	if allowFast {
+		rest, fast, dup, ok = fastPackages(data)
+	}
+	if ok && dup != "" {
+		return nil, perr(errf("duplicate uuid"), "packages", dup)
+	}
+	if !ok {
+		rest = data
+	}
+	m, err := decodeTOML(file, rest)
+	if err != nil {
+		if ok {
+			// The fast path blanked a table the decoder would have
+			// named the problem in: decode the file as it is.
+			if m, err = decodeTOML(file, data); err == nil {
+				ok = false
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 	r := &Registry{Packages: map[UUID]RegistryPackage{}}
 	if r.Name, err = reqString(m, "name"); err != nil {
 		return nil, perr(err, "name")
@@ -65,13 +91,20 @@ func ParseRegistry(data []byte) (*Registry, error) {
 	if r.Description, err = optString(m, "description"); err != nil {
 		return nil, perr(err, "description")
 	}
-	pv, ok := m["packages"]
-	if !ok {
+	pv, has := m["packages"]
+	if !has {
 		return nil, perr(errf("missing"), "packages")
 	}
-	pkgs, ok := pv.(map[string]any)
-	if !ok {
+	pkgs, isTable := pv.(map[string]any)
+	if !isTable {
 		return nil, perr(errType("table", pv), "packages")
+	}
+	if ok {
+		if len(pkgs) > 0 {
+			return nil, perr(errf("duplicate table"), "packages")
+		}
+		r.Packages = fast
+		return r, nil
 	}
 	for k, v := range pkgs {
 		u, err := uuidLoose(k)

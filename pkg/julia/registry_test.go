@@ -3,6 +3,7 @@ package julia
 import (
 	"errors"
 	"os"
+	"reflect"
 	"testing"
 	"testing/fstest"
 
@@ -217,5 +218,22 @@ func TestReadPackage_Malformed(t *testing.T) {
 	_, err := ReadPackage(fstest.MapFS{"E/Package.toml": {Data: []byte(pkg)}}, "E")
 	if err == nil || errors.Is(err, ErrMalformed) {
 		t.Errorf("missing Versions.toml: err = %v", err)
+	}
+}
+
+// General's Registry.toml (the real slice in testdata) is read by the fast
+// path, with the decoder's result.
+func TestParseRegistry_FastPathOnGeneral(t *testing.T) {
+	data, err := os.ReadFile("testdata/registry-mini/Registry.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, pkgs, dup, ok := fastPackages(data); !ok || dup != "" || len(pkgs) == 0 {
+		t.Fatalf("fastPackages(General) = %d packages, dup %q, ok %v; want the fast path", len(pkgs), dup, ok)
+	}
+	fast, err1 := parseRegistry(data, true)
+	slow, err2 := parseRegistry(data, false)
+	if err1 != nil || err2 != nil || !reflect.DeepEqual(fast, slow) {
+		t.Errorf("fast %v %v, decoder %v %v", fast, err1, slow, err2)
 	}
 }

@@ -554,14 +554,21 @@ func (l *layout) successors(ctx context.Context, d ocispec.Descriptor) ([]ocispe
 	if d.Size > maxManifestBytes || d.Size < 0 {
 		return nil, false, fmt.Errorf("layout %s: manifest %s: size %d: %w", l.root, d.Digest, d.Size, errdef.ErrSizeExceedsLimit)
 	}
-	b, err := content.FetchAll(ctx, l, d)
+	rc, err := l.Fetch(ctx, d)
 	if err != nil {
 		if errors.Is(err, errdef.ErrNotFound) {
 			return nil, false, err
 		}
 		return nil, false, fmt.Errorf("layout %s: manifest %s: %w", l.root, d.Digest, err)
 	}
-	out, subject, err := ocigraph.Successors(b)
+	b, err := ocigraph.ReadAll(rc, d)
+	rc.Close()
+	if err != nil {
+		return nil, false, fmt.Errorf("layout %s: manifest %s: %w", l.root, d.Digest, err)
+	}
+	// The graph keeps no annotations: a bundle index page lists a
+	// thousand annotated descriptors, and the graph needs none of them.
+	out, subject, err := ocigraph.PlainSuccessors(b)
 	if err != nil {
 		return nil, false, fmt.Errorf("layout %s: manifest %s: %w", l.root, d.Digest, err)
 	}
@@ -924,7 +931,7 @@ func (l *layout) indexManifest(ctx context.Context, d ocispec.Descriptor, b []by
 		err        error
 	)
 	if b != nil {
-		succs, hasSubject, err = ocigraph.Successors(b)
+		succs, hasSubject, err = ocigraph.PlainSuccessors(b)
 		if err != nil {
 			err = fmt.Errorf("layout %s: manifest %s: %w", l.root, d.Digest, err)
 		}

@@ -25,7 +25,6 @@ import (
 
 	"github.com/shoebox-jl/shoebox/internal/httpx"
 	"github.com/shoebox-jl/shoebox/internal/ocigraph"
-	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/store"
 	"github.com/shoebox-jl/shoebox/pkg/trust"
 )
@@ -141,7 +140,10 @@ type CopyResult struct {
 // through a 4 MiB cap and digest-checked. Transfers run on
 // opts.Concurrency goroutines and are retried per node (opts.Attempts).
 func Copy(ctx context.Context, src CopySource, dst CopyTarget, index ocispec.Descriptor, tags []string, opts CopyOptions) (*CopyResult, error) {
-	c := &copier{src: src, dst: dst, opts: opts, res: &CopyResult{Index: index}, mountFrom: mountSource(src, dst)}
+	c := &copier{src: src, dst: dst, opts: opts, res: &CopyResult{Index: index}, mountFrom: mountSource(src, dst), keepManifests: true}
+	if s, ok := src.(*store.Store); ok && s.Ref().Kind == store.Layout {
+		c.keepManifests = false
+	}
 	if c.opts.Logger == nil {
 		c.opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -176,6 +178,10 @@ type copier struct {
 	// plannedBytes is the size of the planned nodes dst lacks: what is
 	// to be transferred.
 	plannedBytes int64
+	// keepManifests keeps each manifest's bytes from discovery to its
+	// push; from a local layout they are read again instead (a bundle of
+	// 100,000 items has as many manifests, and its index pages).
+	keepManifests bool
 }
 
 // node is one blob or manifest of a graph being copied.
@@ -183,7 +189,10 @@ type node struct {
 	desc     ocispec.Descriptor
 	name     string
 	exists   bool
-	manifest []byte          // the manifest's bytes (manifests only)
+	// isManifest: a manifest or index (with children); manifest holds
+	// its bytes when the copier keeps them (see copier.keepManifests).
+	isManifest bool
+	manifest   []byte
 	children []digest.Digest // successors (manifests only)
 	height   int             // 0 for blobs, 1 + the children's for manifests
 }
@@ -239,7 +248,7 @@ func (c *copier) graph(ctx context.Context, root ocispec.Descriptor) error {
 			c.mu.Unlock()
 			continue
 		}
-		if n.manifest != nil {
+		if n.isManifest {
 			manifests = append(manifests, n)
 		} else {
 			blobs = append(blobs, n)
@@ -298,7 +307,7 @@ func setHeights(nodes map[digest.Digest]*node) {
 	done := map[digest.Digest]bool{}
 	var height func(n *node, depth int) int
 	height = func(n *node, depth int) int {
-		if n.exists || n.manifest == nil || depth > 64 {
+		if n.exists || !n.isManifest || depth > 64 {
 			return 0
 		}
 		if done[n.desc.Digest] {
@@ -307,7 +316,7 @@ func setHeights(nodes map[digest.Digest]*node) {
 		done[n.desc.Digest] = true // a cycle (impossible with digests) stops here
 		h := 0
 		for _, ch := range n.children {
-			if cn := nodes[ch]; cn != nil && cn.manifest != nil && !cn.exists {
+			if cn := nodes[ch]; cn != nil && cn.isManifest && !cn.exists {
 				h = max(h, height(cn, depth+1))
 			}
 		}
@@ -359,18 +368,22 @@ func (c *copier) discover(ctx context.Context, root ocispec.Descriptor) (map[dig
 		if err != nil {
 			return err
 		}
-		succs, err := successors(b)
+		succs, err := edges(b)
 		if err != nil {
 			return fmt.Errorf("manifest %s: %w", d.Digest, err)
 		}
-		n.manifest = b
+		n.isManifest = true
+		if c.keepManifests {
+			n.manifest = b
+		}
+		n.children = make([]digest.Digest, 0, len(succs))
 		for _, s := range succs {
 			n.children = append(n.children, s.Digest)
 			childName := name
-			if v := s.Annotations[bundle.AnnotationName]; v != "" {
+			if v := s.Annotations.Name; v != "" {
 				childName = v
 			}
-			f := func() error { return visit(s, childName) }
+			f := func() error { return visit(s.descriptor(), childName) }
 			if !g.TryGo(f) {
 				if err := f(); err != nil {
 					return err
@@ -397,17 +410,74 @@ func (c *copier) fetchManifest(ctx context.Context, d ocispec.Descriptor) ([]byt
 		return nil, fmt.Errorf("manifest %s: %w", d.Digest, err)
 	}
 	defer rc.Close()
-	b, err := content.ReadAll(rc, d)
+	b, err := ocigraph.ReadAll(rc, d)
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", d.Digest, err)
 	}
 	return b, nil
 }
 
+// edge is a descriptor as Copy reads it from a manifest: what identifies
+// the node, and the item name a bundle index gives it (for progress).
+// Decoding into it allocates no annotation map: a bundle index lists
+// thousands of annotated descriptors per page.
+type edge struct {
+	MediaType    string        `json:"mediaType"`
+	Digest       digest.Digest `json:"digest"`
+	Size         int64         `json:"size"`
+	ArtifactType string        `json:"artifactType,omitempty"`
+	Annotations  struct {
+		Name string `json:"dev.shoebox.julia.name"`
+	} `json:"annotations"`
+}
+
+func (e edge) descriptor() ocispec.Descriptor {
+	return ocispec.Descriptor{MediaType: e.MediaType, Digest: e.Digest, Size: e.Size, ArtifactType: e.ArtifactType}
+}
+
+// edges lists what a manifest or index points at, as ocigraph.Successors
+// does (subject, config, layers, manifests, blobs; every digest
+// validated).
+func edges(b []byte) ([]edge, error) {
+	var m struct {
+		Subject   *edge  `json:"subject,omitempty"`
+		Config    edge   `json:"config"`
+		Layers    []edge `json:"layers"`
+		Manifests []edge `json:"manifests"`
+		Blobs     []edge `json:"blobs"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("decoding: %w", err)
+	}
+	out := make([]edge, 0, len(m.Layers)+len(m.Manifests)+len(m.Blobs)+2)
+	if m.Subject != nil {
+		out = append(out, *m.Subject)
+	}
+	if m.Config.Digest != "" {
+		out = append(out, m.Config)
+	}
+	out = append(out, m.Layers...)
+	out = append(out, m.Manifests...)
+	out = append(out, m.Blobs...)
+	for _, e := range out {
+		if err := ocigraph.ValidateDigest(e.Digest); err != nil {
+			return nil, fmt.Errorf("descriptor %q: %w", e.Digest, err)
+		}
+	}
+	return out, nil
+}
+
 // successors lists the descriptors a manifest or index points at.
 func successors(b []byte) ([]ocispec.Descriptor, error) {
-	out, _, err := ocigraph.Successors(b)
-	return out, err
+	es, err := edges(b)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ocispec.Descriptor, len(es))
+	for i, e := range es {
+		out[i] = e.descriptor()
+	}
+	return out, nil
 }
 
 // copyBlob streams one blob from src to dst (or mounts it), retrying
@@ -489,7 +559,14 @@ func (c *copier) mount(ctx context.Context, m mounter, n *node) (mounted bool, e
 func (c *copier) pushManifest(ctx context.Context, n *node) error {
 	c.emit(Event{Type: EventStart, Name: n.label()})
 	err := c.retry(ctx, "pushing manifest "+n.desc.Digest.String(), func(ctx context.Context) error {
-		err := c.dst.Push(ctx, n.desc, bytes.NewReader(n.manifest))
+		b := n.manifest
+		if b == nil {
+			var err error
+			if b, err = c.fetchManifest(ctx, n.desc); err != nil {
+				return err
+			}
+		}
+		err := c.dst.Push(ctx, n.desc, bytes.NewReader(b))
 		if err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
 			return err
 		}

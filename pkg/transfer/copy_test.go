@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -401,4 +402,14 @@ func FuzzSuccessors(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The edge struct's tag spells bundle.AnnotationName (a tag cannot name
+// the constant).
+func TestEdge_NameTag(t *testing.T) {
+	var e edge
+	b := []byte(`{"digest":"sha256:` + strings.Repeat("a", 64) + `","annotations":{"` + bundle.AnnotationName + `":"Example","other":"x"}}`)
+	if err := json.Unmarshal(b, &e); err != nil || e.Annotations.Name != "Example" {
+		t.Errorf("edge = %+v, %v; want the name annotation", e, err)
+	}
 }
