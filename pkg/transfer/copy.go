@@ -186,15 +186,15 @@ type copier struct {
 
 // node is one blob or manifest of a graph being copied.
 type node struct {
-	desc     ocispec.Descriptor
-	name     string
-	exists   bool
+	desc   ocispec.Descriptor
+	name   string
+	exists bool
 	// isManifest: a manifest or index (with children); manifest holds
 	// its bytes when the copier keeps them (see copier.keepManifests).
 	isManifest bool
 	manifest   []byte
-	children []digest.Digest // successors (manifests only)
-	height   int             // 0 for blobs, 1 + the children's for manifests
+	children   []digest.Digest // successors (manifests only)
+	height     int             // 0 for blobs, 1 + the children's for manifests
 }
 
 func (c *copier) emit(e Event) {
