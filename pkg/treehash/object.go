@@ -60,6 +60,7 @@ type objectHasher struct {
 	size int
 	hdr  []byte
 	body []byte // scratch for tree bodies
+	out  []byte // scratch for sums
 }
 
 func newObjectHasher(alg Algorithm) (*objectHasher, error) {
@@ -82,7 +83,8 @@ func (o *objectHasher) begin(kind string, n int64) {
 
 func (o *objectHasher) sum() oid {
 	var id oid
-	o.h.Sum(id[:0])
+	o.out = o.h.Sum(o.out[:0]) // through a kept slice: id would escape
+	copy(id[:], o.out)
 	return id
 }
 

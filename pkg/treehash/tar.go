@@ -63,7 +63,7 @@ func tarSum(r io.Reader, alg Algorithm, visit func(*Entry) io.Writer) (keepEmpty
 		tarBufs.Put(bufs)
 	}()
 	bufs.br.Reset(r)
-	tr := newTarReader(bufs.br)
+	tr := newTarReaderSum(bufs.br, o.size)
 	buf := bufs.copy
 	for {
 		e, err := tr.Next()
@@ -87,47 +87,15 @@ func tarSum(r io.Reader, alg Algorithm, visit func(*Entry) io.Writer) (keepEmpty
 			if _, err := io.CopyBuffer(dst, tr, buf); err != nil {
 				return nil, nil, err
 			}
-			tr.node.id = o.sum()
+			id := o.sum()
+			copy(tr.t.id(tr.node), id[:o.size])
 		case TypeSymlink:
-			tr.node.id = o.blob(e.Link, int64(len(e.Link)))
+			id := o.blob(e.Link, int64(len(e.Link)))
+			copy(tr.t.id(tr.node), id[:o.size])
 		case TypeHardlink:
-			tr.node.id = tr.target.id
+			copy(tr.t.id(tr.node), tr.t.id(tr.target))
 		}
 	}
-	keep, skip, _ := hashNode(o, tr.root)
+	keep, skip := tr.t.sum(o)
 	return keep[:o.size], skip[:o.size], nil
-}
-
-// hashNode returns the keep-empty and skip-empty ids of the directory n,
-// and whether a file or symlink lies below it.
-func hashNode(o *objectHasher, n *node) (keep, skip oid, nonEmpty bool) {
-	keepEntries := make([]treeEntry, 0, len(n.children))
-	skipEntries := make([]treeEntry, 0, len(n.children))
-	for name, c := range n.children {
-		switch c.kind {
-		case kindDir:
-			k, s, ne := hashNode(o, c)
-			keepEntries = append(keepEntries, treeEntry{name, modeDir, k})
-			if ne {
-				skipEntries = append(skipEntries, treeEntry{name, modeDir, s})
-				nonEmpty = true
-			}
-		default:
-			e := treeEntry{name: name, mode: leafMode(c), id: c.id}
-			keepEntries = append(keepEntries, e)
-			skipEntries = append(skipEntries, e)
-			nonEmpty = true
-		}
-	}
-	return o.tree(keepEntries), o.tree(skipEntries), nonEmpty
-}
-
-func leafMode(n *node) string {
-	switch {
-	case n.kind == kindSymlink:
-		return modeSymlink
-	case n.exec:
-		return modeExec
-	}
-	return modeFile
 }

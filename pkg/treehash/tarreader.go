@@ -94,33 +94,22 @@ func (k pathKind) String() string {
 	return "non-existent"
 }
 
-// node is a path in the tree the entries build, last entry winning.
-type node struct {
-	kind     pathKind
-	exec     bool
-	size     int64            // of a file or hardlink leaf
-	id       oid              // blob id of a leaf, set by Tar
-	children map[string]*node // of a directory
-}
-
-func newDir() *node { return &node{kind: kindDir, children: map[string]*node{}} }
-
 // TarReader reads an uncompressed tar stream under Tar.jl's rules (see the
 // package documentation), returning only entries Tar.jl would extract.
 // The first error is sticky. Not safe for concurrent use.
 type TarReader struct {
 	r       *bufio.Reader
 	blk     [blockSize]byte
-	globals map[string]string   // pax "g" keys in effect
-	paths   map[string]pathKind // read_tarball's record of every path seen
-	root    *node               // the tree so far
-	err     error               // sticky
-	cur     *Entry              // current entry
-	node    *node               // current entry's node in the tree
-	target  *node               // a Hardlink's target node
-	remain  int64               // unread body bytes of cur
-	pad     int64               // padding after the body
-	started bool                // a valid header block was read
+	globals map[string]string // pax "g" keys in effect
+	t       *tree             // the tree so far, and read_tarball's record of every path seen
+	err     error             // sticky
+	cur     *Entry            // current entry (entry, reused)
+	entry   Entry
+	node    int32 // current entry's record in the tree, -1 for none
+	target  int32 // a Hardlink's target record, -1 for none
+	remain  int64 // unread body bytes of cur
+	pad     int64 // padding after the body
+	started bool  // a valid header block was read
 }
 
 // NewTarReader returns a reader of the uncompressed tar stream r.
@@ -132,17 +121,24 @@ func NewTarReader(r io.Reader) *TarReader {
 const tarBufSize = 64 << 10
 
 func newTarReader(br *bufio.Reader) *TarReader {
+	return newTarReaderSum(br, SHA1.Size())
+}
+
+// newTarReaderSum is newTarReader keeping blob ids of idSize bytes.
+func newTarReaderSum(br *bufio.Reader, idSize int) *TarReader {
 	return &TarReader{
 		r:       br,
 		globals: map[string]string{},
-		paths:   map[string]pathKind{},
-		root:    newDir(),
+		t:       newTree(idSize),
+		node:    -1,
+		target:  -1,
 	}
 }
 
 // Next advances to the next entry, skipping whatever of the current body
 // was not read. It returns io.EOF at the end of the archive. Errors for a
-// rejected entry are *EntryError values wrapping ErrTarEntry.
+// rejected entry are *EntryError values wrapping ErrTarEntry. The Entry is
+// valid until the next call to Next.
 func (tr *TarReader) Next() (*Entry, error) {
 	if tr.err != nil {
 		return nil, tr.err
@@ -150,7 +146,7 @@ func (tr *TarReader) Next() (*Entry, error) {
 	e, err := tr.next()
 	if err != nil {
 		tr.err = err
-		tr.cur, tr.node, tr.target = nil, nil, nil
+		tr.cur, tr.node, tr.target = nil, -1, -1
 		return nil, err
 	}
 	return e, nil
@@ -200,7 +196,7 @@ func (tr *TarReader) next() (*Entry, error) {
 		if err := tr.skip(tr.remain + tr.pad); err != nil {
 			return nil, entryErr(tr.cur.Path, fmt.Errorf("skipping body: %w", err))
 		}
-		tr.cur, tr.node, tr.target, tr.remain, tr.pad = nil, nil, nil, 0, 0
+		tr.cur, tr.node, tr.target, tr.remain, tr.pad = nil, -1, -1, 0, 0
 	}
 	for {
 		h, err := tr.readHeader()
@@ -440,13 +436,18 @@ func truncate(s string) string {
 func (tr *TarReader) accept(h header) (*Entry, error) {
 	// normalize the path, noting a symlink prefix (read_tarball)
 	var norm strings.Builder
+	norm.Grow(len(h.path))
 	var prefixErr error
+	rec := int32(0) // the record of the path so far, -1 once no entry named it
 	for part := range strings.SplitSeq(h.path, "/") {
 		if part == "" || part == "." {
 			continue
 		}
-		if prefixErr == nil && norm.Len() > 0 && tr.paths[norm.String()] == kindSymlink {
+		if prefixErr == nil && norm.Len() > 0 && rec >= 0 && tr.t.rec(rec).seen == kindSymlink {
 			prefixErr = ruleErrorf("path with symlink prefix %q; refusing, possible attack", norm.String())
+		}
+		if rec >= 0 {
+			rec = tr.t.find(rec, part)
 		}
 		if norm.Len() > 0 {
 			norm.WriteByte('/')
@@ -455,17 +456,17 @@ func (tr *TarReader) accept(h header) (*Entry, error) {
 	}
 	path := norm.String()
 
-	var target *node
+	target := int32(-1)
 	var targetSize int64
 	if prefixErr == nil && h.typ == '1' {
 		h.link = normalize(h.link)
-		what := tr.paths[h.link]
+		what := tr.t.seenKind(h.link)
 		if what != kindFile {
 			prefixErr = ruleErrorf("hardlink with %s target %q", what, h.link)
-		} else if target = tr.lookup(h.link); target == nil || target.kind != kindFile {
+		} else if target = tr.t.lookup(h.link); target < 0 || tr.t.rec(target).kind != kindFile {
 			prefixErr = ruleErrorf("hardlink target %q was replaced by a later entry", h.link)
 		} else {
-			targetSize = target.size
+			targetSize = tr.t.rec(target).size
 		}
 	}
 	if err := checkHeader(h); err != nil {
@@ -475,7 +476,8 @@ func (tr *TarReader) accept(h header) (*Entry, error) {
 		return nil, entryErr(h.path, prefixErr)
 	}
 
-	e := &Entry{Path: path, Link: h.link, Size: h.size, Exec: h.mode&0o100 != 0}
+	tr.entry = Entry{Path: path, Link: h.link, Size: h.size, Exec: h.mode&0o100 != 0}
+	e := &tr.entry
 	var kind pathKind
 	switch h.typ {
 	case '0', 0:
@@ -490,61 +492,17 @@ func (tr *TarReader) accept(h header) (*Entry, error) {
 	if e.Type != TypeFile && e.Type != TypeHardlink {
 		e.Exec = false
 	}
-	tr.paths[path] = kind
 	tr.cur, tr.target = e, target
 	if e.Type == TypeFile {
 		tr.remain, tr.pad = h.size, roundUp(h.size)-h.size
 	}
 	if path == "" {
-		tr.node = tr.root
+		tr.t.rec(0).seen = kind
+		tr.node = 0
 		return nil, nil
 	}
-	tr.node = tr.insert(path, e, kind)
+	tr.node = tr.t.insert(path, kind, e.Exec, e.Size)
 	return e, nil
-}
-
-// insert records e in the tree, last entry winning, and returns its node.
-func (tr *TarReader) insert(path string, e *Entry, kind pathKind) *node {
-	dir := tr.root
-	for {
-		i := strings.IndexByte(path, '/')
-		if i < 0 {
-			break
-		}
-		part := path[:i]
-		path = path[i+1:]
-		child := dir.children[part]
-		if child == nil || child.kind != kindDir {
-			child = newDir()
-			dir.children[part] = child
-		}
-		dir = child
-	}
-	if kind == kindDir {
-		if child := dir.children[path]; child != nil && child.kind == kindDir {
-			return child
-		}
-		child := newDir()
-		dir.children[path] = child
-		return child
-	}
-	n := &node{kind: kind, exec: e.Exec, size: e.Size}
-	dir.children[path] = n
-	return n
-}
-
-// lookup returns the node at the normalized path p, or nil.
-func (tr *TarReader) lookup(p string) *node {
-	n := tr.root
-	for part := range strings.SplitSeq(p, "/") {
-		if n.kind != kindDir {
-			return nil
-		}
-		if n = n.children[part]; n == nil {
-			return nil
-		}
-	}
-	return n
 }
 
 // checkHeader is Tar.jl's check_header.
