@@ -32,7 +32,8 @@
 # (htpasswd), openssl, jq, nginx-light (benchmarks; service not started), wrk,
 # hyperfine, bash-completion, zsh and fish (completion scripts, e2e 60-cli),
 # prometheus (for promtool check metrics on serve's /metrics; its service is
-# kept from starting).
+# kept from starting), and removable media through FUSE for e2e 35-removable:
+# dosfstools + fusefat (FAT32), exfatprogs + exfat-fuse (exFAT).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -50,7 +51,7 @@ GO_TOOLS=(
   "cosign2|github.com/sigstore/cosign/v2/cmd/cosign@v2.6.5|github.com/sigstore/cosign/v2"
   "cosign3|github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3|github.com/sigstore/cosign/v3"
 )
-APT_PACKAGES=(skopeo docker-registry apache2-utils openssl jq nginx-light wrk hyperfine bash-completion zsh fish prometheus)
+APT_PACKAGES=(skopeo docker-registry apache2-utils openssl jq nginx-light wrk hyperfine bash-completion zsh fish prometheus dosfstools fusefat exfatprogs exfat-fuse)
 # Services some of these packages would start; we never want them running.
 APT_SERVICES=(docker-registry nginx prometheus)
 

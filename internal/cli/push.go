@@ -324,7 +324,7 @@ func runPush(ctx context.Context, f *Factory, o *PushOptions) error {
 		dst, err = emptyDryRunStore(ctx, f, o, ref)
 		// The room is the destination's, not the scratch layout's.
 		popts.Room = func() (store.Room, bool, error) {
-			r, err := store.RoomAt(existingAncestor(ref.Path))
+			r, err := store.RoomAt(ref.Path)
 			return r, true, err
 		}
 	case o.DryRun && ref.Kind == store.Layout:

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -447,6 +448,7 @@ func runVerify(ctx context.Context, f *Factory, o *VerifyOptions) error {
 	report := verifyJSON{Store: storeName(ref), OK: true, Bundles: []verifyBundleJSON{}}
 	var fails []error
 	var good []*bundle.Bundle
+	var refused []refusedBundle // what a manifest misses may be in one
 	prog := newProgress(f, "verify", o.Quiet || o.JSON && !f.ErrIsTerminal)
 	planTotal, planBytes := 0, int64(0)
 	for _, r := range refs {
@@ -487,6 +489,9 @@ func runVerify(ctx context.Context, f *Factory, o *VerifyOptions) error {
 		if err != nil {
 			report.OK = false
 			fails = append(fails, fmt.Errorf("%s: %w", name, err))
+			if res.Bundle != nil && len(manifests) > 0 {
+				refused = append(refused, refusedBundle{name: name, res: res, err: err})
+			}
 		} else if res.Bundle != nil && len(manifests) > 0 {
 			good = append(good, res.Bundle) // for the manifests' closure
 		}
@@ -505,6 +510,7 @@ func runVerify(ctx context.Context, f *Factory, o *VerifyOptions) error {
 				if err != nil {
 					return err
 				}
+				explainMissing(mr.Missing, refused)
 				mj := verifyManifestJSON{Manifest: mr.Manifest, Platform: mr.Platform, OK: len(mr.Missing) == 0,
 					Packages: mr.Packages, Artifacts: mr.Artifacts, Missing: mr.Missing}
 				report.Manifests = append(report.Manifests, mj)
@@ -565,4 +571,50 @@ func plural(n int, one, many string) string {
 		return "1 " + one
 	}
 	return fmt.Sprintf("%d %s", n, many)
+}
+
+// refusedBundle is a bundle of the store that did not verify.
+type refusedBundle struct {
+	name string
+	res  *shelf.VerifyResult
+	err  error
+}
+
+// explainMissing says, for what a manifest misses that the store holds in
+// a bundle that did not verify, where it is and what is wrong, instead of
+// "not in the store": the package no registry snapshot lists is named as
+// such, the others as held by a refused bundle, with the reason.
+func explainMissing(missing []bundle.Missing, refused []refusedBundle) {
+	for i, m := range missing {
+		for _, r := range refused {
+			b := r.res.Bundle
+			cat := bundle.NewCatalog(b)
+			var found bool
+			switch m.Kind {
+			case bundle.KindPackage:
+				_, found = cat.Package(m.UUID, m.TreeHash)
+			case bundle.KindArtifact:
+				_, found = cat.Artifact(m.TreeHash)
+			}
+			if !found {
+				continue
+			}
+			if cl := r.res.Closure; cl != nil && m.Kind == bundle.KindPackage {
+				if slices.ContainsFunc(cl.Unlisted, func(e bundle.Entry) bool { return e.UUID == m.UUID && e.TreeHash == m.TreeHash }) {
+					missing[i].Reason = "in " + r.name + ", which is refused: no registry snapshot lists this package at this tree hash " +
+						"(Pkg would not find it; push it with the registry snapshot that has it)"
+					break
+				}
+			}
+			missing[i].Reason = "in " + r.name + ", which is refused: " + firstLine(r.err.Error())
+			break
+		}
+	}
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " …"
+	}
+	return s
 }

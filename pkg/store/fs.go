@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 )
 
 // FSType is a file system type: the f_type magic number statfs(2) reports.
@@ -30,7 +31,9 @@ const FAT32MaxBlobs = (65536 - 2) / (64/13 + 1 + 1)
 // more files than its directory can hold.
 var ErrNoRoom = errors.New("not enough room on the destination")
 
-// Room is what the file system of a layout can still take.
+// Room is what the file system of a layout can still take. Free and Block
+// are 0 where the file system does not say (no statfs(2), or a FUSE
+// driver that reports no blocks).
 type Room struct {
 	// FSType is the file system's type.
 	FSType FSType
@@ -48,42 +51,46 @@ type Room struct {
 	MaxBlobs, Blobs int
 }
 
-// Room reports what a writable or read-only layout's file system can
-// still take, for a writer to check its plan before it writes; ok is
-// false for a registry (which says nothing of its room). Where statfs(2)
-// is missing Free and Block are 0.
+// Room reports what a layout's file system can still take, for a writer
+// to check its plan before it writes; ok is false for a registry (which
+// says nothing of its room).
 func (s *Store) Room() (room Room, ok bool, err error) {
 	l, isLayout := s.b.(*layout)
 	if !isLayout {
 		return room, false, nil
 	}
 	room, err = RoomAt(l.root)
-	if err != nil {
-		return room, true, err
-	}
-	ents, err := os.ReadDir(l.blobDir)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return room, true, fmt.Errorf("layout %s: %w", l.root, err)
-	}
-	room.Blobs = len(ents)
-	return room, true, nil
+	return room, true, err
 }
 
-// RoomAt is Room for the file system holding path (which must exist),
-// without the blob count.
+// RoomAt is Room for the layout at path, which need not exist yet: the
+// file system of path or of its nearest existing ancestor, and the blob
+// files path/blobs/sha256 holds (if any).
 func RoomAt(path string) (Room, error) {
 	var r Room
-	st, err := statfs(path)
+	dir := path
+	for {
+		if _, err := os.Stat(dir); err == nil || dir == filepath.Dir(dir) {
+			break
+		}
+		dir = filepath.Dir(dir)
+	}
+	st, err := statfs(dir)
 	if err != nil {
 		if errors.Is(err, errors.ErrUnsupported) {
 			return r, nil
 		}
-		return r, fmt.Errorf("%s: statfs: %w", path, err)
+		return r, fmt.Errorf("%s: statfs: %w", dir, err)
 	}
 	r.FSType, r.Free, r.Block = st.typ, st.free, st.block
 	if r.FSType == FSMSDOS {
 		r.MaxFileSize, r.MaxBlobs = FAT32MaxFileSize, FAT32MaxBlobs
 	}
+	ents, err := os.ReadDir(filepath.Join(path, "blobs", "sha256"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return r, fmt.Errorf("layout %s: %w", path, err)
+	}
+	r.Blobs = len(ents)
 	return r, nil
 }
 
