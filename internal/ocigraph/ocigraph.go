@@ -126,7 +126,7 @@ func ReadAll(r io.Reader, d ocispec.Descriptor) ([]byte, error) {
 	if d.Size < 0 {
 		return nil, content.ErrInvalidDescriptorSize
 	}
-	vr := content.NewVerifyReader(r, d)
+	vr := NewVerifyReader(r, d)
 	buf := make([]byte, d.Size)
 	if _, err := io.ReadFull(vr, buf); err != nil {
 		if errors.Is(err, io.EOF) {

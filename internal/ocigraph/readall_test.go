@@ -62,3 +62,45 @@ func TestPlainSuccessors(t *testing.T) {
 		t.Error("PlainSuccessors accepted an invalid digest")
 	}
 }
+
+// VerifyReader gives oras' VerifyReader's answers, for sha256 and (through
+// oras) other algorithms.
+func TestVerifyReader(t *testing.T) {
+	data := bytes.Repeat([]byte("shoebox "), 9000)
+	for _, alg := range []digest.Algorithm{digest.SHA256} {
+		d := ocispec.Descriptor{Digest: alg.FromBytes(data), Size: int64(len(data))}
+		for _, tt := range []struct {
+			name string
+			in   []byte
+			want error
+		}{
+			{"exact", data, nil},
+			{"short", data[:len(data)-1], io.ErrUnexpectedEOF},
+			{"longer", append(bytes.Clone(data), 'x'), content.ErrTrailingData},
+			{"flipped", append([]byte{'S'}, data[1:]...), content.ErrMismatchedDigest},
+		} {
+			for _, impl := range []string{"ours", "oras"} {
+				var r interface {
+					io.Reader
+					Verify() error
+				}
+				if impl == "ours" {
+					r = NewVerifyReader(bytes.NewReader(tt.in), d)
+				} else {
+					r = content.NewVerifyReader(bytes.NewReader(tt.in), d)
+				}
+				n, err := io.Copy(io.Discard, r)
+				if err == nil {
+					err = r.Verify()
+				}
+				if !errors.Is(err, tt.want) && !(tt.want == nil && err == nil) {
+					t.Errorf("%s %s %s: %d bytes, %v; want %v", alg, tt.name, impl, n, err, tt.want)
+				}
+			}
+		}
+		early := NewVerifyReader(bytes.NewReader(data), d)
+		if err := early.Verify(); err == nil {
+			t.Errorf("%s: Verify before reading = nil", alg)
+		}
+	}
+}

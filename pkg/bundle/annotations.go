@@ -27,8 +27,13 @@ var identityKeys = []string{
 // registry, Name is set equal to Registry. A report has no identity beyond
 // its kind.
 func ParseIdentity(a map[string]string) (Item, error) {
+	return parseIdentity(func(k string) (string, bool) { v, ok := a[k]; return v, ok })
+}
+
+// parseIdentity is ParseIdentity over a lookup of the annotations.
+func parseIdentity(a func(key string) (string, bool)) (Item, error) {
 	var it Item
-	kind, ok := a[AnnotationKind]
+	kind, ok := a(AnnotationKind)
 	if !ok {
 		return it, formatErrorf("no %s annotation", AnnotationKind)
 	}
@@ -38,14 +43,14 @@ func ParseIdentity(a map[string]string) (Item, error) {
 	}
 	if it.Kind == KindReport {
 		for _, k := range identityKeys[1:] {
-			if _, ok := a[k]; ok {
+			if _, ok := a(k); ok {
 				return it, formatErrorf("report has a %s annotation", k)
 			}
 		}
 		return it, nil
 	}
 	var err error
-	if s, ok := a[AnnotationUUID]; ok {
+	if s, ok := a(AnnotationUUID); ok {
 		if it.UUID, err = julia.ParseUUID(s); err != nil {
 			return it, formatErrorf("%s: %v", AnnotationUUID, err)
 		}
@@ -57,7 +62,7 @@ func ParseIdentity(a map[string]string) (Item, error) {
 		key string
 		dst *treehash.Hash
 	}{{AnnotationTreeHash, &it.TreeHash}, {AnnotationKeepEmptyHash, &it.KeepEmptyHash}} {
-		s, ok := a[h.key]
+		s, ok := a(h.key)
 		if !ok {
 			continue
 		}
@@ -68,14 +73,14 @@ func ParseIdentity(a map[string]string) (Item, error) {
 			return it, formatErrorf("%s: zero tree hash", h.key)
 		}
 	}
-	if _, ok := a[AnnotationKeepEmptyHash]; ok && it.KeepEmptyHash == it.TreeHash {
+	if _, ok := a(AnnotationKeepEmptyHash); ok && it.KeepEmptyHash == it.TreeHash {
 		return it, formatErrorf("%s equals %s; it must be left out", AnnotationKeepEmptyHash, AnnotationTreeHash)
 	}
 	for _, s := range []struct {
 		key string
 		dst *string
 	}{{AnnotationName, &it.Name}, {AnnotationRegistry, &it.Registry}} {
-		v, ok := a[s.key]
+		v, ok := a(s.key)
 		if !ok {
 			continue
 		}
@@ -84,13 +89,13 @@ func ParseIdentity(a map[string]string) (Item, error) {
 		}
 		*s.dst = v
 	}
-	if v, ok := a[AnnotationPlatform]; ok {
+	if v, ok := a(AnnotationPlatform); ok {
 		if !validToken(v) {
 			return it, formatErrorf("%s %q: not a triplet", AnnotationPlatform, v)
 		}
 		it.Platform = v
 	}
-	if v, ok := a[AnnotationVersions]; ok {
+	if v, ok := a(AnnotationVersions); ok {
 		vs := strings.Split(v, ",")
 		for _, x := range vs {
 			if !validVersion(x) {
@@ -124,6 +129,12 @@ func ParseIdentity(a map[string]string) (Item, error) {
 // the whole tarball and the parts count. For an unsplit item Layers is
 // [Whole]; for a split one Layers is nil and parts is the count.
 func parseDescriptor(d ocispec.Descriptor) (it Item, parts int, err error) {
+	return parseEntry(d, func(k string) (string, bool) { v, ok := d.Annotations[k]; return v, ok })
+}
+
+// parseEntry is parseDescriptor of a descriptor whose annotations a
+// looks up.
+func parseEntry(d ocispec.Descriptor, a func(key string) (string, bool)) (it Item, parts int, err error) {
 	defer func() {
 		if err != nil {
 			err = fmt.Errorf("descriptor %s: %w", d.Digest, err)
@@ -132,7 +143,7 @@ func parseDescriptor(d ocispec.Descriptor) (it Item, parts int, err error) {
 	if d.MediaType != ocispec.MediaTypeImageManifest {
 		return it, 0, formatErrorf("media type %q: want %s", d.MediaType, ocispec.MediaTypeImageManifest)
 	}
-	it, err = ParseIdentity(d.Annotations)
+	it, err = parseIdentity(a)
 	if err != nil {
 		return it, 0, err
 	}
@@ -142,11 +153,11 @@ func parseDescriptor(d ocispec.Descriptor) (it Item, parts int, err error) {
 	if it.Kind == KindReport {
 		return it, 0, nil
 	}
-	it.Whole, err = parseWhole(d.Annotations)
+	it.Whole, err = parseWholeFrom(a)
 	if err != nil {
 		return it, 0, err
 	}
-	if s, ok := d.Annotations[AnnotationParts]; ok {
+	if s, ok := a(AnnotationParts); ok {
 		if !isDecimal(s) {
 			return it, 0, formatErrorf("%s %q: not a decimal", AnnotationParts, s)
 		}
@@ -162,10 +173,15 @@ func parseDescriptor(d ocispec.Descriptor) (it Item, parts int, err error) {
 
 // parseWhole reads the AnnotationWhole* keys, all required.
 func parseWhole(a map[string]string) (ocispec.Descriptor, error) {
+	return parseWholeFrom(func(k string) (string, bool) { v, ok := a[k]; return v, ok })
+}
+
+// parseWholeFrom is parseWhole over a lookup.
+func parseWholeFrom(a func(key string) (string, bool)) (ocispec.Descriptor, error) {
 	var w ocispec.Descriptor
-	ds, ok1 := a[AnnotationWholeDigest]
-	ss, ok2 := a[AnnotationWholeSize]
-	mt, ok3 := a[AnnotationWholeMediaType]
+	ds, ok1 := a(AnnotationWholeDigest)
+	ss, ok2 := a(AnnotationWholeSize)
+	mt, ok3 := a(AnnotationWholeMediaType)
 	if !ok1 || !ok2 || !ok3 {
 		return w, formatErrorf("want %s, %s and %s", AnnotationWholeDigest, AnnotationWholeSize, AnnotationWholeMediaType)
 	}

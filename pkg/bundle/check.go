@@ -9,12 +9,15 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
+
+	"github.com/shoebox-jl/shoebox/internal/ocigraph"
 )
 
 // CheckOptions tune Check. The zero value checks every index, manifest and
@@ -131,7 +134,7 @@ func Check(ctx context.Context, src content.ReadOnlyStorage, index ocispec.Descr
 	var walk func(d ocispec.Descriptor, artifactType string, depth int)
 	walk = func(d ocispec.Descriptor, artifactType string, depth int) {
 		c.report.Indexes++
-		idx, err := readIndex(ctx, src, d, artifactType)
+		idx, err := readPage(ctx, src, d, artifactType)
 		if err != nil {
 			c.problem(d, nil, classify(err))
 			c.event(CheckEvent{Descriptor: d, Err: err})
@@ -146,8 +149,8 @@ func Check(ctx context.Context, src content.ReadOnlyStorage, index ocispec.Descr
 		c.event(CheckEvent{Descriptor: d})
 		c.report.Entries = slices.Grow(c.report.Entries, len(idx.Manifests))
 		for i := range idx.Manifests {
-			m := idx.Manifests[i]
-			idx.Manifests[i] = ocispec.Descriptor{} // let the annotations go as we pass
+			pe := &idx.Manifests[i]
+			m := pe.descriptor()
 			if seen[m.Digest] {
 				continue
 			}
@@ -160,7 +163,7 @@ func Check(ctx context.Context, src content.ReadOnlyStorage, index ocispec.Descr
 				walk(m, ArtifactTypeSubindex, depth+1)
 				continue
 			}
-			it, parts, err := parseDescriptor(m)
+			it, parts, err := pe.parse()
 			if err != nil {
 				c.problem(m, nil, err)
 				continue
@@ -169,7 +172,7 @@ func Check(ctx context.Context, src content.ReadOnlyStorage, index ocispec.Descr
 				reports = append(reports, m)
 				continue
 			}
-			c.report.Entries = append(c.report.Entries, Entry{Item: it, Manifest: plainDescriptor(m)})
+			c.report.Entries = append(c.report.Entries, Entry{Item: it, Manifest: m})
 			c.parts = append(c.parts, parts)
 		}
 	}
@@ -178,10 +181,21 @@ func Check(ctx context.Context, src content.ReadOnlyStorage, index ocispec.Descr
 		c.problem(index, nil, formatErrorf("%d reports; a bundle holds at most one", len(reports)))
 	}
 
+	// A fixed set of workers takes the items in turn (a goroutine per item
+	// would grow a fresh stack for each of 100,000 manifest decodes).
+	workers := cmp.Or(max(opts.Concurrency, 0), 4)
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(cmp.Or(max(opts.Concurrency, 0), 4))
-	for i := range c.report.Entries {
-		g.Go(func() error { c.checkItem(gctx, i); return gctx.Err() })
+	var next atomic.Int64
+	for range min(workers, max(len(c.report.Entries), 1)) {
+		g.Go(func() error {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(c.report.Entries) || gctx.Err() != nil {
+					return gctx.Err()
+				}
+				c.checkItem(gctx, i)
+			}
+		})
 	}
 	for _, d := range reports {
 		g.Go(func() error { top.Report = c.checkReport(gctx, d); return gctx.Err() })
@@ -345,7 +359,7 @@ func streamBlob(ctx context.Context, src content.Fetcher, d ocispec.Descriptor) 
 		return 0, err
 	}
 	defer rc.Close()
-	vr := content.NewVerifyReader(rc, d)
+	vr := ocigraph.NewVerifyReader(rc, d)
 	n, err := io.Copy(io.Discard, vr)
 	if err != nil {
 		return n, err

@@ -103,10 +103,14 @@ func encodeArtifactsTOML(m map[string]string) string {
 	return string(b)
 }
 
-// parseArtifactsTOML reads AnnotationArtifactsTOML strictly: nil when
-// absent, an error when not the canonical encoding of such a map.
-func parseArtifactsTOML(a map[string]string) (map[string]string, error) {
-	v, ok := a[AnnotationArtifactsTOML]
+// parseArtifactsTOMLFrom reads AnnotationArtifactsTOML strictly from an
+// item manifest's annotations: nil when absent, an error when not the
+// canonical encoding of such a map.
+func parseArtifactsTOMLFrom(a func(key string) (string, bool)) (map[string]string, error) {
+	if v, ok := a(AnnotationArtifactsTOML); ok && v == "{}" {
+		return map[string]string{}, nil // most packages: none
+	}
+	v, ok := a(AnnotationArtifactsTOML)
 	if !ok {
 		return nil, nil
 	}

@@ -101,7 +101,7 @@ func Walk(ctx context.Context, src content.Fetcher, index ocispec.Descriptor, fn
 // Annotations (with the item counts and size, FORMAT.md §4.2) and Created,
 // and no Entries or Report.
 func Header(ctx context.Context, src content.Fetcher, index ocispec.Descriptor) (*Bundle, error) {
-	idx, err := readIndex(ctx, src, index, ArtifactTypeBundle)
+	idx, err := readPage(ctx, src, index, ArtifactTypeBundle)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +114,7 @@ func Header(ctx context.Context, src content.Fetcher, index ocispec.Descriptor) 
 
 // walk is Walk, with grow called with each index's entry count.
 func walk(ctx context.Context, src content.Fetcher, index ocispec.Descriptor, grow func(int), fn func(Entry) error) (*Bundle, error) {
-	idx, err := readIndex(ctx, src, index, ArtifactTypeBundle)
+	idx, err := readPage(ctx, src, index, ArtifactTypeBundle)
 	if err != nil {
 		return nil, err
 	}
@@ -122,17 +122,25 @@ func walk(ctx context.Context, src content.Fetcher, index ocispec.Descriptor, gr
 	if b.Created, err = parseCreated(index, idx.Annotations); err != nil {
 		return nil, err
 	}
+	// Entries are several hundred bytes and a bundle may hold 100k: grow
+	// once, to the item count the index announces (§4.2), else once per
+	// index page instead of doubling.
+	sized := false
+	if grow != nil {
+		if n := announcedItems(idx.Annotations); n > 0 && n <= maxAnnouncedItems {
+			grow(n + 16) // and the few entries no count covers (advisories)
+			sized = true
+		}
+	}
 	seen := map[digest.Digest]bool{}
-	var visit func(idx *ocispec.Index, depth int) error
-	visit = func(idx *ocispec.Index, depth int) error {
-		if grow != nil {
-			// Entries are several hundred bytes and a bundle may hold
-			// 100k: grow once per index instead of doubling.
+	var visit func(idx *indexPage, depth int) error
+	visit = func(idx *indexPage, depth int) error {
+		if grow != nil && !sized {
 			grow(len(idx.Manifests))
 		}
 		for i := range idx.Manifests {
-			d := idx.Manifests[i]
-			idx.Manifests[i] = ocispec.Descriptor{} // let the annotations go as we pass
+			pe := &idx.Manifests[i]
+			d := pe.descriptor()
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -144,7 +152,7 @@ func walk(ctx context.Context, src content.Fetcher, index ocispec.Descriptor, gr
 				if depth+1 >= maxDepth {
 					return formatErrorf("index %s: nested deeper than %d", d.Digest, maxDepth)
 				}
-				child, err := readIndex(ctx, src, d, ArtifactTypeSubindex)
+				child, err := readPage(ctx, src, d, ArtifactTypeSubindex)
 				if err != nil {
 					return err
 				}
@@ -153,7 +161,7 @@ func walk(ctx context.Context, src content.Fetcher, index ocispec.Descriptor, gr
 				}
 				continue
 			}
-			it, parts, err := parseDescriptor(d)
+			it, parts, err := pe.parse()
 			if err != nil {
 				return err
 			}
@@ -167,11 +175,11 @@ func walk(ctx context.Context, src content.Fetcher, index ocispec.Descriptor, gr
 				}
 				continue
 			case parts > 0:
-				if it, err = loadManifest(ctx, src, d); err != nil {
+				if it, err = loadEntryManifest(ctx, src, d, it, parts); err != nil {
 					return err
 				}
 			}
-			if err := fn(Entry{Item: it, Manifest: plainDescriptor(d)}); err != nil {
+			if err := fn(Entry{Item: it, Manifest: d}); err != nil {
 				return err
 			}
 		}
@@ -181,6 +189,25 @@ func walk(ctx context.Context, src content.Fetcher, index ocispec.Descriptor, gr
 		return nil, err
 	}
 	return b, nil
+}
+
+// maxAnnouncedItems bounds the entries Read allocates for up front from
+// an index's announced counts (a signed but absurd count cannot make it
+// allocate more; beyond it, it grows as it reads).
+const maxAnnouncedItems = 4 << 20
+
+// announcedItems is the item count a top index announces (registries,
+// packages, artifacts), 0 when it announces none or nonsense.
+func announcedItems(a map[string]string) int {
+	n := 0
+	for _, k := range []string{AnnotationRegistries, AnnotationPackages, AnnotationArtifacts} {
+		v, err := strconv.Atoi(a[k])
+		if err != nil || v < 0 {
+			return 0
+		}
+		n += v
+	}
+	return n
 }
 
 // parseCreated reads the created annotation of a top index.
@@ -213,26 +240,14 @@ func plainDescriptor(d ocispec.Descriptor) ocispec.Descriptor {
 	return ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size, ArtifactType: d.ArtifactType}
 }
 
-// readIndex fetches and decodes an index of the given artifactType.
-func readIndex(ctx context.Context, src content.Fetcher, d ocispec.Descriptor, artifactType string) (*ocispec.Index, error) {
-	if d.MediaType != ocispec.MediaTypeImageIndex {
-		return nil, formatErrorf("index %s: media type %q: want %s", d.Digest, d.MediaType, ocispec.MediaTypeImageIndex)
-	}
+// loadEntryManifest is loadManifest of an entry already parsed (want,
+// parts) whose descriptor d has no annotations.
+func loadEntryManifest(ctx context.Context, src content.Fetcher, d ocispec.Descriptor, want Item, parts int) (Item, error) {
 	b, err := readBounded(ctx, src, d, MaxMetadataSize)
 	if err != nil {
-		return nil, fmt.Errorf("index: %w", err)
+		return Item{}, fmt.Errorf("%s: manifest: %w", want, err)
 	}
-	var idx ocispec.Index
-	if err := json.Unmarshal(b, &idx); err != nil {
-		return nil, formatErrorf("index %s: %v", d.Digest, err)
-	}
-	if idx.SchemaVersion != 2 || idx.MediaType != ocispec.MediaTypeImageIndex {
-		return nil, formatErrorf("index %s: not an OCI image index (schemaVersion %d, mediaType %q)", d.Digest, idx.SchemaVersion, idx.MediaType)
-	}
-	if idx.ArtifactType != artifactType {
-		return nil, formatErrorf("index %s: artifactType %q: want %s", d.Digest, idx.ArtifactType, artifactType)
-	}
-	return &idx, nil
+	return checkManifest(b, d, want, parts)
 }
 
 // loadManifest fetches the manifest of an item descriptor, checks that it
@@ -253,35 +268,99 @@ func loadManifest(ctx context.Context, src content.Fetcher, d ocispec.Descriptor
 // checkManifest decodes manifest bytes and checks them against the item
 // the descriptor announced.
 func checkManifest(b []byte, d ocispec.Descriptor, want Item, parts int) (Item, error) {
-	var m ocispec.Manifest
+	var m itemManifest
 	if err := json.Unmarshal(b, &m); err != nil {
 		return Item{}, fmt.Errorf("%s: manifest %s: decoding: %v: %w", want, d.Digest, err, ErrIntegrity)
 	}
-	return checkDecoded(&m, d, want, parts)
+	layers := make([]ocispec.Descriptor, len(m.Layers))
+	for i, l := range m.Layers {
+		layers[i] = l.descriptor()
+	}
+	return checkView(manifestView{schemaVersion: m.SchemaVersion, mediaType: m.MediaType, artifactType: m.ArtifactType,
+		config: m.Config.descriptor(), layers: layers, get: m.Annotations.get}, d, want, parts)
+}
+
+// itemManifest is an item manifest as checkManifest decodes it: its
+// annotations into fields for the keys an item manifest may carry (no
+// map per manifest: a bundle has 100,000), its blobs without theirs.
+type itemManifest struct {
+	SchemaVersion int                 `json:"schemaVersion"`
+	MediaType     string              `json:"mediaType"`
+	ArtifactType  string              `json:"artifactType"`
+	Config        plainBlob           `json:"config"`
+	Layers        []plainBlob         `json:"layers"`
+	Annotations   manifestAnnotations `json:"annotations"`
+}
+
+type plainBlob struct {
+	MediaType string        `json:"mediaType"`
+	Digest    digest.Digest `json:"digest"`
+	Size      int64         `json:"size"`
+}
+
+func (b plainBlob) descriptor() ocispec.Descriptor {
+	return ocispec.Descriptor{MediaType: b.MediaType, Digest: b.Digest, Size: b.Size}
+}
+
+// manifestAnnotations are an item manifest's annotations: a descriptor's
+// (identity, whole tarball, parts) and the recorded Artifacts.toml files.
+type manifestAnnotations struct {
+	pageAnnotations
+	ArtifactsTOML *string `json:"dev.shoebox.julia.artifacts-toml"`
+}
+
+func (a *manifestAnnotations) get(key string) (string, bool) {
+	if key == AnnotationArtifactsTOML {
+		if a.ArtifactsTOML == nil {
+			return "", false
+		}
+		return *a.ArtifactsTOML, true
+	}
+	return a.pageAnnotations.get(key)
+}
+
+// manifestView is what checkView reads of a decoded item manifest.
+type manifestView struct {
+	schemaVersion           int
+	mediaType, artifactType string
+	config                  ocispec.Descriptor
+	layers                  []ocispec.Descriptor // MediaType, Digest, Size
+	get                     func(key string) (string, bool)
 }
 
 // checkDecoded is checkManifest of a manifest already decoded.
 func checkDecoded(m *ocispec.Manifest, d ocispec.Descriptor, want Item, parts int) (Item, error) {
+	layers := make([]ocispec.Descriptor, len(m.Layers))
+	for i, l := range m.Layers {
+		layers[i] = ocispec.Descriptor{MediaType: l.MediaType, Digest: l.Digest, Size: l.Size}
+	}
+	return checkView(manifestView{schemaVersion: m.SchemaVersion, mediaType: m.MediaType, artifactType: m.ArtifactType,
+		config: m.Config, layers: layers, get: func(k string) (string, bool) { v, ok := m.Annotations[k]; return v, ok }}, d, want, parts)
+}
+
+// checkView checks a decoded item manifest against the item its index
+// descriptor announced, and returns the item with its layers.
+func checkView(m manifestView, d ocispec.Descriptor, want Item, parts int) (Item, error) {
 	bad := func(format string, a ...any) (Item, error) {
 		return Item{}, fmt.Errorf("%s: manifest %s: %s: %w", want, d.Digest, fmt.Sprintf(format, a...), ErrIntegrity)
 	}
-	if m.SchemaVersion != 2 || m.MediaType != ocispec.MediaTypeImageManifest {
+	if m.schemaVersion != 2 || m.mediaType != ocispec.MediaTypeImageManifest {
 		return bad("not an OCI image manifest")
 	}
-	if m.ArtifactType != want.Kind.ArtifactType() {
-		return bad("artifactType %q, want %s", m.ArtifactType, want.Kind.ArtifactType())
+	if m.artifactType != want.Kind.ArtifactType() {
+		return bad("artifactType %q, want %s", m.artifactType, want.Kind.ArtifactType())
 	}
-	if !sameBlob(m.Config, emptyConfig()) {
-		return bad("config %s is not the empty descriptor", m.Config.Digest)
+	if !sameBlob(m.config, emptyConfig()) {
+		return bad("config %s is not the empty descriptor", m.config.Digest)
 	}
-	got, err := ParseIdentity(m.Annotations)
+	got, err := parseIdentity(m.get)
 	if err != nil {
 		return bad("%v", err)
 	}
 	if !sameIdentity(got, want) {
 		return bad("identity %q differs from the index's %q", got, want)
 	}
-	if want.ArtifactsTOML, err = parseArtifactsTOML(m.Annotations); err != nil {
+	if want.ArtifactsTOML, err = parseArtifactsTOMLFrom(m.get); err != nil {
 		return bad("%v", err)
 	}
 	if want.ArtifactsTOML != nil && want.Kind != KindPackage {
@@ -290,10 +369,7 @@ func checkDecoded(m *ocispec.Manifest, d ocispec.Descriptor, want Item, parts in
 	if want.Kind == KindReport {
 		return want, nil
 	}
-	layers := make([]ocispec.Descriptor, len(m.Layers))
-	for i, l := range m.Layers {
-		layers[i] = ocispec.Descriptor{MediaType: l.MediaType, Digest: l.Digest, Size: l.Size}
-	}
+	layers := m.layers
 	switch {
 	case parts == 0:
 		if len(layers) != 1 || !sameBlob(layers[0], want.Whole) {
@@ -303,7 +379,7 @@ func checkDecoded(m *ocispec.Manifest, d ocispec.Descriptor, want Item, parts in
 		if len(layers) != parts {
 			return bad("%d layers, the index says %d parts", len(layers), parts)
 		}
-		whole, err := parseWhole(m.Annotations)
+		whole, err := parseWholeFrom(m.get)
 		if err != nil {
 			return bad("%v", err)
 		}

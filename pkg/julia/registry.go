@@ -148,11 +148,23 @@ func (r *Registry) Lookup(name string) []UUID {
 // LoadPackage reads the package uuid from fsys (the registry's files) and
 // checks that its Package.toml agrees with Registry.toml on name and uuid.
 func (r *Registry) LoadPackage(fsys fs.FS, uuid UUID) (*Package, error) {
+	return r.loadPackage(fsys, uuid, true)
+}
+
+// LoadVersions is LoadPackage without the dependency files (Deps,
+// Compat, WeakDeps, WeakCompat are left empty, and not read): what a
+// check of which versions a registry lists needs, at a fraction of the
+// parsing.
+func (r *Registry) LoadVersions(fsys fs.FS, uuid UUID) (*Package, error) {
+	return r.loadPackage(fsys, uuid, false)
+}
+
+func (r *Registry) loadPackage(fsys fs.FS, uuid UUID, deps bool) (*Package, error) {
 	rp, ok := r.Packages[uuid]
 	if !ok {
 		return nil, fmt.Errorf("package %s: not in registry %s: %w", uuid, r.Name, fs.ErrNotExist)
 	}
-	p, err := ReadPackage(fsys, rp.Path)
+	p, err := readPackage(fsys, rp.Path, deps)
 	if err != nil {
 		return nil, err
 	}
@@ -202,7 +214,9 @@ type RangeTable[T any] struct {
 
 // ReadPackage reads the package directory dir of a registry in fsys.
 // Package.toml and Versions.toml are required; the others are optional.
-func ReadPackage(fsys fs.FS, dir string) (*Package, error) {
+func ReadPackage(fsys fs.FS, dir string) (*Package, error) { return readPackage(fsys, dir, true) }
+
+func readPackage(fsys fs.FS, dir string, deps bool) (*Package, error) {
 	p := &Package{Versions: map[string]VersionInfo{}}
 	file := path.Join(dir, "Package.toml")
 	data, err := readFile(fsys, file)
@@ -274,6 +288,9 @@ func ReadPackage(fsys fs.FS, dir string) (*Package, error) {
 			}
 		}
 		p.Versions[k] = info
+	}
+	if !deps {
+		return p, nil
 	}
 
 	if p.Deps, err = readRangeFile(fsys, path.Join(dir, "Deps.toml"), depValue); err != nil {

@@ -237,3 +237,29 @@ func TestParseRegistry_FastPathOnGeneral(t *testing.T) {
 		t.Errorf("fast %v %v, decoder %v %v", fast, err1, slow, err2)
 	}
 }
+
+// LoadVersions reads what LoadPackage reads but the dependency files.
+func TestRegistry_LoadVersions(t *testing.T) {
+	fsys := os.DirFS("testdata/registry-mini")
+	reg, err := ReadRegistry(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for u := range reg.Packages {
+		full, err1 := reg.LoadPackage(fsys, u)
+		vers, err2 := reg.LoadVersions(fsys, u)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("%s: %v, %v", u, err1, err2)
+		}
+		if !reflect.DeepEqual(full.Versions, vers.Versions) || full.Name != vers.Name || full.Repo != vers.Repo || vers.Deps != nil || vers.Compat != nil {
+			t.Errorf("%s: LoadVersions = %+v, LoadPackage %+v", u, vers, full)
+		}
+		if len(full.Deps) > 0 {
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatal("no package with dependencies in the fixture")
+	}
+}

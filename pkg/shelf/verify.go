@@ -419,7 +419,7 @@ func (s *snapshot) lists(uuid julia.UUID, h treehash.Hash) (bool, error) {
 	if !ok {
 		set = map[treehash.Hash]bool{}
 		if _, listed := s.reg.Packages[uuid]; listed {
-			p, err := s.reg.LoadPackage(s.fsys, uuid)
+			p, err := s.reg.LoadVersions(s.fsys, uuid)
 			if err != nil {
 				return false, fmt.Errorf("%s: %w", s.entry.Item, err)
 			}
