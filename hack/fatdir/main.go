@@ -36,20 +36,19 @@ import (
 )
 
 type image struct {
-	f                  *os.File
-	bytesPerSec        int64
-	secPerClus         int64
-	reserved           int64
-	numFATs            int64
-	fatSz              int64
-	rootClus           uint32
-	fsInfo             int64
-	totalClusters      uint32
-	clusterSize        int64
-	dataStart          int64
-	fat                []uint32 // the first FAT
-	allocatedClusters  int
-	firstFreeAfterFill uint32
+	f                 *os.File
+	bytesPerSec       int64
+	secPerClus        int64
+	reserved          int64
+	numFATs           int64
+	fatSz             int64
+	rootClus          uint32
+	fsInfo            int64
+	totalClusters     uint32
+	clusterSize       int64
+	dataStart         int64
+	fat               []uint32 // the first FAT
+	allocatedClusters int
 }
 
 func main() {

@@ -73,15 +73,26 @@ DEST already holds are not fetched again, so a re-run after an interruption
 (Ctrl-C, a kill, a pulled stick) finishes the job and a re-push of the same
 bundle writes no blob. A re-run of the same push whose sources still list the
 same registry snapshots finds the tagged bundle up to date (its push key,
-and every blob present) and keeps it as it is, so its signatures stay valid. A push that fails instead (a missing item, a tarball
-that does not verify, a source that fails) leaves a layout DEST as it was,
-removing what it had stored; --keep-partial keeps that for a re-run. On a
-FAT32 stick, tarballs over 4 GiB - 1 are split into parts automatically.
+and every blob present) and keeps it as it is, so its signatures stay
+valid. A push that fails instead (a missing item, a tarball that does not
+verify, a source that fails) leaves a layout DEST as it was, removing what
+it had stored (a new layout entirely); --keep-partial keeps that for a
+re-run.
 
-Sources (--from, tried in order; default ` + defaultUpstream + `):
+Sources (--from, tried in order for each item; default ` + defaultUpstream + `):
   https://host[/prefix]   a Pkg server (or file:///dir, a static mirror)
   DIR with Registry.toml  a registry checkout
   DIR                     a Julia depot (~/.julia)
+A source that lacks an item, fails after its retries, sends nothing for
+--stall-timeout, or gives a tarball that fails verification is passed over
+for the next; each such failure is reported (progress, --json, the bundle's
+report).
+
+A new layout is made only in an existing directory (a missing /media/usb
+asks whether the stick is mounted). Before writing, the plan is checked
+against the stick's free space and, on FAT32, its limit of 10,922 blob
+files in blobs/sha256 (exFAT has none); on FAT32, tarballs over 4 GiB - 1
+are split into parts automatically.
 
 DEST is oci-layout:PATH[:TAG], a plain PATH[:TAG], or REGISTRY/REPO[:TAG].`
 

@@ -315,6 +315,42 @@ func TestCopy_Faults(t *testing.T) {
 		mustVerify(t, openRO(t, dir), pol, fx.index)
 	})
 
+	t.Run("registry that stalls", func(t *testing.T) {
+		reg := testregistry.New(t, testregistry.Options{})
+		if _, err := Copy(ctx, openRO(t, fx.dir), openRemote(t, reg.Host(), "julia/src"), fx.index, []string{"v1"}, CopyOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		// A blob that stops after half its body, a manifest never answered:
+		// each costs the stall timeout, then a retry gets it.
+		px := faultproxy.New(t, reg.URL(),
+			faultproxy.Rule{Method: http.MethodGet, Path: "/blobs/sha256:", Fault: faultproxy.StallResponse, MinBody: 1024},
+			faultproxy.Rule{Method: http.MethodGet, Path: "/manifests/", Fault: faultproxy.StallHeaders},
+		)
+		dir := t.TempDir()
+		ls, err := store.Open(ctx, store.Reference{Kind: store.Layout, Path: dir}, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stall := httpx.Policy{StallTimeout: 50 * time.Millisecond, Backoff: time.Millisecond}
+		src, err := store.Open(ctx, store.Reference{Kind: store.Remote, Registry: px.Host(), Repository: "julia/src"},
+			store.Options{PlainHTTP: true, Network: stall})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := Copy(ctx, src, ls, fx.index, []string{"v1"}, CopyOptions{Network: stall})
+		if err != nil {
+			t.Fatalf("Copy from a stalling registry: %v (injected %q)", err, px.Injected())
+		}
+		ls.Close()
+		if got := px.Injected(); len(got) != 2 || !strings.HasPrefix(got[0], "stall-") || !strings.HasPrefix(got[1], "stall-") {
+			t.Errorf("injected %q, want two stalls", got)
+		}
+		if res.Retries < 1 {
+			t.Errorf("%d retries by Copy, want the stalled blob fetched again", res.Retries)
+		}
+		mustVerify(t, openRO(t, dir), pol, fx.index)
+	})
+
 	t.Run("persistent failure, then resume", func(t *testing.T) {
 		reg := testregistry.New(t, testregistry.Options{})
 		// The largest tarball's upload is cut every time.

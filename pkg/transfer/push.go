@@ -654,7 +654,7 @@ func readSnapshot(ref RegistryRef, rc io.Reader) (*registrySnapshot, error) {
 		return nil, upstream.BadContent(err)
 	}
 	if reg.UUID != ref.UUID {
-		return nil, upstream.BadContent(fmt.Errorf("Registry.toml says uuid %s", reg.UUID))
+		return nil, upstream.BadContent(fmt.Errorf("its Registry.toml has uuid %s", reg.UUID))
 	}
 	return &registrySnapshot{ref: ref, reg: reg, fsys: fsys, tarball: data, hashes: s.hashes}, nil
 }
@@ -957,13 +957,6 @@ func registryNames(regs []*registrySnapshot) string {
 		return "(none listed)"
 	}
 	return strings.Join(n, ", ")
-}
-
-func (p *pusher) warn(s string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.warnings = append(p.warnings, s)
-	p.log.Debug(s) // the caller reports PushResult.Warnings itself
 }
 
 func (p *pusher) addMissing(m bundle.Missing) {

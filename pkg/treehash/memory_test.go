@@ -43,8 +43,8 @@ func (e *emptyFiles) Read(p []byte) (int, error) {
 
 func (e *emptyFiles) header(i int) {
 	e.blk = [512]byte{}
-	b := e.blk[:0]
-	b = append(b, 'd')
+	var name [32]byte
+	b := append(name[:0], 'd')
 	b = strconv.AppendInt(b, int64(i%100), 10)
 	b = append(b, "/f"...)
 	var digits [20]byte
@@ -53,6 +53,7 @@ func (e *emptyFiles) header(i int) {
 		b = append(b, '0')
 	}
 	b = append(b, num...)
+	copy(e.blk[:100], b)
 	copy(e.blk[100:], "0000644\x00")
 	copy(e.blk[108:], "0000000\x00")
 	copy(e.blk[116:], "0000000\x00")

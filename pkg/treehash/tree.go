@@ -368,18 +368,6 @@ func (t *tree) treeID(o *objectHasher, ch []int32, skipIDs []byte, nonEmpty []bo
 	return o.sum()
 }
 
-// pathOf returns the normalized path of record r (for messages).
-func (t *tree) pathOf(r int32) string {
-	if r <= 0 {
-		return ""
-	}
-	p := t.pathOf(t.rec(r).parent)
-	if p != "" {
-		p += "/"
-	}
-	return p + string(t.name(r))
-}
-
 // gitCompareBytes is gitCompare on byte slices.
 func gitCompareBytes(a []byte, aDir bool, b []byte, bDir bool) int {
 	n := min(len(a), len(b))

@@ -1,10 +1,11 @@
 // Package faultproxy is an in-process HTTP reverse proxy for tests that
-// injects faults on a schedule: 500 answers, and connections reset in the
+// injects faults on a schedule: 500 answers, connections reset in the
 // middle of a response body or of a request body (a registry dying
-// mid-blob). It runs on an httptest server bound to 127.0.0.1 in front of
-// any HTTP server, typically internal/testkit/testregistry, and keeps the client's
-// Host header so that the registry's upload locations point back at the
-// proxy.
+// mid-blob), and stalls (no headers, or half a body and then nothing,
+// until the client gives up). It runs on an httptest server bound to
+// 127.0.0.1 in front of any HTTP server, typically
+// internal/testkit/testregistry, and keeps the client's Host header so
+// that the registry's upload locations point back at the proxy.
 //
 // Faults are bounded: each Rule fires on at most Times matching requests,
 // so a client that retries always gets through in the end (unless Times
@@ -40,6 +41,13 @@ const (
 	// ResetRequest reads half of the request body (at least one byte if
 	// there is a body), then resets the connection without answering.
 	ResetRequest
+	// StallResponse forwards the request, sends the status, headers and
+	// the first half of the body, then sends nothing more until the
+	// client gives up (or the proxy closes).
+	StallResponse
+	// StallHeaders reads the request and never answers, until the client
+	// gives up (or the proxy closes).
+	StallHeaders
 )
 
 func (f Fault) String() string {
@@ -50,6 +58,10 @@ func (f Fault) String() string {
 		return "reset-response"
 	case ResetRequest:
 		return "reset-request"
+	case StallResponse:
+		return "stall-response"
+	case StallHeaders:
+		return "stall-headers"
 	}
 	return "fault(" + strconv.Itoa(int(f)) + ")"
 }
@@ -80,6 +92,7 @@ type Proxy struct {
 	srv    *httptest.Server
 	target *url.URL
 	rp     *httputil.ReverseProxy
+	closed chan struct{} // closed when the test ends: stalls end
 
 	// mu guards the fields below; every request takes it briefly.
 	mu       sync.Mutex
@@ -97,7 +110,7 @@ func New(t testing.TB, target string, rules ...Rule) *Proxy {
 	if err != nil {
 		t.Fatalf("faultproxy: target %q: %v", target, err)
 	}
-	p := &Proxy{target: u, rules: rules, seen: make([]int, len(rules))}
+	p := &Proxy{target: u, rules: rules, seen: make([]int, len(rules)), closed: make(chan struct{})}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(u)
@@ -112,8 +125,25 @@ func New(t testing.TB, target string, rules ...Rule) *Proxy {
 	}
 	p.srv = &httptest.Server{Listener: l, Config: &http.Server{Handler: p, ErrorLog: log.New(io.Discard, "", 0)}}
 	p.srv.Start()
-	t.Cleanup(p.srv.Close)
+	t.Cleanup(func() {
+		close(p.closed) // end the stalls first: Close waits for their handlers
+		p.srv.Close()
+	})
 	return p
+}
+
+// stop returns a channel closed when the client of r goes away or the
+// proxy closes: how long a stall lasts.
+func (p *Proxy) stop(r *http.Request) <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		select {
+		case <-r.Context().Done():
+		case <-p.closed:
+		}
+		close(ch)
+	}()
+	return ch
 }
 
 // URL returns "http://127.0.0.1:PORT".
@@ -145,7 +175,7 @@ func (p *Proxy) pick(r *http.Request) Fault {
 		if rule.Fault == ResetRequest && r.ContentLength < minBody {
 			continue
 		}
-		if rule.Fault == ResetResponse && r.Method == http.MethodHead {
+		if (rule.Fault == ResetResponse || rule.Fault == StallResponse) && r.Method == http.MethodHead {
 			continue // no body to cut
 		}
 		times := max(rule.Times, 1)
@@ -175,6 +205,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reset(w, false)
 	case ResetResponse:
 		p.rp.ServeHTTP(&cutWriter{ResponseWriter: w, limit: -1}, r)
+	case StallResponse:
+		p.rp.ServeHTTP(&cutWriter{ResponseWriter: w, limit: -1, stall: p.stop(r)}, r)
+	case StallHeaders:
+		io.Copy(io.Discard, io.LimitReader(r.Body, 64<<20))
+		<-p.stop(r)
 	default:
 		p.rp.ServeHTTP(w, r)
 	}
@@ -187,6 +222,9 @@ type cutWriter struct {
 	limit   int64 // -1 until the header is written
 	written int64
 	cut     bool
+	// stall, if set, makes the cut a stall: the first half goes out, then
+	// nothing until stall is closed.
+	stall <-chan struct{}
 }
 
 var errCut = errors.New("faultproxy: connection reset on purpose")
@@ -211,6 +249,11 @@ func (c *cutWriter) Write(b []byte) (int, error) {
 	n, _ := c.ResponseWriter.Write(b[:c.limit-c.written])
 	c.written += int64(n)
 	c.cut = true
+	if c.stall != nil {
+		http.NewResponseController(c.ResponseWriter).Flush()
+		<-c.stall
+		return n, errCut
+	}
 	reset(c.ResponseWriter, true)
 	return n, errCut
 }
