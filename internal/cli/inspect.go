@@ -91,6 +91,9 @@ func runInspect(ctx context.Context, f *Factory, o *InspectOptions) error {
 		for _, m := range r.Missing {
 			fmt.Fprintf(w, "missing  %s %s %s %s: %s\n", m.Kind, m.Name, m.Version, m.TreeHash, m.Reason)
 		}
+		for _, sf := range r.SourceFailures {
+			fmt.Fprintf(w, "source   %s failed for %s %s: %s\n", sf.Source, sf.Item, sf.TreeHash, sf.Reason)
+		}
 	}
 	if o.Item == "" {
 		return nil
@@ -127,6 +130,9 @@ type inspectJSON struct {
 	Platforms   []string          `json:"platforms"`
 	Requests    []bundle.Request  `json:"requests"`
 	Missing     []bundle.Missing  `json:"missing"`
+	// SourceFailures are the sources the push passed over for an item
+	// (the bundle's report).
+	SourceFailures []bundle.SourceFailure `json:"sourceFailures,omitempty"`
 	// Entries are the items matching --item, with their blobs.
 	Entries []inspectItemJSON `json:"entries,omitempty"`
 }
@@ -160,6 +166,7 @@ func writeInspectJSON(f *Factory, ref store.Reference, b *bundle.Bundle, item st
 		if r.Missing != nil {
 			j.Missing = r.Missing
 		}
+		j.SourceFailures = r.SourceFailures
 	}
 	if item != "" {
 		for _, e := range b.Entries {

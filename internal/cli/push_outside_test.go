@@ -245,3 +245,48 @@ func Test_runCopy_Only503(t *testing.T) {
 		t.Errorf("waited %s in backoff, want at most 20 s", waited)
 	}
 }
+
+// A source whose tarball fails verification is passed over, and the
+// progress output says which source failed for which item, and which
+// source is tried next; --json lists it; the push succeeds.
+func Test_runPush_FallbackReported(t *testing.T) {
+	w, static := testWorld(t)
+	victim, other := plainVersions(t, w)
+	bad := staticCopy(t, w)
+	replaceFile(t, filepath.Join(bad, "package", victim.Package.UUID.String(), victim.TreeHash.String()), mustReadFile(t, other.Tarball))
+	m := writeManifest(t, victim, other)
+	code, _, errOut := runTest(t, "push", "--from", "file://"+bad, "--from", "file://"+static, "--manifest", m, filepath.Join(t.TempDir(), "s")+":v1")
+	if code != 0 {
+		t.Fatalf("push past a bad source: exit %d\n%s", code, errOut)
+	}
+	want := "source failed: file://" + bad + " for package " + victim.Package.Name + "@" + victim.Version + ": "
+	if !strings.Contains(errOut, want) || !strings.Contains(errOut, "tree hash mismatch (trying file://"+static+")") {
+		t.Errorf("stderr lacks %q … (trying file://%s):\n%s", want, static, errOut)
+	}
+	dest := filepath.Join(t.TempDir(), "stick")
+	code, out, errOut := runTest(t, "push", "--json", "--from", "file://"+bad, "--from", "file://"+static, "--manifest", m, dest+":v1")
+	if code != 0 {
+		t.Fatalf("push --json past a bad source: exit %d\n%s", code, errOut)
+	}
+	var sum pushJSON
+	if err := json.Unmarshal([]byte(out), &sum); err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.SourceFailures) != 1 || sum.SourceFailures[0].Source != "file://"+bad || sum.SourceFailures[0].TreeHash != victim.TreeHash {
+		t.Errorf("--json sourceFailures = %+v", sum.SourceFailures)
+	}
+	// The bundle's report keeps it: inspect shows it.
+	if code, out, _ := runTest(t, "inspect", "--json", dest+":v1"); code != 0 || !strings.Contains(out, "file://"+bad) {
+		t.Errorf("inspect --json does not show the source failure (exit %d):\n%s", code, out)
+	}
+}
+
+// copy refuses the same tags push does.
+func Test_runCopy_BadTag(t *testing.T) {
+	e := trustSetup(t)
+	hex := digest.FromString("x").Encoded()
+	code, _, errOut := runTest(t, "copy", "--no-verify", "--tag", "sha256-"+hex+".sig", e.layout+":v1", filepath.Join(t.TempDir(), "dst"))
+	if code != ExitUsage || !strings.Contains(errOut, "cannot name a bundle") {
+		t.Errorf("copy --tag sha256-….sig: exit %d, stderr %q", code, errOut)
+	}
+}
