@@ -53,6 +53,7 @@ func Test_runPrune_WhileServing(t *testing.T) {
 
 	addr, _, stop := serveHarness(t, "--store", dest, "--key", pub, "--addr", "127.0.0.1:0", "--reload-interval", "0")
 	base := "http://" + addr
+	_, before, _ := httpGet(t, base+"/registries")
 	for _, p := range []string{onlyV1, onlyV2} {
 		if code, _, _ := httpGet(t, base+p); code != 200 {
 			t.Fatalf("GET %s before prune = %d", p, code)
@@ -104,6 +105,14 @@ func Test_runPrune_WhileServing(t *testing.T) {
 	}
 	if code, _, _ := httpGet(t, base+strings.TrimSpace(regs)); code != 200 {
 		t.Errorf("GET %s after prune = %d", strings.TrimSpace(regs), code)
+	}
+	// The view advertised before the prune (with v1's versions) stays
+	// downloadable for clients that got it then.
+	if strings.TrimSpace(before) == strings.TrimSpace(regs) {
+		t.Errorf("the view did not change with v1 retired: %q", regs)
+	}
+	if code, _, _ := httpGet(t, base+strings.TrimSpace(before)); code != 200 {
+		t.Errorf("GET %s (advertised before the prune) = %d, want 200", strings.TrimSpace(before), code)
 	}
 	if code, errOut := stop(); code != 0 {
 		t.Errorf("serve = %d: %s", code, errOut)

@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -45,6 +47,7 @@ type ServeOptions struct {
 	CacheSize         string
 	MemoryCache       string
 	RehashAlways      bool
+	RetainViews       int
 	TLSCert, TLSKey   string
 	MaxConcurrent     int
 	MaxPerClient      int
@@ -64,6 +67,9 @@ type ServeOptions struct {
 	// listening, when set (tests), is called with the address as soon as
 	// it is bound, before the first load.
 	listening func(addr string)
+	// missEvery, when set (tests), replaces the least time between two
+	// reloads that misses trigger (1 s).
+	missEvery *time.Duration
 }
 
 // serveHooks let tests drive a running server; see serveTestHooks.
@@ -72,6 +78,8 @@ type serveHooks struct {
 	ready     func(addr string)
 	reload    chan struct{}
 	reloaded  chan struct{}
+	// missEvery replaces the least time between reloads a miss triggers.
+	missEvery *time.Duration
 }
 
 // serveTestHooks is set by tests only: it replaces SIGHUP and reports the
@@ -139,6 +147,17 @@ version the store lacks removed, so Pkg's resolver never picks what cannot
 be downloaded; yanked versions that are held stay. --registry-view full
 serves the snapshots unchanged. Serve General under its real uuid so that
 users can start from an empty depot (see --print-client-config).
+
+A view stays downloadable after a reload advertises a newer one (a client
+between /registries and the download, a depot holding the older view,
+another replica): the last --retain-views views are kept, in memory and
+under --cache-dir/views. Views are a function of the verified bundles in
+creation order, so a server that verified bundle k (after a restart, or
+another replica) also makes the view as of any bundle up to k again when it
+is asked for it. A registry, package or artifact this server does not have
+makes it reload the store first (at most once a second): with several
+replicas over one registry, one that has not reloaded yet serves what
+another already advertised.
 
 Endpoints: /registries (+ .eager, .conservative), /registry/<uuid>/<hash>,
 /package/<uuid>/<hash>, /artifact/<hash> (GET and HEAD, single Range
@@ -209,6 +228,7 @@ func newServeCmd(f *Factory) *cobra.Command {
 	fl.StringVar(&opts.CacheDir, "cache-dir", "", "directory of verified private copies, kept across runs (default: a fresh one under $TMPDIR, removed at exit)")
 	fl.StringVar(&opts.CacheSize, "cache-size", "10GiB", "size limit of the verified private copies (e.g. 500MiB, 50GiB; 0: none)")
 	fl.BoolVar(&opts.RehashAlways, "rehash-always", false, "read and hash the store's tarball on every request: no memory cache, no private copies")
+	fl.IntVar(&opts.RetainViews, "retain-views", pkgserver.DefaultRetainedViews, "registry views kept downloadable after newer ones are advertised (in memory, then under --cache-dir)")
 	fl.StringVar(&opts.MemoryCache, "memory-cache", "256MiB", "in-memory cache of verified tarballs of at most 1 MiB each (0: none)")
 	fl.StringVar(&opts.TLSCert, "tls-cert", "", "serve HTTPS with this certificate (PEM; with --tls-key)")
 	fl.StringVar(&opts.TLSKey, "tls-key", "", "private key of --tls-cert (PEM)")
@@ -221,6 +241,7 @@ func newServeCmd(f *Factory) *cobra.Command {
 	opts.store.register(fl)
 	if h := serveTestHooks; h != nil {
 		opts.ready, opts.reload, opts.reloaded, opts.listening = h.ready, h.reload, h.reloaded, h.listening
+		opts.missEvery = h.missEvery
 	}
 	return cmd
 }
@@ -309,7 +330,21 @@ func runServe(ctx context.Context, f *Factory, opts *ServeOptions) error {
 	if err != nil {
 		return err
 	}
-	l := &serveLoader{set: set, ref: ref, view: view, log: log}
+	if opts.RetainViews < 1 {
+		return usagef("--retain-views %d: want at least 1", opts.RetainViews)
+	}
+	viewDir := ""
+	if copyDir != "" {
+		viewDir = filepath.Join(copyDir, "views")
+	}
+	retained, err := pkgserver.NewViewStore(pkgserver.ViewStoreOptions{Dir: viewDir, Max: opts.RetainViews, Logger: log})
+	if err != nil {
+		return err
+	}
+	l := &serveLoader{set: set, ref: ref, view: view, log: log, retained: retained, ctx: ctx, missEvery: time.Second}
+	if opts.missEvery != nil {
+		l.missEvery = *opts.missEvery
+	}
 
 	if opts.PrintClientConfig {
 		src, err := l.load(ctx, true)
@@ -323,8 +358,10 @@ func runServe(ctx context.Context, f *Factory, opts *ServeOptions) error {
 	if !opts.AccessLog {
 		srvLog = slog.New(levelFilter{h, slog.LevelWarn})
 	}
-	srv := pkgserver.New(nil, pkgserver.Options{Logger: srvLog, MaxConcurrent: opts.MaxConcurrent, MaxPerClient: opts.MaxPerClient,
-		Version: version(), View: string(view), Stats: set.Stats, Now: f.Now, Gatherer: serveMetrics()})
+	var srv *pkgserver.Server
+	srv = pkgserver.New(nil, pkgserver.Options{Logger: srvLog, MaxConcurrent: opts.MaxConcurrent, MaxPerClient: opts.MaxPerClient,
+		Version: version(), View: string(view), Stats: set.Stats, Now: f.Now, Gatherer: serveMetrics(),
+		OnMiss: func(ctx context.Context) bool { return l.onMiss(srv) }})
 
 	// Listen before the first load, so that a load balancer sees 503
 	// ("not loaded yet") rather than a refused connection while a large
@@ -493,12 +530,23 @@ func (l levelFilter) Enabled(ctx context.Context, lv slog.Level) bool {
 // serveLoader hands what the verified set (shelf.Set) loads to the
 // server, with the registry views built over it.
 type serveLoader struct {
-	set    *shelf.Set
-	ref    store.Reference
-	view   pkgserver.ViewMode
-	log    *slog.Logger
+	set      *shelf.Set
+	ref      store.Reference
+	view     pkgserver.ViewMode
+	log      *slog.Logger
+	retained *pkgserver.ViewStore
+	// ctx is serve's: a reload a request triggers outlives the request.
+	ctx context.Context
+	// missEvery is the least time between two reloads misses trigger.
+	missEvery time.Duration
+
+	// mu serialises loads (the main loop's and those misses trigger) and
+	// guards src, status and missAt.
+	mu     sync.Mutex
 	src    *pkgserver.BundleSource // what the server serves
 	status pkgserver.Status
+	missAt time.Time     // when a miss last made a reload
+	gen    atomic.Uint64 // bumped when the server gets a new source
 }
 
 // errNoKeyMatches says every bundle of the store is signed, but by none of
@@ -550,7 +598,7 @@ func (l *serveLoader) load(ctx context.Context, force bool) (*pkgserver.BundleSo
 	if !changed && !force && l.src != nil {
 		return l.src, nil
 	}
-	src, err := pkgserver.NewBundleSource(ctx, sh, pkgserver.SourceOptions{View: l.view, Logger: l.log, Previous: l.src})
+	src, err := pkgserver.NewBundleSource(ctx, sh, pkgserver.SourceOptions{View: l.view, Logger: l.log, Previous: l.src, Retained: l.retained})
 	if err != nil {
 		return nil, err
 	}
@@ -562,6 +610,39 @@ func (l *serveLoader) load(ctx context.Context, force bool) (*pkgserver.BundleSo
 // reloadOnce reloads and hands the result to srv; on failure srv keeps
 // what it serves. It returns the load's error.
 func (l *serveLoader) reloadOnce(ctx context.Context, srv *pkgserver.Server, force bool) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.reloadLocked(ctx, srv, force)
+}
+
+// onMiss is pkgserver.Options.OnMiss: a resource this replica does not
+// have may be one another replica over the same store advertised after a
+// reload this one has not made yet. It reloads (one at a time, at most
+// once per missEvery: misses in between wait for the reload in flight, or
+// find nothing new) and reports whether the server got a new source.
+func (l *serveLoader) onMiss(srv *pkgserver.Server) bool {
+	gen := l.gen.Load()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.gen.Load() != gen {
+		return true // a reload finished while this miss waited
+	}
+	if time.Since(l.missAt) < l.missEvery {
+		return false
+	}
+	l.missAt = time.Now()
+	if err := l.reloadLocked(l.ctx, srv, false); err != nil {
+		return false
+	}
+	if l.gen.Load() != gen {
+		l.log.Info("reloaded: a request asked for what this replica did not have yet")
+		return true
+	}
+	return false
+}
+
+// reloadLocked is reloadOnce with l.mu held.
+func (l *serveLoader) reloadLocked(ctx context.Context, srv *pkgserver.Server, force bool) error {
 	prev := l.src
 	src, err := l.load(ctx, force)
 	if ctx.Err() != nil {
@@ -583,6 +664,7 @@ func (l *serveLoader) reloadOnce(ctx context.Context, srv *pkgserver.Server, for
 		return nil
 	}
 	srv.Update(src, l.status)
+	l.gen.Add(1)
 	return nil
 }
 

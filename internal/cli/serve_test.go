@@ -49,16 +49,17 @@ func (s *syncBuffer) String() string {
 
 // serveHarness runs `shoebox serve args…` in the background and returns
 // its address and a stop function returning the exit code and stderr.
-func serveHarness(t *testing.T, args ...string) (addr string, _ any, stop func() (int, string)) {
+func serveHarness(t *testing.T, args ...string) (addr string, hooks *serveHooks, stop func() (int, string)) {
 	t.Helper()
 	return serveHarnessIn(t, "", args...)
 }
 
 // serveHarnessIn is serveHarness with stdin as standard input.
-func serveHarnessIn(t *testing.T, stdin string, args ...string) (addr string, _ any, stop func() (int, string)) {
+func serveHarnessIn(t *testing.T, stdin string, args ...string) (addr string, hooks *serveHooks, stop func() (int, string)) {
 	t.Helper()
 	ready := make(chan string, 1)
-	hooks := &serveHooks{ready: func(a string) { ready <- a }, reload: make(chan struct{}), reloaded: make(chan struct{})}
+	hooks = &serveHooks{ready: func(a string) { ready <- a }, reload: make(chan struct{}), reloaded: make(chan struct{}),
+		missEvery: serveTestMissEvery}
 	serveTestHooks = hooks
 	t.Cleanup(func() { serveTestHooks = nil })
 	var errb syncBuffer
@@ -86,7 +87,18 @@ func serveHarnessIn(t *testing.T, stdin string, args ...string) (addr string, _ 
 		return code, errb.String()
 	}
 	t.Cleanup(func() { stop() })
-	return addr, nil, stop
+	return addr, hooks, stop
+}
+
+// serveTestMissEvery, when set, is the missEvery of the servers
+// serveHarness starts.
+var serveTestMissEvery *time.Duration
+
+// reloadServer forces a reload of the server of hooks and waits for it.
+func reloadServer(t *testing.T, hooks *serveHooks) {
+	t.Helper()
+	hooks.reload <- struct{}{}
+	<-hooks.reloaded
 }
 
 // serveTestReload forces a reload of the running server and waits for it.

@@ -38,6 +38,9 @@ type SourceOptions struct {
 	// whose snapshot and available package set are unchanged is reused
 	// instead of rebuilt.
 	Previous *BundleSource
+	// Retained, if set, keeps every view the source advertises, and
+	// answers for views that earlier sources advertised (see Lookup).
+	Retained *ViewStore
 }
 
 // BundleSource is the Source over a shelf.Shelf, the verified bundles of a
@@ -55,6 +58,9 @@ type BundleSource struct {
 	regs   []RegistryRef
 	views  map[julia.UUID]*View
 	counts map[bundle.Kind]int
+
+	retained *ViewStore
+	derived  derivation
 }
 
 // View is the registry tree a BundleSource advertises for one registry.
@@ -105,7 +111,7 @@ func NewBundleSource(ctx context.Context, sh *shelf.Shelf, opts SourceOptions) (
 	}
 	s := &BundleSource{
 		sh: sh, cat: sh.Catalog(), log: log, mode: mode,
-		views: map[julia.UUID]*View{}, counts: map[bundle.Kind]int{},
+		views: map[julia.UUID]*View{}, counts: map[bundle.Kind]int{}, retained: opts.Retained,
 	}
 	seen := map[string]bool{}
 	var pkgs []string
@@ -144,6 +150,9 @@ func NewBundleSource(ctx context.Context, sh *shelf.Shelf, opts SourceOptions) (
 		}
 		s.views[v.UUID] = v
 		s.regs = append(s.regs, RegistryRef{UUID: v.UUID, Hash: v.Hash})
+		if s.retained != nil && v.data != nil {
+			s.retained.Put(v.UUID, v.Hash, v.data)
+		}
 		log.Info("registry advertised", slog.String("registry", v.Name), slog.String("uuid", v.UUID.String()),
 			slog.String("hash", v.Hash.String()), slog.String("snapshot", v.Snapshot.String()), slog.String("view", string(mode)),
 			slog.Int("packages", v.Packages), slog.Int("versions", v.Versions),
@@ -213,15 +222,37 @@ func (s *BundleSource) Catalog() *bundle.Catalog { return s.cat }
 // Shelf returns the verified set the source reads.
 func (s *BundleSource) Shelf() *shelf.Shelf { return s.sh }
 
-// Lookup implements Source.
-func (s *BundleSource) Lookup(_ context.Context, r Resource) (Content, error) {
+// Lookup implements Source. A registry tree hash that is neither the
+// advertised view nor a snapshot of the bundles is looked for among the
+// views kept by SourceOptions.Retained, then among the views the bundles
+// make as of each earlier verified bundle (at most DefaultDerivedViews
+// back): views are a function of the verified bundles in creation order
+// (shelf.Shelf.Verified), so any server that verified bundle k can serve
+// what any other advertised as of bundle k.
+func (s *BundleSource) Lookup(ctx context.Context, r Resource) (Content, error) {
 	var e *bundle.Entry
 	switch r.Kind {
 	case bundle.KindRegistry:
 		if v, vok := s.views[r.UUID]; vok && v.data != nil && v.Hash == r.Hash {
 			return Content{Size: int64(len(v.data)), Bytes: v.data}, nil
 		}
-		e = s.cat.RegistryRef(r.UUID, r.Hash)
+		if e = s.cat.RegistryRef(r.UUID, r.Hash); e != nil {
+			break
+		}
+		// A view advertised before (by this server, or by another over
+		// the same bundles): kept, or made again from the bundles.
+		if s.retained != nil {
+			if data, ok := s.retained.Get(r.UUID, r.Hash); ok {
+				return Content{Size: int64(len(data)), Bytes: data}, nil
+			}
+		}
+		data, err := s.derive(ctx, r.UUID, r.Hash)
+		if err != nil {
+			return Content{}, err
+		}
+		if data != nil {
+			return Content{Size: int64(len(data)), Bytes: data}, nil
+		}
 	case bundle.KindPackage:
 		e = s.cat.PackageRef(r.UUID, r.Hash)
 	case bundle.KindArtifact:

@@ -35,6 +35,9 @@ type metrics struct {
 	fileSends atomic.Int64
 	reloadOK  atomic.Int64
 	reloadKO  atomic.Int64
+	// missReloads counts lookups answered again after a miss made the
+	// server reload (Options.OnMiss).
+	missReloads atomic.Int64
 
 	// reg holds the latency histogram; latency has one observer per kind,
 	// made once (WithLabelValues hashes its labels on every call).
@@ -121,6 +124,8 @@ func (m *metrics) write(w io.Writer, extra []gauge, more prometheus.Gatherer) er
 	header(bw, "shoebox_serve_reloads_total", "Reloads of the store, by result.", "counter")
 	fmt.Fprintf(bw, "shoebox_serve_reloads_total{result=\"error\"} %d\n", m.reloadKO.Load())
 	fmt.Fprintf(bw, "shoebox_serve_reloads_total{result=\"ok\"} %d\n", m.reloadOK.Load())
+	header(bw, "shoebox_serve_miss_reloads_total", "Lookups tried again after a resource that was not found made the server reload the store (another replica advertised it first).", "counter")
+	fmt.Fprintf(bw, "shoebox_serve_miss_reloads_total %d\n", m.missReloads.Load())
 	last := ""
 	for _, g := range extra {
 		if g.name != last {

@@ -66,6 +66,13 @@ type Options struct {
 	// own (a program adds the Go runtime and process collectors and its
 	// build information there).
 	Gatherer prometheus.Gatherer
+	// OnMiss, if set, is called when a registry, package or artifact is
+	// not found: a replica that has not reloaded yet may be asked for what
+	// another replica over the same store advertised already. It returns
+	// true when it installed a newer Source (Update), and the request is
+	// then looked up once more. It must bound its own work (one reload at
+	// a time, not more often than the store can change).
+	OnMiss func(ctx context.Context) bool
 }
 
 // Status is what the caller knows about the content it handed over with
@@ -392,6 +399,12 @@ func (s *Server) serveContent(r *request, st *state, res Resource) reply {
 		return s.fail(r, kind, res, notFound(res))
 	}
 	c, err := st.src.Lookup(r.ctx, res)
+	if errors.Is(err, errdef.ErrNotFound) && s.opts.OnMiss != nil && s.opts.OnMiss(r.ctx) {
+		if st2 := s.state.Load(); st2 != st && st2.src != nil {
+			s.m.missReloads.Add(1)
+			c, err = st2.src.Lookup(r.ctx, res)
+		}
+	}
 	if err != nil {
 		return s.fail(r, kind, res, err)
 	}

@@ -1,6 +1,7 @@
 package shelf
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -271,6 +272,19 @@ func mapsEqual(a, b map[string]digest.Digest) bool {
 // Catalog returns the routing table of the verified bundles (newest
 // bundle first, see bundle.NewCatalog).
 func (sh *Shelf) Catalog() *bundle.Catalog { return sh.cat }
+
+// Verified returns the verified bundles, oldest first: by the created
+// time of their index, ties broken by index digest as bundle.Catalog
+// breaks them (the reverse of its newest-first order). A server derives
+// what it advertised as of each bundle from a prefix of this order. The
+// bundles must not be modified.
+func (sh *Shelf) Verified() []*bundle.Bundle {
+	out := slices.Clone(sh.bundles)
+	slices.SortStableFunc(out, func(a, b *bundle.Bundle) int {
+		return cmp.Or(a.Created.Compare(b.Created), strings.Compare(b.Index.Digest.String(), a.Index.Digest.String()))
+	})
+	return out
+}
 
 // Bundles describes the verified bundles, in the store's tag order.
 func (sh *Shelf) Bundles() []BundleInfo { return slices.Clone(sh.info) }
