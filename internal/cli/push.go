@@ -329,6 +329,11 @@ func runPush(ctx context.Context, f *Factory, o *PushOptions) error {
 		popts.Skip = skip
 	}
 
+	if ref.Kind == store.Layout {
+		if err := store.CheckParent(ref.Path); err != nil {
+			return err // before anything is fetched, dry runs included
+		}
+	}
 	var dst *store.Store
 	switch {
 	case o.DryRun && ref.Kind == store.Layout && !layoutExists(ref.Path):

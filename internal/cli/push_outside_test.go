@@ -82,6 +82,10 @@ func Test_runPush_UnmountedStick(t *testing.T) {
 	if ents, _ := os.ReadDir(media); len(ents) != 0 {
 		t.Errorf("push created %d entries under %s", len(ents), media)
 	}
+	code, _, errOut = runTest(t, "push", "-q", "--dry-run", "--from", "file://"+static, "--manifest", w.Manifests[0], dest+":t")
+	if code != ExitNotFound || !strings.Contains(errOut, "is the stick mounted?") {
+		t.Errorf("dry run onto an unmounted stick: exit %d, stderr %q", code, errOut)
+	}
 	// The last directory alone is created.
 	if code, _, errOut := runTest(t, "push", "-q", "--from", "file://"+static, "--manifest", w.Manifests[0], filepath.Join(media, "julia")+":t"); code != 0 {
 		t.Errorf("push into a new directory of an existing one: exit %d: %s", code, errOut)

@@ -146,18 +146,35 @@ func makeLayoutDir(root string) (bool, error) {
 		return false, nil
 	}
 	if errors.Is(err, os.ErrNotExist) {
-		parent := filepath.Dir(root)
-		missing := parent
-		for d := parent; ; d = filepath.Dir(d) {
-			if _, serr := os.Stat(d); serr == nil || d == filepath.Dir(d) {
-				break
-			}
-			missing = d
+		if perr := CheckParent(root); perr != nil {
+			return false, perr
 		}
-		return false, fmt.Errorf("layout %s: %s does not exist (is the stick mounted?); shoebox creates the layout directory only, in an existing directory: %w: %w",
-			root, missing, ErrNoParent, os.ErrNotExist)
 	}
 	return false, fmt.Errorf("layout %s: %w", root, err)
+}
+
+// CheckParent returns an error wrapping ErrNoParent (and fs.ErrNotExist)
+// when the directory a new layout at path would be made in does not exist,
+// naming the topmost missing directory and asking whether the stick is
+// mounted; nil when it exists.
+func CheckParent(path string) error {
+	root, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("layout %s: %w", path, err)
+	}
+	parent := filepath.Dir(root)
+	if _, err := os.Stat(parent); err == nil {
+		return nil
+	}
+	missing := parent
+	for d := parent; ; d = filepath.Dir(d) {
+		if _, serr := os.Stat(d); serr == nil || d == filepath.Dir(d) {
+			break
+		}
+		missing = d
+	}
+	return fmt.Errorf("layout %s: %s does not exist (is the stick mounted?); shoebox creates the layout directory only, in an existing directory: %w: %w",
+		root, missing, ErrNoParent, os.ErrNotExist)
 }
 
 // indexStamp identifies a version of index.json cheaply.
