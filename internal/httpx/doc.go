@@ -19,8 +19,10 @@
 //     allows and the request can be sent again, and that watches every
 //     request: no response headers within Policy.StallTimeout, or a body
 //     (either way) that moves no byte for that long, cancels the request
-//     with ErrStalled. When the budget is spent it returns a *GiveUpError
-//     saying what was tried.
+//     with ErrStalled (after an upload of n bytes the wait for the answer
+//     is the stall timeout plus n at 32 MiB/s: the peer may be moving a
+//     large blob into storage). When the budget is spent it returns a
+//     *GiveUpError saying what was tried.
 //   - Get: a GET whose body survives cuts and stalls by resuming from the
 //     byte reached with a Range request (RFC 9110 §14), within the budget.
 //

@@ -340,3 +340,27 @@ func TestTransient(t *testing.T) {
 		}
 	}
 }
+
+// After a large upload the peer gets time to digest it before it answers
+// (a registry moving a blob into object storage): the stall timeout plus
+// the body at commitRate.
+func TestTransport_AnswerAfterLargeUpload(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		time.Sleep(100 * time.Millisecond) // twice the stall timeout; far below its allowance for 32 MiB
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer srv.Close()
+	p := Policy{StallTimeout: 50 * time.Millisecond, Attempts: 1}
+	client := &http.Client{Transport: NewTransport(nil, p)}
+	req, _ := http.NewRequest(http.MethodPut, srv.URL, io.NopCloser(bytes.NewReader(make([]byte, 32<<20))))
+	req.ContentLength = 32 << 20
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("PUT of 32 MiB answered after 100 ms: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Errorf("status %d", resp.StatusCode)
+	}
+}

@@ -116,14 +116,26 @@ func newWatch(d time.Duration, cancel context.CancelCauseFunc) *watch {
 func (w *watch) arm()    { w.t.Reset(w.d) }
 func (w *watch) disarm() { w.t.Stop() }
 
+// commitRate is how fast a peer is assumed to digest what it was sent
+// before it answers (a registry hashing, or moving a blob into object
+// storage): after a request body of n bytes, the wait for the answer's
+// headers is the stall timeout plus n at this rate.
+const commitRate = 32 << 20
+
 // armSend arms the timer for the request body's side, unless the
-// response is in.
-func (w *watch) armSend() {
+// response is in: the stall timeout while the body is being sent, and,
+// once it was sent whole (sent bytes, eof), the wait for the answer.
+func (w *watch) armSend(sent int64, eof bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.sendDone {
-		w.arm()
+	if w.sendDone {
+		return
 	}
+	d := w.d
+	if eof {
+		d += time.Duration(sent) * time.Second / commitRate
+	}
+	w.t.Reset(d)
 }
 
 func (w *watch) endSend() {
@@ -136,14 +148,16 @@ func (w *watch) endSend() {
 // sendBody is a request body: the time the transport holds a chunk (the
 // peer not reading) counts, the time our Read takes does not.
 type sendBody struct {
-	rc io.ReadCloser
-	w  *watch
+	rc   io.ReadCloser
+	w    *watch
+	sent int64
 }
 
 func (s *sendBody) Read(p []byte) (int, error) {
 	s.w.disarm()
 	n, err := s.rc.Read(p)
-	s.w.armSend()
+	s.sent += int64(n)
+	s.w.armSend(s.sent, err == io.EOF)
 	return n, err
 }
 
