@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shoebox-jl/shoebox/pkg/sbom"
-	"github.com/shoebox-jl/shoebox/pkg/shelf"
 	"github.com/shoebox-jl/shoebox/pkg/store"
 	"github.com/shoebox-jl/shoebox/pkg/trust"
 )
@@ -74,53 +73,26 @@ func newAttestCmd(f *Factory) *cobra.Command {
 type attestJSON struct {
 	Bundle        string `json:"bundle"`
 	Digest        string `json:"digest"`
-	KeyID         string `json:"keyid"`
-	PredicateType string `json:"predicatetype"`
+	KeyID         string `json:"keyId"`
+	PredicateType string `json:"predicateType"`
 	Attestation   string `json:"attestation"`
-	AttTag        string `json:"attestationtag"`
+	AttTag        string `json:"attestationTag"`
 	Format        string `json:"format"`
 }
 
 func runAttest(ctx context.Context, f *Factory, o *AttestOptions) error {
-	if o.Key == "" {
-		return usagef("--key is required")
-	}
 	if o.Type != "cyclonedx" && o.Type != "spdxjson" {
 		return usagef("--type %q: want cyclonedx or spdxjson", o.Type)
 	}
 	if o.Format != "simple" && o.Format != "bundle" {
 		return usagef("--format %q: want simple or bundle", o.Format)
 	}
-	if o.PasswordStdin && o.store.passwordStdin {
-		return usagef("--key-password-stdin and --password-stdin (the registry's) cannot both read standard input")
-	}
-	ref, err := store.ParseReference(o.Ref)
-	if err != nil {
-		return usageError{err}
-	}
-	if ref.Tag == "" {
-		return usagef("attest needs STORE:TAG or STORE@DIGEST: which bundle? (see shoebox ls %s)", o.Ref)
-	}
-	signer, err := trust.LoadSigner(ctx, o.Key, passwordSource(f, o.PasswordStdin))
+	t, err := openSignTarget(ctx, f, "attest", o.Ref, o.Key, o.PasswordStdin, &o.store)
 	if err != nil {
 		return err
 	}
-	pub, err := trust.SignerPublicKey(ctx, signer)
-	if err != nil {
-		return fmt.Errorf("key %s: reading public key: %w", o.Key, err)
-	}
-	if ref.Kind == store.Layout && !layoutExists(ref.Path) {
-		return fmt.Errorf("layout %s: no OCI layout there: %w", ref.Path, errNotFoundCLI)
-	}
-	st, ref, err := o.store.open(ctx, f, o.Ref, false)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	br, err := shelf.Find(ctx, st, ref.Tag)
-	if err != nil {
-		return fmt.Errorf("%s: %w", ref, err)
-	}
+	defer t.st.Close()
+	st, ref, br, signer, pub := t.st, t.ref, t.br, t.signer, t.pub
 	doc, err := sbom.Collect(ctx, st, br.Index, sbom.Options{Name: ref.String(), ToolName: "shoebox", ToolVersion: version()})
 	if err != nil {
 		return fmt.Errorf("%s (%s): %w", ref, br.Index.Digest, err)

@@ -150,7 +150,7 @@ type auditJSON struct {
 	Advisories int           `json:"advisories"`
 	Withdrawn  int           `json:"withdrawn"`
 	Packages   int           `json:"packages"`
-	NotInStore []string      `json:"not_in_store,omitempty"`
+	NotInStore []string      `json:"notInStore,omitempty"`
 	Findings   []findingJSON `json:"findings"`
 }
 
@@ -163,7 +163,7 @@ type findingJSON struct {
 	Fixed       string   `json:"fixed,omitempty"`
 	Severity    string   `json:"severity"`
 	Score       float64  `json:"score,omitempty"`
-	CVSSVersion string   `json:"cvss_version,omitempty"`
+	CVSSVersion string   `json:"cvssVersion,omitempty"`
 	Vector      string   `json:"vector,omitempty"`
 	Summary     string   `json:"summary"`
 }

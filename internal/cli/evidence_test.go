@@ -279,7 +279,7 @@ func Test_runAttest(t *testing.T) {
 		t.Fatalf("copy = %d: %s", code, errOut)
 	}
 	if code, out, errOut := runTest(t, "verify", "--policy", policy, "--json", copyDest+":v1"); code != 0 ||
-		!strings.Contains(out, `"predicatetype": "https://cyclonedx.org/bom"`) {
+		!strings.Contains(out, `"predicateType": "https://cyclonedx.org/bom"`) {
 		t.Errorf("verify of the copy = %d:\n%s%s", code, out, errOut)
 	}
 	for _, tt := range []struct {

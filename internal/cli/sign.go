@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"strings"
@@ -110,14 +111,8 @@ type signJSON struct {
 }
 
 func runSign(ctx context.Context, f *Factory, o *SignOptions) error {
-	if o.Key == "" {
-		return usagef("--key is required")
-	}
 	if o.Format != "simple" && o.Format != "bundle" {
 		return usagef("--format %q: want simple or bundle", o.Format)
-	}
-	if o.PasswordStdin && o.store.passwordStdin {
-		return usagef("--key-password-stdin and --password-stdin (the registry's) cannot both read standard input")
 	}
 	ann := map[string]string{}
 	for _, a := range o.Annotations {
@@ -133,35 +128,12 @@ func runSign(ctx context.Context, f *Factory, o *SignOptions) error {
 	if len(ann) == 0 {
 		ann = nil
 	}
-	ref, err := store.ParseReference(o.Ref)
-	if err != nil {
-		return usageError{err}
-	}
-	if ref.Tag == "" {
-		return usagef("sign needs STORE:TAG or STORE@DIGEST: which bundle? (see shoebox ls %s)", o.Ref)
-	}
-	// The key first: a wrong password must not cost a lock or a request.
-	signer, err := trust.LoadSigner(ctx, o.Key, passwordSource(f, o.PasswordStdin))
+	t, err := openSignTarget(ctx, f, "sign", o.Ref, o.Key, o.PasswordStdin, &o.store)
 	if err != nil {
 		return err
 	}
-	pub, err := trust.SignerPublicKey(ctx, signer)
-	if err != nil {
-		return fmt.Errorf("key %s: reading public key: %w", o.Key, err)
-	}
-	if ref.Kind == store.Layout && !layoutExists(ref.Path) {
-		return fmt.Errorf("layout %s: no OCI layout there: %w", ref.Path, errNotFoundCLI)
-	}
-	st, ref, err := o.store.open(ctx, f, o.Ref, false)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	// Resolve once; the digest is what gets signed and named from here on.
-	br, err := shelf.Find(ctx, st, ref.Tag)
-	if err != nil {
-		return fmt.Errorf("%s: %w", ref, err)
-	}
+	defer t.st.Close()
+	st, ref, br, signer, pub := t.st, t.ref, t.br, t.signer, t.pub
 	desc := br.Index
 	if _, err := bundle.Read(ctx, st, desc); err != nil {
 		return fmt.Errorf("%s (%s): not a bundle: %w", ref, desc.Digest, err)
@@ -224,4 +196,55 @@ func runSign(ctx context.Context, f *Factory, o *SignOptions) error {
 		}
 	}
 	return nil
+}
+
+// signTarget is what sign and attest act on: the loaded key, the open
+// store and the bundle that STORE:TAG (or STORE@DIGEST) names, resolved
+// once: its digest is what gets signed and named from then on.
+type signTarget struct {
+	signer trust.Signer
+	pub    crypto.PublicKey
+	st     *store.Store
+	ref    store.Reference
+	br     shelf.Ref
+}
+
+// openSignTarget checks the key and reference flags, loads the key first
+// (a wrong password costs no lock and no request), then opens the store
+// and finds the bundle. The caller closes t.st.
+func openSignTarget(ctx context.Context, f *Factory, verb, refArg, key string, keyPasswordStdin bool, sf *storeFlags) (*signTarget, error) {
+	if key == "" {
+		return nil, usagef("--key is required")
+	}
+	if keyPasswordStdin && sf.passwordStdin {
+		return nil, usagef("--key-password-stdin and --password-stdin (the registry's) cannot both read standard input")
+	}
+	ref, err := store.ParseReference(refArg)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	if ref.Tag == "" {
+		return nil, usagef("%s needs STORE:TAG or STORE@DIGEST: which bundle? (see shoebox ls %s)", verb, refArg)
+	}
+	signer, err := trust.LoadSigner(ctx, key, passwordSource(f, keyPasswordStdin))
+	if err != nil {
+		return nil, err
+	}
+	pub, err := trust.SignerPublicKey(ctx, signer)
+	if err != nil {
+		return nil, fmt.Errorf("key %s: reading public key: %w", key, err)
+	}
+	if ref.Kind == store.Layout && !layoutExists(ref.Path) {
+		return nil, fmt.Errorf("layout %s: no OCI layout there: %w", ref.Path, errNotFoundCLI)
+	}
+	st, ref, err := sf.open(ctx, f, refArg, false)
+	if err != nil {
+		return nil, err
+	}
+	br, err := shelf.Find(ctx, st, ref.Tag)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("%s: %w", ref, err)
+	}
+	return &signTarget{signer: signer, pub: pub, st: st, ref: ref, br: br}, nil
 }

@@ -206,7 +206,7 @@ type verifySigJSON struct {
 }
 
 type verifyAttJSON struct {
-	PredicateType string   `json:"predicatetype"`
+	PredicateType string   `json:"predicateType"`
 	Format        string   `json:"format"`
 	Signers       []string `json:"signers,omitempty"`
 }

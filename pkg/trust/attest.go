@@ -9,7 +9,6 @@ import (
 	"fmt"
 
 	"github.com/opencontainers/go-digest"
-	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/sigstore/sigstore/pkg/signature/options"
@@ -104,7 +103,8 @@ func Attest(ctx context.Context, target Target, subject ocispec.Descriptor, pred
 		if err != nil {
 			return ocispec.Descriptor{}, err
 		}
-		if err := attestBundle(ctx, target, subject, stmt1, signer, verifier, keyHint(pub), opts.PredicateType); err != nil {
+		same := func(payload []byte) bool { return bytes.Equal(payload, stmt1) }
+		if err := writeBundleReferrer(ctx, target, subject, stmt1, same, signer, verifier, keyHint(pub), opts.PredicateType); err != nil {
 			return ocispec.Descriptor{}, fmt.Errorf("%s: %w", subject.Digest, err)
 		}
 	}
@@ -196,78 +196,6 @@ func attestTag(ctx context.Context, target Target, subject ocispec.Descriptor, s
 		return ocispec.Descriptor{}, fmt.Errorf("tagging %s: %w", tag, err)
 	}
 	return desc, nil
-}
-
-func attestBundle(ctx context.Context, target Target, subject ocispec.Descriptor, stmt []byte, signer signature.Signer, verifier signature.Verifier, hint, predicateType string) error {
-	refs, err := listReferrers(ctx, target, subject)
-	if err != nil {
-		return err
-	}
-	for _, r := range refs {
-		if r.artifactType != MediaTypeBundle {
-			continue
-		}
-		for _, l := range r.manifest.Layers {
-			if l.Size > maxBundleSize {
-				continue
-			}
-			data, err := content.FetchAll(ctx, target, l)
-			if err != nil {
-				continue
-			}
-			b, err := parseBundle(data)
-			if err != nil || b.DSSEEnvelope == nil || !bytes.Equal(b.DSSEEnvelope.Payload, stmt) {
-				continue
-			}
-			msg := pae(b.DSSEEnvelope.PayloadType, b.DSSEEnvelope.Payload)
-			for _, s := range b.DSSEEnvelope.Signatures {
-				if verifier.VerifySignature(bytes.NewReader(s.Sig), bytes.NewReader(msg), options.WithContext(ctx)) == nil {
-					return nil
-				}
-			}
-		}
-	}
-	sig, err := signer.SignMessage(bytes.NewReader(pae(PayloadTypeInToto, stmt)), options.WithContext(ctx))
-	if err != nil {
-		return fmt.Errorf("signing the statement: %w", err)
-	}
-	b := sigstoreBundle{
-		MediaType:    MediaTypeBundle,
-		DSSEEnvelope: &dsseEnvelope{Payload: stmt, PayloadType: PayloadTypeInToto, Signatures: []dsseSignature{{Sig: sig}}},
-	}
-	b.VerificationMaterial.PublicKey = &struct {
-		Hint string `json:"hint"`
-	}{Hint: hint}
-	data, err := json.Marshal(b)
-	if err != nil {
-		return fmt.Errorf("encoding bundle: %w", err)
-	}
-	layer, err := pushBlob(ctx, target, MediaTypeBundle, data)
-	if err != nil {
-		return err
-	}
-	cfg, err := pushBlob(ctx, target, ocispec.MediaTypeEmptyJSON, ocispec.DescriptorEmptyJSON.Data)
-	if err != nil {
-		return err
-	}
-	cfg.Data = ocispec.DescriptorEmptyJSON.Data
-	annotations := map[string]string{AnnotationBundleContent: "dsse-envelope", AnnotationBundlePredicateType: predicateType}
-	m := ocispec.Manifest{
-		Versioned:    specs.Versioned{SchemaVersion: 2},
-		MediaType:    ocispec.MediaTypeImageManifest,
-		ArtifactType: MediaTypeBundle,
-		Config:       cfg,
-		Layers:       []ocispec.Descriptor{layer},
-		Subject:      &ocispec.Descriptor{MediaType: subject.MediaType, Digest: subject.Digest, Size: subject.Size},
-		Annotations:  annotations,
-	}
-	desc, err := pushJSON(ctx, target, ocispec.MediaTypeImageManifest, m)
-	if err != nil {
-		return err
-	}
-	desc.ArtifactType = MediaTypeBundle
-	desc.Annotations = annotations
-	return addToReferrersIndex(ctx, target, subject.Digest, desc)
 }
 
 // envelope is a parsed DSSE envelope.

@@ -190,5 +190,6 @@ func attestBundleOnly(ctx context.Context, s *memory.Store, subject ocispec.Desc
 	if err != nil {
 		return err
 	}
-	return attestBundle(ctx, s, subject, stmt, k.signer, v, keyHint(pub), PredicateTypeCycloneDX)
+	same := func(payload []byte) bool { return bytes.Equal(payload, stmt) }
+	return writeBundleReferrer(ctx, s, subject, stmt, same, k.signer, v, keyHint(pub), PredicateTypeCycloneDX)
 }

@@ -130,6 +130,10 @@ func RegisterKMS(prefix string, open KMSOpener) {
 // has no opener registered with RegisterKMS.
 var ErrKMSNotRegistered = errors.New("no KMS provider registered for this scheme")
 
+// Signer signs payloads: a loaded key or a KMS key (sigstore's
+// signature.Signer, named here so that callers need not import sigstore).
+type Signer = signature.Signer
+
 // LoadSigner opens the signing key ref: a path to an encrypted private key
 // file (shoebox's and cosign's "ENCRYPTED SIGSTORE PRIVATE KEY", the legacy
 // "ENCRYPTED COSIGN PRIVATE KEY"), a path to an unencrypted PEM key

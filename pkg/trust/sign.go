@@ -171,8 +171,26 @@ func signSimple(ctx context.Context, target Target, subject ocispec.Descriptor, 
 }
 
 func signBundle(ctx context.Context, target Target, subject ocispec.Descriptor, signer signature.Signer, verifier signature.Verifier, hint string, opts SignOptions) error {
-	// Signing twice with one key for one tag adds nothing: look for our
-	// bundle first.
+	stmt, err := signStatement(subject.Digest, opts.Annotations)
+	if err != nil {
+		return fmt.Errorf("encoding statement: %w", err)
+	}
+	// Signing twice with one key for one tag adds nothing.
+	same := func(payload []byte) bool {
+		ok, tag, err := checkStatement(payload, subject.Digest)
+		return ok && err == nil && tag == opts.Tag
+	}
+	return writeBundleReferrer(ctx, target, subject, stmt, same, signer, verifier, hint, PredicateTypeCosignSign)
+}
+
+// writeBundleReferrer stores stmt (an in-toto statement about subject),
+// signed by signer, as a Sigstore bundle v0.3 referrer of subject (a DSSE
+// envelope), listed in the subject's referrers fallback index, as cosign
+// v3 does for signatures and attestations alike. When a bundle referrer
+// already holds a statement that same accepts, verified by verifier,
+// nothing is written.
+func writeBundleReferrer(ctx context.Context, target Target, subject ocispec.Descriptor, stmt []byte, same func(payload []byte) bool,
+	signer signature.Signer, verifier signature.Verifier, hint, predicateType string) error {
 	refs, err := listReferrers(ctx, target, subject)
 	if err != nil {
 		return err
@@ -190,10 +208,7 @@ func signBundle(ctx context.Context, target Target, subject ocispec.Descriptor, 
 				continue
 			}
 			b, err := parseBundle(data)
-			if err != nil || b.DSSEEnvelope == nil || b.DSSEEnvelope.PayloadType != PayloadTypeInToto {
-				continue
-			}
-			if ok, tag, err := checkStatement(b.DSSEEnvelope.Payload, subject.Digest); !ok || err != nil || tag != opts.Tag {
+			if err != nil || b.DSSEEnvelope == nil || b.DSSEEnvelope.PayloadType != PayloadTypeInToto || !same(b.DSSEEnvelope.Payload) {
 				continue
 			}
 			msg := pae(b.DSSEEnvelope.PayloadType, b.DSSEEnvelope.Payload)
@@ -203,11 +218,6 @@ func signBundle(ctx context.Context, target Target, subject ocispec.Descriptor, 
 				}
 			}
 		}
-	}
-
-	stmt, err := signStatement(subject.Digest, opts.Annotations)
-	if err != nil {
-		return fmt.Errorf("encoding statement: %w", err)
 	}
 	sig, err := signer.SignMessage(bytes.NewReader(pae(PayloadTypeInToto, stmt)), options.WithContext(ctx))
 	if err != nil {
@@ -235,7 +245,7 @@ func signBundle(ctx context.Context, target Target, subject ocispec.Descriptor, 
 	cfg.Data = ocispec.DescriptorEmptyJSON.Data
 	annotations := map[string]string{
 		AnnotationBundleContent:       "dsse-envelope",
-		AnnotationBundlePredicateType: PredicateTypeCosignSign,
+		AnnotationBundlePredicateType: predicateType,
 	}
 	m := ocispec.Manifest{
 		Versioned:    specs.Versioned{SchemaVersion: 2},
