@@ -150,6 +150,15 @@ artblob="/v2/bench/julia/blobs/sha256:$(sha256_of "www$art")"
 port_r="$(free_port)"
 bg serve-registry.log "$SB" serve --store "$raddr/bench/julia" --plain-http --key bench-key.pub --addr "127.0.0.1:$port_r" --access-log=false --reload-interval 0
 wait_port "127.0.0.1:$port_r" 120 "$BG_PID" || die "shoebox serve (registry) did not start"
+# The first fetch of the artifact through shoebox (from the registry,
+# hashed as it streams, its verified copy made) against one GET of the blob
+# from the registry itself; later fetches come from the copy (below).
+mib_of() { echo "scale=1; $(stat -c %s "www$art") / 1048576 / $1" | bc -l; }
+first_get() { curl -sf -o /dev/null -w '%{time_total}' "$1"; }
+wait_healthy "http://127.0.0.1:$port_r" "" 120 || die "shoebox serve (registry) not ready"
+R[first_reg_registry]="$(mib_of "$(first_get "http://$raddr$artblob")")"
+R[first_reg_shoebox]="$(mib_of "$(first_get "http://127.0.0.1:$port_r$art")")"
+log "first fetch of the artifact: registry ${R[first_reg_registry]} MiB/s, through shoebox ${R[first_reg_shoebox]} MiB/s"
 for who in registry shoebox; do
   if [[ $who == registry ]]; then
     R[rps_reg_$who]="$(runs wrk_rps "http://$raddr" "$E2E_DIR/blob-paths.txt")"
@@ -274,7 +283,8 @@ shoebox serve benchmark ($(nproc) CPUs, $(date -u +%Y-%m-%d), medians of $RUNS r
 layout:   package req/s       ${R[rps_layout_nginx]}            ${R[rps_layout_shoebox]}          $(ratio "${R[rps_layout_shoebox]}" "${R[rps_layout_nginx]}")    >= 0.8
 layout:   artifact MiB/s      ${R[mbs_layout_nginx]}            ${R[mbs_layout_shoebox]}          $(ratio "${R[mbs_layout_shoebox]}" "${R[mbs_layout_nginx]}")    >= 0.9
 registry: package req/s       ${R[rps_reg_registry]}            ${R[rps_reg_shoebox]}          $(ratio "${R[rps_reg_shoebox]}" "${R[rps_reg_registry]}")
-registry: artifact MiB/s      ${R[mbs_reg_registry]}            ${R[mbs_reg_shoebox]}          $(ratio "${R[mbs_reg_shoebox]}" "${R[mbs_reg_registry]}")
+registry: artifact MiB/s      ${R[mbs_reg_registry]}            ${R[mbs_reg_shoebox]}          $(ratio "${R[mbs_reg_shoebox]}" "${R[mbs_reg_registry]}")    >= 0.9 (repeat downloads: the verified copy)
+registry: first fetch MiB/s   ${R[first_reg_registry]}            ${R[first_reg_shoebox]}          $(ratio "${R[first_reg_shoebox]}" "${R[first_reg_registry]}")    (one GET each, cold)
 startup, $ITEMS items: ${R[startup_s]} s (target < 2), RSS ${R[startup_rss_mib]} MiB, peak ${R[startup_hwm_mib]} MiB (target < 300)
 package tarballs: $npk, mean $pkbytes bytes; artifact $(stat -c %s "www$art") bytes
 EOF

@@ -436,3 +436,32 @@ func TestReadItem(t *testing.T) {
 		t.Errorf("ReadItem(bad layer type) = %v, want ErrFormat", err)
 	}
 }
+
+// PushIndexEntries writes PushIndex's bytes, flat and nested, from entries
+// that hold no annotations (EntryOf, or Read's), a report included.
+func TestPushIndexEntries_SameBytes(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, IndexOptions{})
+	for _, max := range []int{0, 2} {
+		opts := IndexOptions{Created: time.Unix(1e9, 0).UTC(), MaxEntries: max}
+		want, err := PushIndex(ctx, f.store, f.descs, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var entries []Entry
+		for _, d := range f.descs {
+			e, err := EntryOf(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, parts, _ := parseDescriptor(d); e.Kind != KindReport && parts == 0 && e.Manifest.Annotations != nil {
+				t.Errorf("EntryOf kept the annotations of %s", e.Item)
+			}
+			entries = append(entries, e)
+		}
+		got, err := PushIndexEntries(ctx, f.store, append(entries, entries[0]), opts)
+		if err != nil || got.Digest != want.Digest {
+			t.Errorf("MaxEntries %d: PushIndexEntries = %s, %v; PushIndex %s", max, got.Digest, err, want.Digest)
+		}
+	}
+}

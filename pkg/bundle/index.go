@@ -56,10 +56,6 @@ type IndexOptions struct {
 // The same items and options always give the same bytes. Every descriptor
 // must carry the annotations PushItem wrote; at most one may be a report.
 func PushIndex(ctx context.Context, dst Pusher, items []ocispec.Descriptor, opts IndexOptions) (ocispec.Descriptor, error) {
-	type keyed struct {
-		desc ocispec.Descriptor
-		it   Item
-	}
 	byDigest := map[string]int{}
 	var list []keyed
 	for _, d := range items {
@@ -76,6 +72,75 @@ func PushIndex(ctx context.Context, dst Pusher, items []ocispec.Descriptor, opts
 		byDigest[d.Digest.String()] = len(list)
 		list = append(list, keyed{desc: cleanDescriptor(d), it: it})
 	}
+	return pushIndex(ctx, dst, list, opts)
+}
+
+// PushIndexEntries is PushIndex over entries (EntryOf of the descriptors
+// PushItem and PushReport returned, or entries Read gave): the same
+// bytes, but each item's index annotations are made as its page of the
+// index is written instead of being held for every item at once (a bundle
+// of 100,000 items would hold 100,000 annotation maps).
+func PushIndexEntries(ctx context.Context, dst Pusher, entries []Entry, opts IndexOptions) (ocispec.Descriptor, error) {
+	byDigest := make(map[digest.Digest]int, len(entries))
+	list := make([]keyed, 0, len(entries))
+	for _, e := range entries {
+		if e.Manifest.Annotations != nil {
+			// Listed as it is (EntryOf keeps reports and split items
+			// so): its annotations decide, as in PushIndex.
+			it, _, err := parseDescriptor(e.Manifest)
+			if err != nil {
+				return ocispec.Descriptor{}, err
+			}
+			e.Item = it
+		}
+		if i, ok := byDigest[e.Manifest.Digest]; ok {
+			if !sameBlob(list[i].desc, e.Manifest) || !sameIdentity(list[i].it, e.Item) {
+				return ocispec.Descriptor{}, formatErrorf("descriptor %s given twice with different fields", e.Manifest.Digest)
+			}
+			continue
+		}
+		byDigest[e.Manifest.Digest] = len(list)
+		list = append(list, keyed{desc: e.Manifest, it: e.Item, lazy: e.Manifest.Annotations == nil})
+	}
+	return pushIndex(ctx, dst, list, opts)
+}
+
+// EntryOf reads an item descriptor of a bundle index (as PushItem and
+// PushReport return them) into an Entry, for PushIndexEntries: the
+// annotations are dropped (the Item holds them), but a report's, which
+// also say how many items are missing.
+func EntryOf(d ocispec.Descriptor) (Entry, error) {
+	it, parts, err := parseDescriptor(d)
+	if err != nil {
+		return Entry{}, err
+	}
+	if it.Kind == KindReport || parts > 0 {
+		// A report's annotations also count what is missing; a split
+		// item's its parts, which its Item does not hold until its
+		// manifest is read. Rare: kept as they are.
+		return Entry{Item: it, Manifest: cleanDescriptor(d)}, nil
+	}
+	return Entry{Item: it, Manifest: plainDescriptor(d)}, nil
+}
+
+// keyed is one index entry being written: its descriptor (with its
+// annotations, or without when lazy: made from it when written) and item.
+type keyed struct {
+	desc ocispec.Descriptor
+	it   Item
+	lazy bool
+}
+
+// indexDesc is the descriptor the index lists.
+func (k keyed) indexDesc() ocispec.Descriptor {
+	if !k.lazy {
+		return k.desc
+	}
+	return Entry{Item: k.it, Manifest: k.desc}.IndexDescriptor()
+}
+
+// pushIndex sorts and writes the entries.
+func pushIndex(ctx context.Context, dst Pusher, list []keyed, opts IndexOptions) (ocispec.Descriptor, error) {
 	slices.SortFunc(list, func(a, b keyed) int {
 		return cmp.Or(
 			cmp.Compare(a.it.Kind.order(), b.it.Kind.order()),
@@ -122,9 +187,26 @@ func PushIndex(ctx context.Context, dst Pusher, items []ocispec.Descriptor, opts
 		maxEntries = DefaultMaxEntries
 	}
 	maxEntries = max(maxEntries, 2)
-	entries := make([]ocispec.Descriptor, len(list))
-	for i, k := range list {
-		entries[i] = k.desc
+	// The first level a page at a time (the items' annotations are made
+	// for one page at a time), then the pages of pages.
+	var entries []ocispec.Descriptor
+	if len(list) <= maxEntries {
+		for _, k := range list {
+			entries = append(entries, k.indexDesc())
+		}
+	} else {
+		page := make([]ocispec.Descriptor, 0, maxEntries)
+		for chunk := range slices.Chunk(list, maxEntries) {
+			page = page[:0]
+			for _, k := range chunk {
+				page = append(page, k.indexDesc())
+			}
+			d, err := pushIndexDoc(ctx, dst, ArtifactTypeSubindex, page, nil)
+			if err != nil {
+				return ocispec.Descriptor{}, err
+			}
+			entries = append(entries, d)
+		}
 	}
 	for len(entries) > maxEntries {
 		var next []ocispec.Descriptor

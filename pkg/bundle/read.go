@@ -31,6 +31,9 @@ type Entry struct {
 // annotations of the item's identity, whole tarball and parts (FORMAT.md
 // §4.2), which are a function of the item.
 func (e Entry) IndexDescriptor() ocispec.Descriptor {
+	if e.Manifest.Annotations != nil {
+		return cleanDescriptor(e.Manifest) // as EntryOf kept it
+	}
 	d := ocispec.Descriptor{MediaType: e.Manifest.MediaType, Digest: e.Manifest.Digest, Size: e.Manifest.Size,
 		ArtifactType: e.Manifest.ArtifactType}
 	it := e.Item

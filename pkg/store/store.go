@@ -206,8 +206,9 @@ func (s *Store) Resolve(ctx context.Context, reference string) (ocispec.Descript
 	return s.b.Resolve(ctx, reference)
 }
 
-// Predecessors returns the manifests that point at node. For a remote store
-// this is the referrers of node (oras semantics).
+// Predecessors returns the manifests that point at node, a manifest or an
+// index (a layout keeps no predecessors of blobs: nothing asks for them).
+// For a remote store this is the referrers of node (oras semantics).
 func (s *Store) Predecessors(ctx context.Context, node ocispec.Descriptor) ([]ocispec.Descriptor, error) {
 	return s.b.Predecessors(ctx, node)
 }

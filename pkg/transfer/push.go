@@ -297,7 +297,7 @@ type pusher struct {
 	sources []Source
 
 	mu       sync.Mutex // guards the fields below
-	items    []ocispec.Descriptor
+	items    []bundle.Entry // the index's entries, without annotations (bundle.EntryOf)
 	missing  []bundle.Missing
 	failures []bundle.SourceFailure
 	warnings []string
@@ -988,7 +988,13 @@ func (p *pusher) record(item PlannedItem, desc ocispec.Descriptor, kind bundle.K
 		p.result.Reused++
 	}
 	if desc.Digest != "" {
-		p.items = append(p.items, desc)
+		e, err := bundle.EntryOf(desc)
+		if err != nil {
+			// Descriptors come from PushItem or a verified bundle: a bad
+			// one is a bug; PushIndex names it.
+			e = bundle.Entry{Manifest: desc}
+		}
+		p.items = append(p.items, e)
 	}
 }
 
@@ -1352,16 +1358,24 @@ func (p *pusher) finish(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("writing the report: %w", err)
 	}
-	items = append(items, rep)
+	repEntry, err := bundle.EntryOf(rep)
+	if err != nil {
+		return fmt.Errorf("writing the report: %w", err)
+	}
+	items = append(items, repEntry)
 	if p.opts.Advisories != nil {
 		adv, err := bundle.PushAdvisories(ctx, p.dst, p.opts.Advisories)
 		if err != nil {
 			return fmt.Errorf("writing the advisories: %w", err)
 		}
-		items = append(items, adv)
+		advEntry, err := bundle.EntryOf(adv)
+		if err != nil {
+			return fmt.Errorf("writing the advisories: %w", err)
+		}
+		items = append(items, advEntry)
 		p.result.Items[bundle.KindAdvisories]++
 	}
-	idx, err := bundle.PushIndex(ctx, p.dst, items, bundle.IndexOptions{
+	idx, err := bundle.PushIndexEntries(ctx, p.dst, items, bundle.IndexOptions{
 		Created: p.opts.Created, ToolVersion: p.opts.ToolVersion, Platforms: platforms, Inputs: inputs, PushKey: p.key})
 	if err != nil {
 		return fmt.Errorf("writing the bundle index: %w", err)
