@@ -296,7 +296,7 @@ type pusher struct {
 	// sources are the members of src, tried in order for each item.
 	sources []Source
 
-	mu       sync.Mutex // guards the fields below
+	mu       sync.Mutex     // guards the fields below
 	items    []bundle.Entry // the index's entries, without annotations (bundle.EntryOf)
 	missing  []bundle.Missing
 	failures []bundle.SourceFailure
