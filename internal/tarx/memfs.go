@@ -15,6 +15,30 @@ import (
 	"github.com/shoebox-jl/shoebox/pkg/treehash"
 )
 
+// ReadTarball is ReadFiles of a compressed or plain tarball (Decompress)
+// that then reads r to its end: when r verifies what it yields at EOF (a
+// bundle item's reader checks its digest there), the tarball verified
+// before ReadTarball returns, and bytes after the tar's end-of-archive
+// marker never go unchecked.
+func ReadTarball(r io.Reader, lim Limits) (fs.FS, error) {
+	dec, _, err := Decompress(r)
+	if err != nil {
+		return nil, err
+	}
+	defer dec.Close()
+	fsys, err := ReadFiles(dec, lim)
+	if err != nil {
+		return nil, fmt.Errorf("reading the tarball: %w", err)
+	}
+	if _, err := io.Copy(io.Discard, dec); err != nil {
+		return nil, err
+	}
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return nil, err
+	}
+	return fsys, nil
+}
+
 // ReadFiles reads the uncompressed tar stream r into memory and returns the
 // final tree as a read-only file system, without writing anything to disk.
 // The tree is the one Tar.jl's tree hash describes: the last entry for a path

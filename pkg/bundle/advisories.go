@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"io/fs"
 	"path"
 	"slices"
@@ -79,19 +78,8 @@ func ReadAdvisories(ctx context.Context, src content.Fetcher, e Entry) (fs.FS, e
 		return nil, fmt.Errorf("%s: %w", e.Item, err)
 	}
 	defer rc.Close()
-	dec, _, err := tarx.Decompress(rc)
+	fsys, err := tarx.ReadTarball(rc, tarx.Limits{MaxBytes: 2 * MaxAdvisoriesSize})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", e.Item, err)
-	}
-	defer dec.Close()
-	fsys, err := tarx.ReadFiles(dec, tarx.Limits{MaxBytes: 2 * MaxAdvisoriesSize})
-	if err != nil {
-		return nil, fmt.Errorf("%s: reading the tarball: %w", e.Item, err)
-	}
-	if _, err := io.Copy(io.Discard, dec); err != nil {
-		return nil, fmt.Errorf("%s: %w", e.Item, err)
-	}
-	if _, err := io.Copy(io.Discard, rc); err != nil {
 		return nil, fmt.Errorf("%s: %w", e.Item, err)
 	}
 	return fsys, nil

@@ -3,7 +3,6 @@ package bundle
 import (
 	"context"
 	"fmt"
-	"io"
 	"io/fs"
 
 	"oras.land/oras-go/v2/content"
@@ -24,19 +23,8 @@ func ReadRegistry(ctx context.Context, src content.Fetcher, e Entry) (fs.FS, *ju
 		return nil, nil, fmt.Errorf("%s: %w", e.Item, err)
 	}
 	defer rc.Close()
-	dec, _, err := tarx.Decompress(rc)
+	fsys, err := tarx.ReadTarball(rc, tarx.Limits{})
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", e.Item, err)
-	}
-	defer dec.Close()
-	fsys, err := tarx.ReadFiles(dec, tarx.Limits{})
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: reading the tarball: %w", e.Item, err)
-	}
-	if _, err := io.Copy(io.Discard, dec); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", e.Item, err)
-	}
-	if _, err := io.Copy(io.Discard, rc); err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", e.Item, err)
 	}
 	reg, err := julia.ReadRegistry(fsys)

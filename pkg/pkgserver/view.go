@@ -108,19 +108,8 @@ func readSnapshot(ctx context.Context, open func(context.Context) (io.ReadCloser
 		return nil, fmt.Errorf("%s: %w", e.Item, err)
 	}
 	defer rc.Close()
-	tr, _, err := tarx.Decompress(rc)
+	files, err := tarx.ReadTarball(rc, tarx.Limits{})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", e.Item, err)
-	}
-	defer tr.Close()
-	files, err := tarx.ReadFiles(tr, tarx.Limits{})
-	if err != nil {
-		return nil, fmt.Errorf("%s: reading the tarball: %w", e.Item, err)
-	}
-	if _, err := io.Copy(io.Discard, tr); err != nil {
-		return nil, fmt.Errorf("%s: %w", e.Item, err)
-	}
-	if _, err := io.Copy(io.Discard, rc); err != nil {
 		return nil, fmt.Errorf("%s: %w", e.Item, err)
 	}
 	return files, nil

@@ -387,26 +387,12 @@ type snapshot struct {
 	hashes map[julia.UUID]map[treehash.Hash]bool
 }
 
-// loadSnapshot reads a registry tarball into memory (tarx.ReadFiles'
-// limits) and parses Registry.toml.
+// loadSnapshot reads a registry tarball into memory (bundle.ReadRegistry:
+// the whole tarball, so its digest is checked) and parses Registry.toml.
 func loadSnapshot(ctx context.Context, src content.Fetcher, e bundle.Entry) (*snapshot, error) {
-	rc, err := bundle.Open(ctx, src, e)
+	fsys, reg, err := bundle.ReadRegistry(ctx, src, e)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", e.Item, err)
-	}
-	defer rc.Close()
-	dec, _, err := tarx.Decompress(rc)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", e.Item, err)
-	}
-	defer dec.Close()
-	fsys, err := tarx.ReadFiles(dec, tarx.Limits{})
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", e.Item, err)
-	}
-	reg, err := julia.ReadRegistry(fsys)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", e.Item, err)
+		return nil, err
 	}
 	return &snapshot{entry: e, reg: reg, fsys: fsys, hashes: map[julia.UUID]map[treehash.Hash]bool{}}, nil
 }
