@@ -10,7 +10,10 @@
 #     settings for each side;
 #   - verify and serve as the reader robot: a Pkg-faithful install through
 #     serve (internal/testkit/pkgclient), and every token serve was issued
-#     asked for pull alone.
+#     asked for pull alone;
+#   - prune: refused for the importer (no delete permission, nothing
+#     changes), done by a robot with delete: the older bundle's manifests
+#     deleted by digest, its tags and signature gone, the newer one intact.
 
 stage_harbor() {
   _genworld "$PWD"
@@ -21,7 +24,8 @@ stage_harbor() {
   "projects": [{"name": "julia"}],
   "accounts": {
     "robot$julia+importer": {"secret": "imp-secret", "permissions": {"julia": ["pull", "push"]}},
-    "robot$julia+reader": {"secret": "read-secret", "permissions": {"julia": ["pull"]}}
+    "robot$julia+reader": {"secret": "read-secret", "permissions": {"julia": ["pull"]}},
+    "robot$julia+pruner": {"secret": "prune-secret", "permissions": {"julia": ["pull", "push", "delete"]}}
   }
 }
 EOF
@@ -101,4 +105,31 @@ EOF
   [[ -n $grants ]] || die "serve asked for no token"
   assert_eq "" "$(jq -r 'select(.Account != "robot$julia+reader") | .Account' <<<"$grants")" "accounts other than the reader serve used"
   assert_eq "" "$(jq -r '.Scopes[] | select(endswith(":pull") | not)' <<<"$grants")" "scopes other than pull serve asked for"
+
+  # -- prune: a second, newer bundle in julia/bundles, then keep the newest
+  local m2
+  m2="$(jq -r '.manifests[2]' world.json)"
+  echo imp-secret | shoebox push -q --from "file://$PWD/static" --manifest "$m2" --platform x86_64-linux-gnu \
+    --created 2026-12-01T00:00:00Z --ca-file "$ca" --username "$imp" --password-stdin "$reg/julia/bundles:v2" ||
+    die "push v2 failed"
+  expect_rc 0 shoebox sign -q --key release.key --ca-file "$ca" "$reg/julia/bundles:v2"
+  local tags0
+  tags0="$(shoebox ls --json --ca-file "$ca" "$reg/julia/bundles" | jq -r '[.[].tag] | join(",")')"
+  assert_eq "v1,v2" "$tags0" "bundles before the prune"
+  echo imp-secret | expect_fail_with "registry authentication failed" shoebox prune --keep-last 1 --ca-file "$ca" \
+    --username "$imp" --password-stdin "$reg/julia/bundles"
+  assert_eq "$tags0" "$(shoebox ls --json --ca-file "$ca" "$reg/julia/bundles" | jq -r '[.[].tag] | join(",")')" "bundles after a refused prune"
+  echo prune-secret | shoebox prune --json --keep-last 1 --ca-file "$ca" --username 'robot$julia+pruner' --password-stdin \
+    "$reg/julia/bundles" >prune.json || die "prune as the pruner robot failed"
+  assert_eq v1 "$(jq -r '.retired[0].tags | join(",")' prune.json)" "bundle retired"
+  (($(jq .deletedManifests prune.json) > 0)) || die "prune deleted no manifest: $(cat prune.json)"
+  assert_eq true "$(jq .registryGC prune.json)" "prune says the registry's GC reclaims blobs"
+  assert_eq v2 "$(shoebox ls --json --ca-file "$ca" "$reg/julia/bundles" | jq -r '[.[].tag] | join(",")')" "bundles after the prune"
+  local v1digest
+  v1digest="$(jq -r '.retired[0].digest' prune.json)"
+  curl -s --cacert "$ca" -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(curl -s --cacert "$ca" -u 'robot$julia+reader:read-secret' \
+    "$(sed -n 's/.*realm="\([^"]*\)".*/\1/p' <<<"$challenge")?service=harbor-registry&scope=repository:julia/bundles:pull" | jq -r .token)" \
+    -H "Accept: application/vnd.oci.image.index.v1+json" "https://$reg/v2/julia/bundles/manifests/$v1digest" >v1.status
+  assert_eq 404 "$(cat v1.status)" "the retired bundle's index in the registry"
+  expect_rc 0 shoebox verify -q --key release.pub --ca-file "$ca" "$reg/julia/bundles:v2"
 }

@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"bufio"
 	"bytes"
 	"cmp"
 	"context"
@@ -10,6 +11,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -55,6 +57,9 @@ type Inventory struct {
 	// Items are the distinct item manifests every bundle references.
 	Items []InventoryItem `json:"items"`
 
+	// The lookup tables, built on the first Has or HasDigest (writing an
+	// inventory needs none).
+	indexOnce  sync.Once
 	byResource map[Resource]int
 	byDigest   map[digest.Digest]bool
 }
@@ -94,6 +99,7 @@ func (inv *Inventory) Has(r Resource) (ocispec.Descriptor, bool) {
 	if inv == nil {
 		return ocispec.Descriptor{}, false
 	}
+	inv.indexOnce.Do(inv.index)
 	i, ok := inv.byResource[r]
 	if !ok {
 		return ocispec.Descriptor{}, false
@@ -104,7 +110,11 @@ func (inv *Inventory) Has(r Resource) (ocispec.Descriptor, bool) {
 // HasDigest reports whether the store holds a bundle index, item manifest
 // or tarball blob with digest d.
 func (inv *Inventory) HasDigest(d digest.Digest) bool {
-	return inv != nil && inv.byDigest[d]
+	if inv == nil {
+		return false
+	}
+	inv.indexOnce.Do(inv.index)
+	return inv.byDigest[d]
 }
 
 // index builds the lookup tables.
@@ -128,13 +138,65 @@ func (inv *Inventory) index() {
 // WriteTo writes the inventory's deterministic JSON (indented, with a
 // final newline).
 func (inv *Inventory) WriteTo(w io.Writer) (int64, error) {
-	b, err := json.MarshalIndent(inv, "", "  ")
-	if err != nil {
-		return 0, fmt.Errorf("encoding inventory: %w", err)
+	// The bytes of json.MarshalIndent(inv, "", "  "), an item at a time
+	// (a General-sized inventory is 100 MB of JSON).
+	cw := &countWriter{w: bufio.NewWriterSize(w, 256<<10)}
+	fmt.Fprintf(cw, "{\n  \"schemaVersion\": %d,\n", inv.SchemaVersion)
+	if err := writeIndentedArray(cw, "bundles", inv.Bundles, ",\n"); err != nil {
+		return cw.n, err
 	}
-	n, err := w.Write(append(b, '\n'))
-	return int64(n), err
+	if err := writeIndentedArray(cw, "items", inv.Items, "\n"); err != nil {
+		return cw.n, err
+	}
+	cw.WriteString("}\n")
+	if cw.err != nil {
+		return cw.n, cw.err
+	}
+	return cw.n, cw.w.(*bufio.Writer).Flush()
 }
+
+// writeIndentedArray writes `  "name": [ … ]` as MarshalIndent indents a
+// field of the top object, one element at a time, then end.
+func writeIndentedArray[T any](cw *countWriter, name string, elems []T, end string) error {
+	if len(elems) == 0 {
+		cw.WriteString("  \"" + name + "\": []" + end)
+		return cw.err
+	}
+	cw.WriteString("  \"" + name + "\": [\n")
+	for i, e := range elems {
+		b, err := json.MarshalIndent(e, "    ", "  ")
+		if err != nil {
+			return fmt.Errorf("encoding inventory: %w", err)
+		}
+		cw.WriteString("    ")
+		cw.Write(b)
+		if i < len(elems)-1 {
+			cw.WriteString(",")
+		}
+		cw.WriteString("\n")
+	}
+	cw.WriteString("  ]" + end)
+	return cw.err
+}
+
+// countWriter counts what it writes and keeps the first error.
+type countWriter struct {
+	w   io.Writer
+	n   int64
+	err error
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	c.err = err
+	return n, err
+}
+
+func (c *countWriter) WriteString(s string) { c.Write([]byte(s)) }
 
 // compareItems orders items: kind, uuid, tree hash, platform, name,
 // manifest digest.
@@ -183,7 +245,6 @@ func ReadInventory(r io.Reader) (*Inventory, error) {
 			return nil, fmt.Errorf("inventory: item %d (%s %s %s): %v: %w", i, it.Kind, it.Name, it.TreeHash, err, ErrInventory)
 		}
 	}
-	inv.index()
 	return &inv, nil
 }
 
@@ -265,6 +326,5 @@ func BuildInventory(ctx context.Context, target InventoryTarget) (*Inventory, er
 		return cmp.Or(strings.Compare(a.Tag, b.Tag), cmp.Compare(a.Digest, b.Digest))
 	})
 	slices.SortFunc(inv.Items, compareItems)
-	inv.index()
 	return inv, nil
 }

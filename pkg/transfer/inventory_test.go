@@ -3,6 +3,7 @@ package transfer
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -289,4 +290,22 @@ func FuzzReadInventory(f *testing.F) {
 			}
 		}
 	})
+}
+
+// WriteTo streams the bytes json.MarshalIndent gives, empty or not.
+func TestInventory_WriteToIsMarshalIndent(t *testing.T) {
+	fx := signedBundle(t)
+	full := buildInventory(t, openRO(t, fx.dir))
+	empty := &Inventory{SchemaVersion: InventorySchemaVersion, Bundles: []InventoryBundle{}, Items: []InventoryItem{}}
+	for _, inv := range []*Inventory{full, empty} {
+		want, err := json.MarshalIndent(inv, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		n, err := inv.WriteTo(&b)
+		if err != nil || n != int64(b.Len()) || b.String() != string(want)+"\n" {
+			t.Errorf("WriteTo = %d bytes, %v; differs from MarshalIndent:\n%s\nwant\n%s", n, err, b.String(), want)
+		}
+	}
 }
