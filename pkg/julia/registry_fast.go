@@ -117,3 +117,130 @@ func plainString(b []byte) (string, []byte, bool) {
 	}
 	return "", nil, false
 }
+
+// fastPackageFile reads a Package.toml written the way RegistryTools
+// writes them — lines `name = "…"`, `uuid = "…"`, `repo = "…"` and
+// `subdir = "…"`, each at most once, blank and comment lines between —
+// without the TOML decoder; ok is false for any other shape (a
+// [metadata] table, an escape in a string, another key), and the caller
+// decodes the file instead.
+func fastPackageFile(data []byte) (vals map[string]string, ok bool) {
+	vals = make(map[string]string, 4)
+	for line := range bytes.SplitSeq(data, []byte("\n")) {
+		t := bytes.TrimSpace(line)
+		if len(t) == 0 || t[0] == '#' {
+			continue
+		}
+		k, v, ok := keyString(t)
+		if !ok {
+			return nil, false
+		}
+		switch k {
+		case "name", "uuid", "repo", "subdir":
+		default:
+			return nil, false
+		}
+		if _, dup := vals[k]; dup {
+			return nil, false
+		}
+		vals[k] = v
+	}
+	return vals, true
+}
+
+// fastVersion is one table of a Versions.toml read by fastVersionsFile.
+type fastVersion struct {
+	treeHash  string
+	yanked    bool
+	hasYanked bool
+}
+
+// fastVersionsFile reads a Versions.toml written the way RegistryTools
+// writes them — a `["<version>"]` header per version, then
+// `git-tree-sha1 = "<hash>"` and optionally `yanked = true` or `false` —
+// without the TOML decoder; ok is false for any other shape (another key,
+// a repeated header or key, an escape), and the caller decodes the file.
+func fastVersionsFile(data []byte) (map[string]fastVersion, bool) {
+	out := map[string]fastVersion{}
+	cur := ""
+	var v fastVersion
+	var hasHash bool
+	flush := func() bool {
+		if cur == "" {
+			return true
+		}
+		if _, dup := out[cur]; dup {
+			return false
+		}
+		if !hasHash {
+			return false // the decoder names what is missing
+		}
+		out[cur] = v
+		return true
+	}
+	for line := range bytes.SplitSeq(data, []byte("\n")) {
+		t := bytes.TrimSpace(line)
+		if len(t) == 0 || t[0] == '#' {
+			continue
+		}
+		if t[0] == '[' {
+			if !flush() {
+				return nil, false
+			}
+			if len(t) < 4 || t[1] != '"' || t[len(t)-1] != ']' || t[len(t)-2] != '"' {
+				return nil, false
+			}
+			name, rest, ok := plainString(t[2:])
+			if !ok || len(rest) != 1 || name == "" {
+				return nil, false
+			}
+			cur, v, hasHash = name, fastVersion{}, false
+			continue
+		}
+		if cur == "" {
+			return nil, false // a key before any table
+		}
+		if bytes.HasPrefix(t, []byte("yanked = ")) {
+			if v.hasYanked {
+				return nil, false
+			}
+			switch string(t[len("yanked = "):]) {
+			case "true":
+				v.yanked = true
+			case "false":
+			default:
+				return nil, false
+			}
+			v.hasYanked = true
+			continue
+		}
+		k, s, ok := keyString(t)
+		if !ok || k != "git-tree-sha1" || hasHash {
+			return nil, false
+		}
+		v.treeHash, hasHash = s, true
+	}
+	if !flush() {
+		return nil, false
+	}
+	return out, true
+}
+
+// keyString parses `key = "value"` exactly (a bare key of letters,
+// digits, '-' and '_'; a basic string without escapes).
+func keyString(t []byte) (string, string, bool) {
+	eq := bytes.Index(t, []byte(` = "`))
+	if eq <= 0 {
+		return "", "", false
+	}
+	for _, c := range t[:eq] {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return "", "", false
+		}
+	}
+	v, rest, ok := plainString(t[eq+len(` = "`):])
+	if !ok || len(rest) != 0 {
+		return "", "", false
+	}
+	return string(t[:eq]), v, true
+}
