@@ -11,7 +11,10 @@
 #   - attested on the stick, carried by `shoebox copy` (under a policy that
 #     requires the attestation) into the registry, cosign v2 and v3 verify the
 #     copy; a policy requiring an attestation refuses a bundle without one;
-#   - cosign v2's own `cosign attest` satisfies shoebox's require_attestations.
+#   - cosign v2's own `cosign attest` satisfies shoebox's require_attestations;
+#   - where each item was fetched: push's provenance record is a referrer
+#     oras discovers (on the stick and on a registry copy), the SBOM reports
+#     its URLs as the pusher's word, and the attested SBOM signs them.
 
 # _q CMD…: CMD with its standard output discarded (cosign prints the envelope).
 _q() { "$@" >/dev/null; }
@@ -56,6 +59,14 @@ JSON
   [[ -f $schemas/spdx/spdx-schema.json ]] || die "no SPDX schema: run hack/install-tools.sh schemas"
   (cd "$REPO" && go run ./hack/sbomschema --spdx "$schemas/spdx/spdx-schema.json" "$here/bom.spdx.json") || die "SPDX SBOM invalid"
 
+  # where each item was fetched: the provenance record beside the bundle
+  local regloc
+  regloc="$(jq -r '.packages[] | select(.SPDXID | startswith("SPDXRef-Registry-")) | .downloadLocation + " | " + .sourceInfo' bom.spdx.json)"
+  assert_contains "$regloc" "file://$PWD/static/registry/" "SPDX downloadLocation of the registry"
+  assert_contains "$regloc" "reported by the pusher in provenance record $(jq -r .provenance push.json) (unsigned)" "SPDX sourceInfo of the registry"
+  assert_eq "$(oras discover --oci-layout --format json --artifact-type application/vnd.shoebox.provenance.v1 ./stick:v1 |
+    jq -r '.referrers[0].digest')" "$(jq -r .provenance push.json)" "oras discover: the stick's provenance record"
+
   # attestations on a registry copy, verified by cosign v2 and v3
   start_distribution d3 >/dev/null
   local reg r out
@@ -72,6 +83,10 @@ JSON
     "$reg/julia/att@$digest" 2>/dev/null)" || die "cosign2 verify-attestation --type cyclonedx failed"
   assert_eq "$(jq -r .payload <<<"$out" | base64 -d | jq -r '.subject[0].digest.sha256')" "${digest#sha256:}" "attestation subject"
   assert_eq "$(jq -r .payload <<<"$out" | base64 -d | jq -r '.predicate.components | map(select(.purl != null)) | length > 0')" true "attested SBOM"
+  assert_eq "$(jq -r .payload <<<"$out" | base64 -d | jq -r '[.predicate.components[].externalReferences[]? |
+    select(.type == "distribution" and ((.comment // "") | contains("reported by the pusher")))] | length > 0')" true "attested SBOM names the sources"
+  assert_eq "$(oras_reg d3 discover --format json --artifact-type application/vnd.shoebox.provenance.v1 "$reg/julia/att:v1" |
+    jq -r '.referrers[0].digest')" "$(jq -r .provenance push.json)" "oras discover: the copy's provenance record"
   expect_rc 0 _q cosign3 verify-attestation --key sb.pub --type cyclonedx --trusted-root "$E2E_COSIGN_TRUSTED_ROOT" \
     --insecure-ignore-tlog=true --allow-http-registry "$reg/julia/att@$digest"
   expect_fail_with "no matching attestations" cosign2 verify-attestation --key "$E2E_COSIGN_PUB" --type cyclonedx \

@@ -40,6 +40,10 @@ cosign does:
                    index, listed in the "sha256-<hex>" referrers fallback
                    tag, as cosign v3 writes it.
 
+The SBOM includes where the pusher got each item (the bundle's provenance
+record, unsigned on its own): attest where the push ran, and the
+attestation makes those sources signed evidence.
+
 cosign verify-attestation --key KEY.pub --type cyclonedx verifies it (v2 and
 v3, on a registry copy: shoebox copy carries attestations like signatures).
 Keys, passwords and KMS URIs as shoebox sign takes them; no transparency
@@ -93,10 +97,15 @@ func runAttest(ctx context.Context, f *Factory, o *AttestOptions) error {
 	}
 	defer t.st.Close()
 	st, ref, br, signer, pub := t.st, t.ref, t.br, t.signer, t.pub
-	doc, err := sbom.Collect(ctx, st, br.Index, sbom.Options{Name: ref.String(), ToolName: "shoebox", ToolVersion: version()})
+	recs, warnings, err := provenanceOf(ctx, st, br.Index)
+	if err != nil {
+		return fmt.Errorf("%s: %w", ref, err)
+	}
+	doc, err := sbom.Collect(ctx, st, br.Index, sbom.Options{Name: ref.String(), ToolName: "shoebox", ToolVersion: version(), Provenance: recs})
 	if err != nil {
 		return fmt.Errorf("%s (%s): %w", ref, br.Index.Digest, err)
 	}
+	warn(f, append(warnings, doc.Warnings...)...)
 	var predicate []byte
 	if o.Type == "spdxjson" {
 		predicate, err = doc.SPDX()

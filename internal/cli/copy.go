@@ -131,6 +131,7 @@ type importRecord struct {
 	Skipped     int      `json:"skipped"`
 	Bytes       int64    `json:"bytes"`
 	Signatures  int      `json:"signatures"`
+	Provenance  int      `json:"provenance,omitempty"`
 	Error       string   `json:"error,omitempty"`
 }
 
@@ -343,7 +344,7 @@ func runCopy(ctx context.Context, f *Factory, o *CopyOptions) error {
 		}
 		if cres != nil {
 			rec.Copied, rec.Skipped, rec.Bytes, rec.Signatures = cres.Copied, cres.Skipped, cres.BytesCopied, cres.Signatures
-			rec.Mounted = cres.Mounted
+			rec.Mounted, rec.Provenance = cres.Mounted, cres.Provenance
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -369,8 +370,12 @@ func runCopy(ctx context.Context, f *Factory, o *CopyOptions) error {
 			if rec.Mounted > 0 {
 				mounted = fmt.Sprintf(", %d blobs mounted from %s", rec.Mounted, srcRef.Repository)
 			}
-			fmt.Fprintf(f.Err, "copied %s → %s (%s): %d copied (%s%s), %d already there, %d signature manifests; %s\n",
-				rec.Source, rec.Destination, rec.Digest, rec.Copied, humanBytes(rec.Bytes), mounted, rec.Skipped, rec.Signatures, how)
+			prov := ""
+			if rec.Provenance > 0 {
+				prov = ", " + plural(rec.Provenance, "provenance record", "provenance records")
+			}
+			fmt.Fprintf(f.Err, "copied %s → %s (%s): %d copied (%s%s), %d already there, %d signature manifests%s; %s\n",
+				rec.Source, rec.Destination, rec.Digest, rec.Copied, humanBytes(rec.Bytes), mounted, rec.Skipped, rec.Signatures, prov, how)
 		}
 	}
 	prog.Finish()

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/shoebox-jl/shoebox/internal/testkit/testregistry"
 	"github.com/shoebox-jl/shoebox/pkg/store"
@@ -44,20 +47,31 @@ func Test_runCopy(t *testing.T) {
 	if code != ExitOK || out != "" {
 		t.Fatalf("copy = %d\nstdout %q\nstderr %s", code, out, errOut)
 	}
-	// Every blob of the stick is copied, signatures included; the referrers
-	// fallback index is written by the destination's own rules, not copied.
+	// Every blob of the stick is copied, signatures and the provenance
+	// record included; the referrers fallback index (and the one push
+	// wrote before sign replaced it) is written by the destination's own
+	// rules, not copied.
 	total := dirSize(t, filepath.Join(stick, "blobs"))
 	st, err := store.Open(context.Background(), store.Reference{Kind: store.Layout, Path: stick}, store.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	fb, err := st.Resolve(context.Background(), "sha256-"+strings.TrimPrefix(e.digest, "sha256:"))
-	st.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
-	total -= fb.Size
-	wantLine := "copied oci-layout:" + stick + ":v1 → " + repo + ":v1 (" + e.digest + "): 17 copied (" + humanBytes(total) + "), 2 already there, 2 signature manifests; verified, signed by " + e.idA + "\n"
+	fallbacks, entries := 0, st.Entries()
+	for _, d := range entries {
+		if d.MediaType == ocispec.MediaTypeImageIndex && d.ArtifactType == "" {
+			total -= d.Size
+			fallbacks++
+		}
+	}
+	st.Close()
+	if fallbacks != 2 || !slices.ContainsFunc(entries, func(d ocispec.Descriptor) bool { return d.Digest == fb.Digest }) {
+		t.Fatalf("the stick lists %d referrers indexes, want 2 (the provenance record's, then sign's)", fallbacks)
+	}
+	wantLine := "copied oci-layout:" + stick + ":v1 → " + repo + ":v1 (" + e.digest + "): 19 copied (" + humanBytes(total) + "), 4 already there, 2 signature manifests, 1 provenance record; verified, signed by " + e.idA + "\n"
 	if !strings.Contains(errOut, wantLine) {
 		t.Errorf("copy stderr:\n%s\nwant line %q", errOut, wantLine)
 	}
@@ -72,7 +86,7 @@ func Test_runCopy(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &sum); code != ExitOK || err != nil {
 		t.Fatalf("copy again = %d %v\n%s\n%s", code, err, out, errOut)
 	}
-	if b := sum.Bundles; len(b) != 1 || b[0].Copied != 0 || b[0].Skipped != 2 || b[0].Result != "ok" || !b[0].Verified || sum.Log != "" {
+	if b := sum.Bundles; len(b) != 1 || b[0].Copied != 0 || b[0].Skipped != 3 || b[0].Provenance != 1 || b[0].Result != "ok" || !b[0].Verified || sum.Log != "" {
 		t.Errorf("copy again summary = %+v", sum)
 	}
 
@@ -85,7 +99,7 @@ func Test_runCopy(t *testing.T) {
 	recs := readLog(t, filepath.Join(back, ".shoebox", "import.log"))
 	want := importRecord{Time: "1970-01-01T00:00:00Z", Source: repo + ":v1", Destination: "oci-layout:" + back + ":imported",
 		Digest: e.digest, Tag: "imported", Result: "ok", Verified: true, Signers: []string{e.idA},
-		Formats: []string{"cosign-sig-tag", "sigstore-bundle"}, Copied: 17, Skipped: 2, Bytes: total, Signatures: 2}
+		Formats: []string{"cosign-sig-tag", "sigstore-bundle"}, Copied: 19, Skipped: 4, Bytes: total, Signatures: 2, Provenance: 1}
 	if len(recs) != 1 || !sameRecord(recs[0], want) {
 		t.Errorf("import log = %+v\nwant %+v", recs, want)
 	}

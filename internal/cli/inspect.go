@@ -29,8 +29,9 @@ func newInspectCmd(f *Factory) *cobra.Command {
 		Long: `Show one bundle in detail: its digest, creation time, the shoebox version
 that wrote it, the inputs (manifests, package specs) and target platforms,
 the counts per kind, and the report of what was asked for and what is
-missing. With --item NAME, show the matching items with their manifests and
-layers (parts, for tarballs split for FAT32).`,
+missing, and its provenance records (where the pusher says it got each
+item; unsigned). With --item NAME, show the matching items with their
+manifests, layers (parts, for tarballs split for FAT32) and sources.`,
 		Example: `  shoebox inspect /media/usb/julia:2026-11
   shoebox inspect /media/usb/julia:2026-11 --item Zlib_jll`,
 		Args: exactArgs(1, "STORE:TAG"),
@@ -59,8 +60,13 @@ func runInspect(ctx context.Context, f *Factory, o *InspectOptions) error {
 		return err
 	}
 	b := bs[0].Bundle
+	recs, warnings, err := provenanceOf(ctx, st, b.Index)
+	if err != nil {
+		return err
+	}
+	warn(f, warnings...)
 	if o.JSON {
-		return writeInspectJSON(f, ref, b, o.Item)
+		return writeInspectJSON(f, ref, b, o.Item, recs)
 	}
 	w := f.Out
 	fmt.Fprintf(w, "bundle   %s\n", ref)
@@ -95,6 +101,9 @@ func runInspect(ctx context.Context, f *Factory, o *InspectOptions) error {
 			fmt.Fprintf(w, "source   %s failed for %s %s: %s\n", sf.Source, sf.Item, sf.TreeHash, sf.Reason)
 		}
 	}
+	for _, p := range recs {
+		fmt.Fprintf(w, "provenance %s (unsigned, the pusher's word): %s\n", p.Manifest.Digest, provenanceCounts(p))
+	}
 	if o.Item == "" {
 		return nil
 	}
@@ -106,6 +115,9 @@ func runInspect(ctx context.Context, f *Factory, o *InspectOptions) error {
 		found++
 		fmt.Fprintf(w, "\n%s\n  manifest %s\n", e.Item, e.Manifest.Digest)
 		fmt.Fprintf(w, "  tarball  %s %s (%s)\n", e.Whole.Digest, e.Whole.MediaType, humanBytes(e.Whole.Size))
+		for _, s := range itemSources(recs, e) {
+			fmt.Fprintf(w, "  source   %s\n", s)
+		}
 		if len(e.Layers) > 1 {
 			for i, l := range e.Layers {
 				fmt.Fprintf(w, "  part %d   %s (%s)\n", i, l.Digest, humanBytes(l.Size))
@@ -133,6 +145,8 @@ type inspectJSON struct {
 	// SourceFailures are the sources the push passed over for an item
 	// (the bundle's report).
 	SourceFailures []bundle.SourceFailure `json:"sourceFailures,omitempty"`
+	// Provenance are the bundle's provenance records (unsigned).
+	Provenance []provenanceJSON `json:"provenance,omitempty"`
 	// Entries are the items matching --item, with their blobs.
 	Entries []inspectItemJSON `json:"entries,omitempty"`
 }
@@ -141,6 +155,50 @@ type inspectItemJSON struct {
 	lsItemJSON
 	Tarball blobJSON   `json:"tarball"`
 	Layers  []blobJSON `json:"layers"`
+	// Sources are where the provenance records say it came from.
+	Sources []string `json:"sources,omitempty"`
+}
+
+// provenanceJSON is one provenance record in inspect --json.
+type provenanceJSON struct {
+	Digest string `json:"digest"`
+	// Items counts the record's items by method (fetched, packed,
+	// reused, inventory).
+	Items map[bundle.Method]int `json:"items"`
+}
+
+// provenanceCounts says how many items a record gives each method.
+func provenanceCounts(p *bundle.Provenance) string {
+	c := p.Counts()
+	var parts []string
+	for _, m := range []bundle.Method{bundle.MethodFetched, bundle.MethodPacked, bundle.MethodReused, bundle.MethodInventory} {
+		if c[m] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", c[m], m))
+		}
+	}
+	if len(parts) == 0 {
+		return "no items"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// itemSources lists what the records say of an item: "fetched URL",
+// "reused", … with the record's digest.
+func itemSources(recs []*bundle.Provenance, e bundle.Entry) []string {
+	var out []string
+	for _, p := range recs {
+		for _, it := range p.Items {
+			if it.Digest != e.Whole.Digest || it.Kind != e.Kind || it.TreeHash != e.TreeHash || it.Platform != e.Platform {
+				continue
+			}
+			s := string(it.Method)
+			if it.URL != "" {
+				s += " " + it.URL
+			}
+			out = append(out, s+" (record "+p.Manifest.Digest.String()+")")
+		}
+	}
+	return out
 }
 
 type blobJSON struct {
@@ -149,7 +207,7 @@ type blobJSON struct {
 	Size      int64  `json:"size"`
 }
 
-func writeInspectJSON(f *Factory, ref store.Reference, b *bundle.Bundle, item string) error {
+func writeInspectJSON(f *Factory, ref store.Reference, b *bundle.Bundle, item string, recs []*bundle.Provenance) error {
 	j := inspectJSON{Bundle: ref.String(), Digest: b.Index.Digest.String(), Size: b.Index.Size, Created: b.Created,
 		Annotations: b.Annotations, Items: map[string]int{"registry": 0, "package": 0, "artifact": 0}, Bytes: bundleSize(b),
 		Platforms: bundlePlatforms(b), Requests: []bundle.Request{}, Missing: []bundle.Missing{}}
@@ -168,12 +226,16 @@ func writeInspectJSON(f *Factory, ref store.Reference, b *bundle.Bundle, item st
 		}
 		j.SourceFailures = r.SourceFailures
 	}
+	for _, p := range recs {
+		j.Provenance = append(j.Provenance, provenanceJSON{Digest: p.Manifest.Digest.String(), Items: p.Counts()})
+	}
 	if item != "" {
 		for _, e := range b.Entries {
 			if !strings.Contains(e.Name, item) {
 				continue
 			}
-			it := inspectItemJSON{lsItemJSON: lsItem(e), Tarball: blobJSON{e.Whole.Digest.String(), e.Whole.MediaType, e.Whole.Size}}
+			it := inspectItemJSON{lsItemJSON: lsItem(e), Tarball: blobJSON{e.Whole.Digest.String(), e.Whole.MediaType, e.Whole.Size},
+				Sources: itemSources(recs, e)}
 			for _, l := range e.Layers {
 				it.Layers = append(it.Layers, blobJSON{l.Digest.String(), l.MediaType, l.Size})
 			}

@@ -68,7 +68,8 @@ func TestInspectJSON(t *testing.T) {
 		}
 	}
 	want := []string{"annotations", "bundle", "bytes", "created", "digest", "items", "items.artifact", "items.package",
-		"items.registry", "missing", "platforms", "requests", "requests.type", "requests.value", "size"}
+		"items.registry", "missing", "platforms", "provenance", "provenance.digest", "provenance.items", "provenance.items.fetched",
+		"requests", "requests.type", "requests.value", "size"}
 	if got := sortedJSONKeys(keys); !reflect.DeepEqual(filterAnnotations(got), want) {
 		t.Errorf("inspect --json keys = %v, want %v", filterAnnotations(got), want)
 	}
@@ -96,8 +97,8 @@ func TestInspectJSON(t *testing.T) {
 	json.Unmarshal([]byte(out), &raw)
 	ek := map[string]bool{}
 	jsonKeys(raw["entries"], "", ek)
-	if got := strings.Join(sortedJSONKeys(ek), " "); got != "kind layers layers.digest layers.mediaType layers.size manifest name parts size tarball tarball.digest tarball.mediaType tarball.size treeHash uuid versions" &&
-		got != "kind layers layers.digest layers.mediaType layers.size manifest name parts size tarball tarball.digest tarball.mediaType tarball.size treeHash uuid" {
+	if got := strings.Join(sortedJSONKeys(ek), " "); got != "kind layers layers.digest layers.mediaType layers.size manifest name parts size sources tarball tarball.digest tarball.mediaType tarball.size treeHash uuid versions" &&
+		got != "kind layers layers.digest layers.mediaType layers.size manifest name parts size sources tarball tarball.digest tarball.mediaType tarball.size treeHash uuid" {
 		t.Errorf("inspect --json entries keys = %s", got)
 	}
 

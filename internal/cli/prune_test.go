@@ -79,7 +79,7 @@ func Test_runPrune_WhileServing(t *testing.T) {
 		t.Fatalf("prune = %d\n%s\n%s", code, out, errOut)
 	}
 	if len(got.Kept) != 1 || got.Kept[0].Tags[0] != "v2" || len(got.Retired) != 1 || got.Retired[0].Tags[0] != "v1" ||
-		got.Signatures != 1 || got.Entries != 2 || got.GarbageFiles == 0 || got.GarbageBytes == 0 || got.DryRun {
+		got.Signatures != 2 || got.Entries != 3 || got.GarbageFiles == 0 || got.GarbageBytes == 0 || got.DryRun {
 		t.Errorf("prune summary %+v", got)
 	}
 	dry.DryRun = false

@@ -44,6 +44,7 @@ type PushOptions struct {
 	Downloads    bool
 	AllowMissing bool
 	KeepPartial  bool
+	NoProvenance bool
 	DryRun       bool
 	Concurrency  int
 	MaxFileSize  string
@@ -133,6 +134,7 @@ func newPushCmd(f *Factory) *cobra.Command {
 	fl.BoolVar(&opts.Downloads, "downloads", false, "fetch artifacts no source has from their Artifacts.toml download URLs (sha256-checked)")
 	fl.BoolVar(&opts.AllowMissing, "allow-missing", false, "record what cannot be found in the bundle's report instead of failing")
 	fl.BoolVar(&opts.KeepPartial, "keep-partial", false, "if the push fails, keep the items it stored (untagged) for a re-run, instead of leaving the layout as it was")
+	fl.BoolVar(&opts.NoProvenance, "no-provenance", false, "write no provenance record (where each item was fetched: the --from URLs and depot paths) beside the bundle")
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "print the plan (items and bytes per kind and platform, what DEST has, its free space) and write nothing")
 	fl.IntVar(&opts.Concurrency, "concurrency", 4, "transfers at a time")
 	fl.StringVar(&opts.MaxFileSize, "max-file-size", "auto", "split tarballs into parts of at most this size (e.g. 4G, 700M; auto: 4 GiB - 1 on FAT32, else none)")
@@ -248,7 +250,7 @@ func runPush(ctx context.Context, f *Factory, o *PushOptions) error {
 		AllPlatforms: o.AllPlatforms, IncludeLazy: o.IncludeLazy, Downloads: o.Downloads,
 		AllowMissing: o.AllowMissing, Concurrency: o.Concurrency, TempDir: o.TmpDir,
 		DryRun: o.DryRun, ToolVersion: version(), KeepPartial: o.KeepPartial, Logger: f.Log,
-		Network: o.store.network(f),
+		Network: o.store.network(f), NoProvenance: o.NoProvenance,
 	}
 	platforms := o.Platforms
 	if len(platforms) == 0 && !o.AllPlatforms {
@@ -550,7 +552,10 @@ type pushJSON struct {
 	Warnings     []string       `json:"warnings,omitempty"`
 	UpToDate     bool           `json:"upToDate,omitempty"`
 	RolledBack   int            `json:"rolledBack,omitempty"`
-	Audit        *auditJSON     `json:"audit,omitempty"`
+	// Provenance is the digest of the provenance record written beside
+	// the bundle (where each item was fetched), if one was.
+	Provenance string     `json:"provenance,omitempty"`
+	Audit      *auditJSON `json:"audit,omitempty"`
 	// Plan is a dry run's plan (the table it prints without --json).
 	Plan *planJSON `json:"plan,omitempty"`
 	// SourceFailures are the sources that failed to give an item (the
@@ -565,6 +570,9 @@ func pushSummary(o *PushOptions, ref store.Reference, res *transfer.PushResult, 
 		UpToDate: res.UpToDate, RolledBack: res.RolledBack}
 	if res.Index.Digest != "" {
 		s.Digest = res.Index.Digest.String()
+	}
+	if res.Provenance.Digest != "" {
+		s.Provenance = res.Provenance.Digest.String()
 	}
 	for k, n := range res.Items {
 		s.Items[string(k)] = n

@@ -3,12 +3,14 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/shoebox-jl/shoebox/pkg/advisory"
 	"github.com/shoebox-jl/shoebox/pkg/cvss"
 	"github.com/shoebox-jl/shoebox/pkg/sbom"
 	"github.com/shoebox-jl/shoebox/pkg/store"
 	"github.com/shoebox-jl/shoebox/pkg/transfer"
+	"github.com/shoebox-jl/shoebox/pkg/upstream"
 )
 
 // pushAudit is push's --advisories and --fail-on: the advisories are
@@ -21,6 +23,7 @@ type pushAudit struct {
 	findings  []advisory.Finding
 	packages  int
 	audited   bool
+	source    string // --advisories as a URL, for the provenance record
 }
 
 // newPushAudit loads --advisories and reads --fail-on; nil without either.
@@ -39,7 +42,11 @@ func newPushAudit(ctx context.Context, o *PushOptions) (*pushAudit, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &pushAudit{db: db, threshold: threshold, failOn: failOn}, nil
+	source := o.Advisories
+	if !strings.Contains(source, "://") {
+		source = upstream.FileURL(source)
+	}
+	return &pushAudit{db: db, threshold: threshold, failOn: failOn, source: source}, nil
 }
 
 // install carries the advisories and audits the planned closure.
@@ -49,6 +56,7 @@ func (a *pushAudit) install(popts *transfer.PushOptions) error {
 		return err
 	}
 	popts.Advisories = files
+	popts.AdvisoriesSource = a.source
 	popts.Approve = func(plan []transfer.PlannedItem) error {
 		var qs []advisory.Query
 		for _, it := range plan {

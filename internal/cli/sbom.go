@@ -44,8 +44,15 @@ With --advisories (a directory of OSV files, a zip of them or a URL of
 one), the advisories that affect the bundle's packages are listed too
 (CycloneDX "vulnerabilities", SPDX SECURITY references).
 
-The same bundle always gives the same bytes: the only time in the document
-is the bundle's created time. STORE without a tag works when the store
+Where each item was fetched comes from the bundle's provenance records,
+which push writes beside it (not in it): SPDX downloadLocation and
+sourceInfo, CycloneDX "distribution" references and "shoebox:source"
+properties, marked as reported by the pusher. A record is not signed:
+whoever can write the store can write one. The signed evidence is an
+attestation of this SBOM made where the push ran (shoebox attest).
+
+The same bundle (with the same provenance records) always gives the same
+bytes: the only time in the document is the bundle's created time. STORE without a tag works when the store
 holds one bundle. Run shoebox verify first if the store is not yours: sbom
 checks every digest it reads, not signatures.`,
 		Example: `  shoebox sbom /media/usb/julia:2026-11 > julia-2026-11.cdx.json
@@ -93,10 +100,16 @@ func runSBOM(ctx context.Context, f *Factory, o *SBOMOptions) error {
 	if err != nil {
 		return err
 	}
-	doc, err := sbom.Collect(ctx, st, desc, sbom.Options{Name: name, ToolName: "shoebox", ToolVersion: version(), Manifests: ms, Advisories: db})
+	recs, warnings, err := provenanceOf(ctx, st, desc)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
+	doc, err := sbom.Collect(ctx, st, desc, sbom.Options{Name: name, ToolName: "shoebox", ToolVersion: version(), Manifests: ms, Advisories: db,
+		Provenance: recs})
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	warn(f, append(warnings, doc.Warnings...)...)
 	var out []byte
 	if o.Format == "spdx" {
 		out, err = doc.SPDX()

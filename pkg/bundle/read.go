@@ -100,79 +100,6 @@ func Walk(ctx context.Context, src content.Fetcher, index ocispec.Descriptor, fn
 	return walk(ctx, src, index, nil, fn)
 }
 
-// pagePrefetch is how many child index pages a walk reads ahead of the
-// one it visits: a registry answers each in a round trip, and decoding
-// one takes as long as visiting it.
-const pagePrefetch = 4
-
-// pagePrefetcher reads an index page's child pages (nested indexes of the
-// bundle), pagePrefetch ahead of the visitor, and hands them over in order.
-type pagePrefetcher struct {
-	children []ocispec.Descriptor
-	results  []chan pageResult
-	next_    int
-	slots    chan struct{}
-}
-
-type pageResult struct {
-	page *indexPage
-	err  error
-}
-
-// prefetchPages starts reading idx's child pages; nil when it has none.
-func prefetchPages(ctx context.Context, src content.Fetcher, idx *indexPage, depth int) *pagePrefetcher {
-	var children []ocispec.Descriptor
-	if depth+1 < maxDepth {
-		for i := range idx.Manifests {
-			if idx.Manifests[i].MediaType == ocispec.MediaTypeImageIndex {
-				children = append(children, idx.Manifests[i].descriptor())
-			}
-		}
-	}
-	if len(children) == 0 {
-		return nil
-	}
-	p := &pagePrefetcher{children: children, results: make([]chan pageResult, len(children)), slots: make(chan struct{}, pagePrefetch)}
-	for i := range p.results {
-		p.results[i] = make(chan pageResult, 1)
-	}
-	go func() {
-		for i, d := range children {
-			select {
-			case p.slots <- struct{}{}: // released when the visitor takes it
-			case <-ctx.Done():
-				return
-			}
-			go func() {
-				pg, err := readPage(ctx, src, d, ArtifactTypeSubindex)
-				p.results[i] <- pageResult{pg, err}
-			}()
-		}
-	}()
-	return p
-}
-
-// next returns the page of child d, the next prefetched one that is d:
-// the visitor takes the children in order, skipping those seen before.
-func (p *pagePrefetcher) next(ctx context.Context, d ocispec.Descriptor) (*indexPage, error) {
-	for p.next_ < len(p.children) {
-		i := p.next_
-		p.next_++
-		var r pageResult
-		select {
-		case r = <-p.results[i]:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		<-p.slots
-		if p.children[i].Digest == d.Digest {
-			return r.page, r.err
-		}
-	}
-	// Unreachable: the visitor asks only for children prefetchPages took.
-	return nil, fmt.Errorf("index %s: not among the prefetched pages", d.Digest)
-}
-
 // Header reads only a bundle's top index: the bundle it returns has Index,
 // Annotations (with the item counts and size, FORMAT.md §4.2) and Created,
 // and no Entries or Report.
@@ -208,15 +135,12 @@ func walk(ctx context.Context, src content.Fetcher, index ocispec.Descriptor, gr
 			sized = true
 		}
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // stops the prefetches of a walk that ends early
 	seen := map[digest.Digest]bool{}
 	var visit func(idx *indexPage, depth int) error
 	visit = func(idx *indexPage, depth int) error {
 		if grow != nil && !sized {
 			grow(len(idx.Manifests))
 		}
-		pages := prefetchPages(ctx, src, idx, depth)
 		for i := range idx.Manifests {
 			pe := &idx.Manifests[i]
 			d := pe.descriptor()
@@ -231,7 +155,7 @@ func walk(ctx context.Context, src content.Fetcher, index ocispec.Descriptor, gr
 				if depth+1 >= maxDepth {
 					return formatErrorf("index %s: nested deeper than %d", d.Digest, maxDepth)
 				}
-				child, err := pages.next(ctx, d)
+				child, err := readPage(ctx, src, d, ArtifactTypeSubindex)
 				if err != nil {
 					return err
 				}

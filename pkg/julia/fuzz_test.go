@@ -160,27 +160,3 @@ func FuzzParseRegistryFast(f *testing.F) {
 		}
 	})
 }
-
-// FuzzReadPackageFast: where the fast readers of Package.toml and
-// Versions.toml take the files, they give exactly what the TOML decoder
-// gives (or both fail).
-func FuzzReadPackageFast(f *testing.F) {
-	pkg, _ := os.ReadFile("testdata/registry-mini/J/JSON/Package.toml")
-	vers, _ := os.ReadFile("testdata/registry-mini/J/JSON/Versions.toml")
-	f.Add(pkg, vers)
-	f.Add([]byte("name = \"A\"\nuuid = \"7876AF07-990d-54b4-ab0e-23690620f79a\"\nsubdir = \"lib/A\"\n"),
-		[]byte("[\"1.0.0\"]\ngit-tree-sha1 = \"46E44E869B4D90B96BD8ED1FDCF32244FDDFB6CC\"\nyanked = true\n\n[\"1.0.1\"]\ngit-tree-sha1 = \"46e44e869b4d90b96bd8ed1fdcf32244fddfb6cd\"\nyanked = false\n"))
-	f.Add([]byte("name = \"A\"\nname = \"B\"\nuuid = \"7876af07-990d-54b4-ab0e-23690620f79a\"\n"), []byte("[\"1\"]\ngit-tree-sha1 = \"x\"\n"))
-	f.Add([]byte("name = \"A\"\nuuid = \"7876af07-990d-54b4-ab0e-23690620f79a\"\n"), []byte("[\"1.0.0\"]\nyanked = true\n"))
-	f.Fuzz(func(t *testing.T, pkg, vers []byte) {
-		fsys := fstest.MapFS{"P/Package.toml": {Data: pkg}, "P/Versions.toml": {Data: vers}}
-		fast, ferr := readPackage(fsys, "P", false, true)
-		slow, serr := readPackage(fsys, "P", false, false)
-		if (ferr == nil) != (serr == nil) {
-			t.Fatalf("fast %v, decoder %v", ferr, serr)
-		}
-		if ferr == nil && !reflect.DeepEqual(fast, slow) {
-			t.Fatalf("fast %+v\ndecoder %+v", fast, slow)
-		}
-	})
-}

@@ -164,7 +164,7 @@ func (r *Registry) loadPackage(fsys fs.FS, uuid UUID, deps bool) (*Package, erro
 	if !ok {
 		return nil, fmt.Errorf("package %s: not in registry %s: %w", uuid, r.Name, fs.ErrNotExist)
 	}
-	p, err := readPackage(fsys, rp.Path, deps, true)
+	p, err := readPackage(fsys, rp.Path, deps)
 	if err != nil {
 		return nil, err
 	}
@@ -214,25 +214,17 @@ type RangeTable[T any] struct {
 
 // ReadPackage reads the package directory dir of a registry in fsys.
 // Package.toml and Versions.toml are required; the others are optional.
-func ReadPackage(fsys fs.FS, dir string) (*Package, error) { return readPackage(fsys, dir, true, true) }
+func ReadPackage(fsys fs.FS, dir string) (*Package, error) { return readPackage(fsys, dir, true) }
 
-// readPackage is ReadPackage; deps reads the dependency files too, and
-// allowFast lets it read Package.toml and Versions.toml in RegistryTools'
-// shape without the TOML decoder (tests compare both ways).
-func readPackage(fsys fs.FS, dir string, deps, allowFast bool) (*Package, error) {
+func readPackage(fsys fs.FS, dir string, deps bool) (*Package, error) {
 	p := &Package{Versions: map[string]VersionInfo{}}
 	file := path.Join(dir, "Package.toml")
 	data, err := readFile(fsys, file)
 	if err != nil {
 		return nil, err
 	}
-	var m map[string]any
-	if fast, ok := fastPackageFile(data); ok && allowFast {
-		m = make(map[string]any, len(fast))
-		for k, v := range fast {
-			m[k] = v
-		}
-	} else if m, err = decodeTOML(file, data); err != nil {
+	m, err := decodeTOML(file, data)
+	if err != nil {
 		return nil, err
 	}
 	perr := func(f string, e error, key ...string) error {
@@ -270,16 +262,7 @@ func readPackage(fsys fs.FS, dir string, deps, allowFast bool) (*Package, error)
 	if data, err = readFile(fsys, file); err != nil {
 		return nil, err
 	}
-	if fast, ok := fastVersionsFile(data); ok && allowFast {
-		m = make(map[string]any, len(fast))
-		for k, v := range fast {
-			t := map[string]any{"git-tree-sha1": v.treeHash}
-			if v.hasYanked {
-				t["yanked"] = v.yanked
-			}
-			m[k] = t
-		}
-	} else if m, err = decodeTOML(file, data); err != nil {
+	if m, err = decodeTOML(file, data); err != nil {
 		return nil, err
 	}
 	for k, v := range m {

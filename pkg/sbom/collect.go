@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
 
@@ -32,6 +33,10 @@ type Options struct {
 	// the findings become the document's vulnerabilities. Nil means the
 	// advisories the bundle carries, if any.
 	Advisories *advisory.Database
+	// Provenance are the bundle's provenance records (bundle.ReadProvenance
+	// of its referrers): where the pusher says it got each item. They are
+	// unsigned; the document says so wherever it uses them.
+	Provenance []*bundle.Provenance
 }
 
 // Document is what Collect found, ready to render.
@@ -48,6 +53,24 @@ type Document struct {
 	// AdvisoryCount is the number of advisories matched against (0 with
 	// no database).
 	AdvisoryCount int
+	// Provenance are the manifests of the provenance records used,
+	// sorted by digest.
+	Provenance []ocispec.Descriptor
+	// Warnings say what of the provenance records was ignored (an item
+	// the bundle does not hold).
+	Warnings []string
+}
+
+// Source is where the pusher reported getting a component's tarball, in
+// a provenance record (unsigned: whoever can write the store can write
+// one).
+type Source struct {
+	Method bundle.Method
+	// URL is where it was fetched or packed from; "" for reused and
+	// inventory, and for a packed item whose source was no location.
+	URL string
+	// Record is the digest of the first record (by digest) that says so.
+	Record digest.Digest
 }
 
 // Component is one registry snapshot, package version or artifact.
@@ -68,6 +91,10 @@ type Component struct {
 	Downloads []julia.Download
 	// DependsOn are the refs of the components this one depends on.
 	DependsOn []string
+	// Sources are where the provenance records say the tarball came from,
+	// sorted by method and URL; a record that names where it came from
+	// hides one that says it was reused or not carried.
+	Sources []Source
 
 	ref string
 }
@@ -246,6 +273,7 @@ func Collect(ctx context.Context, src content.Fetcher, index ocispec.Descriptor,
 		slices.SortFunc(c.Downloads, func(a, b julia.Download) int { return strings.Compare(a.URL, b.URL) })
 	}
 	slices.SortStableFunc(d.Components, compareComponents)
+	d.applyProvenance(opts.Provenance)
 	if opts.Advisories == nil {
 		if opts.Advisories, err = BundleAdvisories(ctx, src, b); err != nil {
 			return nil, err
@@ -264,6 +292,54 @@ func Collect(ctx context.Context, src content.Fetcher, index ocispec.Descriptor,
 		}
 	}
 	return d, nil
+}
+
+// applyProvenance gives each component the sources the records name for
+// its tarball (matched by digest, kind and tree hash).
+func (d *Document) applyProvenance(records []*bundle.Provenance) {
+	records = slices.Clone(records)
+	slices.SortFunc(records, func(a, b *bundle.Provenance) int {
+		return strings.Compare(string(a.Manifest.Digest), string(b.Manifest.Digest))
+	})
+	type key struct {
+		kind     bundle.Kind
+		tree     string
+		sha256   string
+		platform string
+	}
+	byKey := map[key][]*Component{}
+	for _, c := range d.Components {
+		byKey[key{c.Kind, c.TreeHash, c.SHA256, c.Platform}] = append(byKey[key{c.Kind, c.TreeHash, c.SHA256, c.Platform}], c)
+	}
+	for _, r := range records {
+		if len(d.Provenance) > 0 && d.Provenance[len(d.Provenance)-1].Digest == r.Manifest.Digest {
+			continue
+		}
+		d.Provenance = append(d.Provenance, r.Manifest)
+		for _, it := range r.Items {
+			cs := byKey[key{it.Kind, it.TreeHash.String(), it.Digest.Encoded(), it.Platform}]
+			if len(cs) == 0 || it.Digest.Algorithm() != digest.SHA256 {
+				d.Warnings = append(d.Warnings, fmt.Sprintf("provenance record %s: %s %s %s (%s) is not in the bundle: ignored",
+					r.Manifest.Digest, it.Kind, it.Name, it.TreeHash, it.Digest))
+				continue
+			}
+			for _, c := range cs {
+				src := Source{Method: it.Method, URL: it.URL, Record: r.Manifest.Digest}
+				if !slices.ContainsFunc(c.Sources, func(s Source) bool { return s.Method == src.Method && s.URL == src.URL }) {
+					c.Sources = append(c.Sources, src)
+				}
+			}
+		}
+	}
+	located := func(s Source) bool { return s.Method == bundle.MethodFetched || s.Method == bundle.MethodPacked }
+	for _, c := range d.Components {
+		if slices.ContainsFunc(c.Sources, located) {
+			c.Sources = slices.DeleteFunc(c.Sources, func(s Source) bool { return !located(s) })
+		}
+		slices.SortFunc(c.Sources, func(a, b Source) int {
+			return cmp.Or(strings.Compare(string(a.Method), string(b.Method)), strings.Compare(a.URL, b.URL))
+		})
+	}
 }
 
 // findPinned returns the version the manifests pin for uuid.

@@ -129,7 +129,37 @@ const (
 	PropKind     = "julia:kind"
 	PropManifest = "shoebox:oci:manifest"
 	PropSize     = "shoebox:size"
+	// PropSource is where the pusher reported getting a component's
+	// tarball (a provenance record, unsigned): "fetched URL", "packed
+	// URL", "reused" or "inventory".
+	PropSource = "shoebox:source"
+	// PropProvenance (document metadata) names a provenance record used.
+	PropProvenance = "shoebox:provenance:record"
 )
+
+// sourceNote says, for a reference or comment, that a source is the
+// pusher's word: which record says it, and that it is not signed.
+func sourceNote(s Source) string {
+	return "reported by the pusher in provenance record " + s.Record.String() + " (unsigned)"
+}
+
+// sourcePhrase says what a source claims, in words.
+func sourcePhrase(s Source) string {
+	switch s.Method {
+	case bundle.MethodFetched:
+		return "fetched from " + s.URL
+	case bundle.MethodPacked:
+		if s.URL == "" {
+			return "packed by shoebox"
+		}
+		return "packed by shoebox from " + s.URL
+	case bundle.MethodReused:
+		return "already in the destination (stored by an earlier push), not fetched by this push"
+	case bundle.MethodInventory:
+		return "not carried: the inside store holds it (push --inventory)"
+	}
+	return string(s.Method)
+}
 
 // uuid5 is an RFC 4122 name-based (SHA-1) UUID in the URL namespace.
 func uuid5(name string) string {
@@ -174,6 +204,9 @@ func (d *Document) CycloneDX() ([]byte, error) {
 	}
 	if d.AdvisoryCount > 0 {
 		props = append(props, cdxProp{"shoebox:advisories", strconv.Itoa(d.AdvisoryCount)})
+	}
+	for _, r := range d.Provenance {
+		props = append(props, cdxProp{PropProvenance, r.Digest.String() + " (unsigned: the sources it names are the pusher's word; an attestation of this SBOM signs them)"})
 	}
 	bom.Metadata.Properties = props
 
@@ -239,6 +272,29 @@ func cdxComponentOf(c *Component) cdxComponent {
 			}
 			out.ExternalReferences = append(out.ExternalReferences, r)
 		}
+	}
+	// Where the pusher got the tarball: a distribution reference whose
+	// hash is the tarball's (an Artifacts.toml download it was fetched
+	// from says both).
+	for _, s := range c.Sources {
+		if s.URL == "" {
+			continue
+		}
+		comment := sourcePhrase(s)
+		comment = strings.ToUpper(comment[:1]) + comment[1:] + ", " + sourceNote(s)
+		if i := slices.IndexFunc(out.ExternalReferences, func(r cdxExtRef) bool { return r.URL == s.URL && r.Type == "distribution" }); i >= 0 {
+			out.ExternalReferences[i].Comment += "; " + comment
+			continue
+		}
+		out.ExternalReferences = append(out.ExternalReferences, cdxExtRef{URL: s.URL, Type: "distribution", Comment: comment,
+			Hashes: []cdxHash{{Alg: "SHA-256", Content: c.SHA256}}})
+	}
+	for _, s := range c.Sources {
+		v := string(s.Method)
+		if s.URL != "" {
+			v += " " + s.URL
+		}
+		props = append(props, cdxProp{PropSource, v})
 	}
 	props = append(props, cdxProp{PropManifest, c.Manifest}, cdxProp{PropSize, strconv.FormatInt(c.Size, 10)})
 	out.Properties = props

@@ -13,6 +13,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/content/memory"
@@ -338,4 +339,238 @@ func TestSPDX(t *testing.T) {
 	if dependsOn != 2 {
 		t.Errorf("Zlib_jll has %d DEPENDS_ON relationships, want 2", dependsOn)
 	}
+}
+
+// provenanceRecords describes the test bundle's items the way two pushes
+// would: the first fetched the registry and Zlib_jll from a Pkg server,
+// XZ's artifact from its Artifacts.toml URL, packed JLLWrappers from a
+// depot, and reused XZ_jll; the second (same bundle, written again)
+// reused Zlib_jll. Zlib's artifact is in neither; a third item is in no
+// bundle.
+func provenanceRecords(t *testing.T, d *Document) []*bundle.Provenance {
+	t.Helper()
+	const server = "https://pkg.example.org"
+	first := &bundle.Provenance{SchemaVersion: 1, Bundle: d.Index.Digest,
+		Manifest: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.Digest("sha256:" + strings.Repeat("1", 64)), Size: 500}}
+	second := &bundle.Provenance{SchemaVersion: 1, Bundle: d.Index.Digest,
+		Manifest: ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.Digest("sha256:" + strings.Repeat("2", 64)), Size: 500}}
+	for _, c := range d.Components {
+		it := bundle.ProvenanceItem{Kind: c.Kind, Name: c.Name, UUID: c.UUID, TreeHash: treehash.MustParse(c.TreeHash), Platform: c.Platform,
+			Digest: digest.Digest("sha256:" + c.SHA256)}
+		switch {
+		case c.Kind == bundle.KindRegistry:
+			it.Method, it.URL = bundle.MethodFetched, server+"/registry/"+c.UUID.String()+"/"+c.TreeHash
+		case c.Name == "Zlib_jll":
+			it.Method, it.URL = bundle.MethodFetched, server+"/package/"+c.UUID.String()+"/"+c.TreeHash
+			second.Items = append(second.Items, bundle.ProvenanceItem{Kind: it.Kind, Name: it.Name, UUID: it.UUID, TreeHash: it.TreeHash,
+				Digest: it.Digest, Method: bundle.MethodReused})
+		case c.Name == "XZ_jll":
+			it.Method = bundle.MethodReused
+		case c.Name == "JLLWrappers":
+			it.Method, it.URL = bundle.MethodPacked, "file:///home/me/.julia/packages/JLLWrappers/"+julia.Slug(c.UUID, treehash.MustParse(c.TreeHash))
+		case c.Kind == bundle.KindArtifact && len(c.Downloads) > 0 && strings.Contains(c.Downloads[0].URL, "XZ"):
+			it.Method, it.URL = bundle.MethodFetched, c.Downloads[0].URL
+		default:
+			continue
+		}
+		first.Items = append(first.Items, it)
+	}
+	first.Items = append(first.Items, bundle.ProvenanceItem{Kind: bundle.KindPackage, Name: "Elsewhere", UUID: jllwUUID,
+		TreeHash: treehash.MustParse(strings.Repeat("9", 40)), Digest: digest.Digest("sha256:" + strings.Repeat("9", 64)),
+		Method: bundle.MethodFetched, URL: server + "/elsewhere"})
+	return []*bundle.Provenance{second, first} // out of order: Collect sorts them
+}
+
+// collectWithProvenance is the test bundle's document with the records.
+func collectWithProvenance(t *testing.T) *Document {
+	t.Helper()
+	st, idx := testBundle(t)
+	plain, err := Collect(context.Background(), st, idx, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Collect(context.Background(), st, idx, Options{Name: "stick:2026-11", ToolVersion: "v9.9.9",
+		Provenance: provenanceRecords(t, plain), Advisories: sampleAdvisories(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestProvenance: the sources the records report, in both formats, each
+// marked as the pusher's unsigned word; what no record names stays as it
+// was (NOASSERTION, or an artifact's Artifacts.toml URL); an item of no
+// bundle is a warning.
+func TestProvenance(t *testing.T) {
+	t.Parallel()
+	d := collectWithProvenance(t)
+	rec1, rec2 := "sha256:"+strings.Repeat("1", 64), "sha256:"+strings.Repeat("2", 64)
+	if len(d.Provenance) != 2 || d.Provenance[0].Digest.String() != rec1 || d.Provenance[1].Digest.String() != rec2 {
+		t.Errorf("records used = %v", d.Provenance)
+	}
+	if len(d.Warnings) != 1 || d.Warnings[0] != "provenance record "+rec1+": package Elsewhere 9999999999999999999999999999999999999999 (sha256:"+strings.Repeat("9", 64)+") is not in the bundle: ignored" {
+		t.Errorf("warnings = %q", d.Warnings)
+	}
+	note := ", reported by the pusher in provenance record " + rec1 + " (unsigned)"
+	xzURL := "https://github.com/JuliaBinaryWrappers/XZ_jll.jl/releases/download/XZ-v5.4.6+0/XZ.v5.4.6.x86_64-linux-gnu.tar.gz"
+	zlibPkg := "https://pkg.example.org/package/83775a58-1f1d-513f-b197-d71354ab007a/09c40dc5a5b9be6ab507d22a1c875ec08fb12167"
+	jllwDir := "file:///home/me/.julia/packages/JLLWrappers/" + julia.Slug(jllwUUID, treehash.MustParse("7e5d6779a1e09a36db2a7b6cff50942a0a7d0fca"))
+	regURL := "https://pkg.example.org/registry/0dc920e3-1582-5068-8f9a-299f944d40aa/" + registryMiniHash
+
+	out, err := d.SPDX()
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "bundle-provenance.spdx.json", out)
+	var doc struct {
+		CreationInfo struct{ Comment string } `json:"creationInfo"`
+		Packages     []struct {
+			Name             string `json:"name"`
+			SPDXID           string `json:"SPDXID"`
+			DownloadLocation string `json:"downloadLocation"`
+			SourceInfo       string `json:"sourceInfo"`
+			Comment          string `json:"comment"`
+		} `json:"packages"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][2]string{}
+	for _, p := range doc.Packages {
+		got[p.Name+" "+p.SPDXID] = [2]string{p.DownloadLocation, p.SourceInfo}
+	}
+	zlibArt := ""
+	for _, c := range d.Components {
+		if c.Kind == bundle.KindArtifact && !strings.Contains(c.Downloads[0].URL, "XZ") {
+			zlibArt = c.Downloads[0].URL
+		}
+	}
+	want := map[string][2]string{
+		"stick:2026-11 SPDXRef-Bundle":                                                  {"NOASSERTION", ""},
+		"GeneralMini SPDXRef-Registry-GeneralMini-" + registryMiniHash:                  {regURL, "fetched from " + regURL + note},
+		"Zlib_jll SPDXRef-Package-Zlib-jll-83775a58-1.3.1-0":                            {zlibPkg, "fetched from " + zlibPkg + note},
+		"XZ_jll SPDXRef-Package-XZ-jll-ffd25f8a-5.4.6-0":                                {"NOASSERTION", "already in the destination (stored by an earlier push), not fetched by this push" + note},
+		"JLLWrappers SPDXRef-Package-JLLWrappers-692b3bcd-1.5.0":                        {jllwDir, "packed by shoebox from " + jllwDir + note},
+		"XZ SPDXRef-Artifact-a47753eb13a8000f65dfa44a924c85c917753031-x86-64-linux-gnu": {xzURL, "fetched from " + xzURL + note},
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s: downloadLocation, sourceInfo = %q, want %q", k, got[k], w)
+		}
+	}
+	// Zlib's artifact: no record names it; its Artifacts.toml URL stays.
+	found := false
+	for k, g := range got {
+		if strings.HasPrefix(k, "Zlib SPDXRef-Artifact-") {
+			found = true
+			if g != [2]string{zlibArt, ""} {
+				t.Errorf("%s = %q, want its Artifacts.toml URL %s and no sourceInfo", k, g, zlibArt)
+			}
+		}
+	}
+	if !found || len(doc.Packages) != 7 {
+		t.Errorf("%d packages; the Zlib artifact found: %v", len(doc.Packages), found)
+	}
+	if !strings.Contains(doc.CreationInfo.Comment, "unsigned provenance record(s) "+rec1+", "+rec2+": the pusher's word") {
+		t.Errorf("creation comment = %q", doc.CreationInfo.Comment)
+	}
+
+	out, err = d.CycloneDX()
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "bundle-provenance.cdx.json", out)
+	var bom struct {
+		Metadata struct {
+			Properties []struct{ Name, Value string } `json:"properties"`
+		} `json:"metadata"`
+		Components []struct {
+			Name               string `json:"name"`
+			Hashes             []struct{ Alg, Content string }
+			ExternalReferences []struct {
+				URL, Type, Comment string
+				Hashes             []struct{ Alg, Content string }
+			} `json:"externalReferences"`
+			Properties []struct{ Name, Value string } `json:"properties"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(out, &bom); err != nil {
+		t.Fatal(err)
+	}
+	refs := map[string]string{}
+	props := map[string][]string{}
+	for _, c := range bom.Components {
+		for _, r := range c.ExternalReferences {
+			if r.Type == "distribution" {
+				h := ""
+				if len(r.Hashes) > 0 {
+					h = r.Hashes[0].Content
+				}
+				refs[c.Name] += r.URL + " | " + r.Comment + " | " + h + "\n"
+			}
+		}
+		for _, p := range c.Properties {
+			if p.Name == PropSource {
+				props[c.Name] = append(props[c.Name], p.Value)
+			}
+		}
+	}
+	sha := func(name string) string {
+		for _, c := range d.Components {
+			if c.Name == name {
+				return c.SHA256
+			}
+		}
+		return ""
+	}
+	wantRefs := map[string]string{
+		"GeneralMini": regURL + " | Fetched from " + regURL + note + " | " + sha("GeneralMini") + "\n",
+		"Zlib_jll":    zlibPkg + " | Fetched from " + zlibPkg + note + " | " + sha("Zlib_jll") + "\n",
+		"JLLWrappers": jllwDir + " | Packed by shoebox from " + jllwDir + note + " | " + sha("JLLWrappers") + "\n",
+		// The download URL it was fetched from: one reference saying both,
+		// with the Artifacts.toml sha256.
+		"XZ":   xzURL + " | Artifacts.toml download; Fetched from " + xzURL + note + " | " + downloadSHA(d, "XZ") + "\n",
+		"Zlib": zlibArt + " | Artifacts.toml download | " + downloadSHA(d, "Zlib") + "\n",
+	}
+	for name, w := range wantRefs {
+		if refs[name] != w {
+			t.Errorf("%s distribution references:\n%s\nwant\n%s", name, refs[name], w)
+		}
+	}
+	if _, ok := refs["XZ_jll"]; ok {
+		t.Errorf("XZ_jll (reused) has distribution references: %s", refs["XZ_jll"])
+	}
+	wantProps := map[string][]string{
+		"GeneralMini": {"fetched " + regURL}, "Zlib_jll": {"fetched " + zlibPkg}, "XZ_jll": {"reused"},
+		"JLLWrappers": {"packed " + jllwDir}, "XZ": {"fetched " + xzURL},
+	}
+	for name, w := range wantProps {
+		if !slices.Equal(props[name], w) {
+			t.Errorf("%s %s properties = %q, want %q", name, PropSource, props[name], w)
+		}
+	}
+	var recProps []string
+	for _, p := range bom.Metadata.Properties {
+		if p.Name == PropProvenance {
+			recProps = append(recProps, p.Value)
+		}
+	}
+	if len(recProps) != 2 || !strings.HasPrefix(recProps[0], rec1+" (unsigned") || !strings.HasPrefix(recProps[1], rec2+" (unsigned") {
+		t.Errorf("metadata %s = %q", PropProvenance, recProps)
+	}
+	// Deterministic: the records in another order give the same bytes.
+	again, err := collectWithProvenance(t).CycloneDX()
+	if err != nil || !bytes.Equal(again, out) {
+		t.Error("a second CycloneDX with the same records differs")
+	}
+}
+
+// downloadSHA is the Artifacts.toml sha256 of the artifact named name.
+func downloadSHA(d *Document, name string) string {
+	for _, c := range d.Components {
+		if c.Kind == bundle.KindArtifact && c.Name == name && len(c.Downloads) > 0 {
+			return c.Downloads[0].SHA256
+		}
+	}
+	return ""
 }

@@ -72,7 +72,19 @@ func TestSchemas(t *testing.T) {
 				t.Errorf("advisories %v: %v", adv, err)
 			}
 			if adv {
-				bad := bytes.Replace(out, []byte(`"method": "CVSSv31"`), []byte(`"method": "CVSS 3.1"`), 1)
+				// With provenance records: distribution references (file:// too).
+				prov, err := collectWithProvenance(t).CycloneDX()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := validateJSON(t, s, prov); err != nil {
+					t.Errorf("with provenance: %v", err)
+				}
+				bad := bytes.Replace(prov, []byte(`"type": "distribution"`), []byte(`"type": "mirror"`), 1)
+				if validateJSON(t, s, bad) == nil {
+					t.Error("the schema accepted an unknown external reference type")
+				}
+				bad = bytes.Replace(out, []byte(`"method": "CVSSv31"`), []byte(`"method": "CVSS 3.1"`), 1)
 				if validateJSON(t, s, bad) == nil {
 					t.Error("the schema accepted an unknown rating method")
 				}
@@ -91,6 +103,19 @@ func TestSchemas(t *testing.T) {
 		bad := bytes.Replace(out, []byte(`"PACKAGE-MANAGER"`), []byte(`"PACKAGE-MGR"`), 1)
 		if validateJSON(t, s, bad) == nil {
 			t.Error("the schema accepted an unknown reference category")
+		}
+		// With provenance records: downloadLocation and sourceInfo.
+		prov, err := collectWithProvenance(t).SPDX()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := validateJSON(t, s, prov); err != nil {
+			t.Errorf("with provenance: %v", err)
+		}
+		bad = bytes.Replace(prov, []byte(`"sourceInfo": "fetched`), []byte(`"sourceInfo": ["fetched`), 1)
+		bad = bytes.Replace(bad, []byte(`(unsigned)",`), []byte(`(unsigned)"],`), 1)
+		if validateJSON(t, s, bad) == nil {
+			t.Error("the schema accepted a sourceInfo that is not a string")
 		}
 	})
 }

@@ -34,6 +34,7 @@ type spdxPackage struct {
 	FilesAnalyzed         bool           `json:"filesAnalyzed"`
 	Checksums             []spdxChecksum `json:"checksums,omitempty"`
 	Homepage              string         `json:"homepage,omitempty"`
+	SourceInfo            string         `json:"sourceInfo,omitempty"`
 	LicenseConcluded      string         `json:"licenseConcluded"`
 	LicenseDeclared       string         `json:"licenseDeclared"`
 	CopyrightText         string         `json:"copyrightText"`
@@ -90,6 +91,16 @@ func (c *Component) spdxID() string {
 	return id
 }
 
+// located reports whether a source names where the tarball came from.
+func (c *Component) located() bool {
+	for _, s := range c.Sources {
+		if s.URL != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // SPDX renders the document as SPDX 2.3 JSON, indented, with a final
 // newline.
 func (d *Document) SPDX() ([]byte, error) {
@@ -100,6 +111,14 @@ func (d *Document) SPDX() ([]byte, error) {
 		DocumentNamespace: "urn:uuid:" + uuid5("shoebox:spdx:"+d.Index.Digest.String()),
 		CreationInfo: spdxCreation{Created: d.created(), Creators: []string{"Tool: " + d.ToolName + "-" + d.ToolVersion},
 			Comment: "Describes the shoebox bundle " + d.Index.Digest.String() + " (an OCI image index); its created time is the bundle's."},
+	}
+	if len(d.Provenance) > 0 {
+		var recs []string
+		for _, r := range d.Provenance {
+			recs = append(recs, r.Digest.String())
+		}
+		doc.CreationInfo.Comment += " Download locations and sourceInfo are where the pusher reported getting each item, in the unsigned provenance record(s) " +
+			strings.Join(recs, ", ") + ": the pusher's word, signed only by an attestation of this document."
 	}
 	bundleComment := []string{"shoebox bundle (OCI image index " + d.Index.MediaType + ")"}
 	for _, k := range sortedKeys(d.Annotations) {
@@ -157,13 +176,25 @@ func (d *Document) SPDX() ([]byte, error) {
 			if c.Platform != "" {
 				comment = append(comment, "platform: "+c.Platform)
 			}
-			if len(c.Downloads) > 0 {
+			if len(c.Downloads) > 0 && !c.located() {
 				p.DownloadLocation = c.Downloads[0].URL
 				for _, dl := range c.Downloads[1:] {
 					comment = append(comment, "also at: "+dl.URL)
 				}
+			} else {
+				for _, dl := range c.Downloads {
+					comment = append(comment, "Artifacts.toml download: "+dl.URL)
+				}
 			}
 		}
+		var info []string
+		for _, s := range c.Sources {
+			if s.URL != "" && p.DownloadLocation == "NOASSERTION" {
+				p.DownloadLocation = s.URL
+			}
+			info = append(info, sourcePhrase(s)+", "+sourceNote(s))
+		}
+		p.SourceInfo = strings.Join(info, "; ")
 		p.ExternalRefs, p.Comment = refs, strings.Join(comment, "; ")
 		doc.Packages = append(doc.Packages, p)
 		doc.Relationships = append(doc.Relationships, spdxRelationship{bundleID, "CONTAINS", p.SPDXID})

@@ -43,6 +43,12 @@ func openRemote(ref Reference, opts Options, log *slog.Logger) (*remoteRepo, err
 		return nil, fmt.Errorf("%s: %v: %w", ref.Location(), err, ErrInvalidReference)
 	}
 	repo.PlainHTTP = opts.PlainHTTP
+	// A referrer pushed to a registry without the referrers API updates
+	// the "sha256-<hex>" index; the index it replaces is left to the
+	// registry's garbage collection rather than deleted: a registry that
+	// refuses deletes (distribution's default) would fail the push of a
+	// bundle's second referrer (a signature beside its provenance record).
+	repo.SkipReferrersGC = true
 	client, err := newAuthClient(ref.Registry, opts)
 	if err != nil {
 		return nil, err

@@ -25,6 +25,7 @@ import (
 
 	"github.com/shoebox-jl/shoebox/internal/httpx"
 	"github.com/shoebox-jl/shoebox/internal/ocigraph"
+	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/store"
 	"github.com/shoebox-jl/shoebox/pkg/trust"
 )
@@ -108,8 +109,13 @@ type CopyResult struct {
 	Mounted int
 	// Signatures counts the signature manifests carried: the cosign
 	// ".sig" and ".att" (attestations) manifests (merged with the
-	// destination's when both have one) and the OCI 1.1 referrers.
+	// destination's when both have one) and the OCI 1.1 referrers but
+	// provenance records.
 	Signatures int
+	// Provenance counts the provenance records carried (OCI 1.1
+	// referrers of artifactType bundle.ArtifactTypeProvenance: where the
+	// pusher got each item; unsigned).
+	Provenance int
 	// Retries counts transfers that were tried again.
 	Retries int
 }
@@ -765,6 +771,12 @@ func (c *copier) signatures(ctx context.Context, index ocispec.Descriptor) error
 	for _, r := range refs {
 		if err := c.graph(ctx, r); err != nil {
 			return fmt.Errorf("referrer %s: %w", r.Digest, err)
+		}
+		if r.ArtifactType == bundle.ArtifactTypeProvenance {
+			c.mu.Lock()
+			c.res.Provenance++
+			c.mu.Unlock()
+			continue
 		}
 		c.countSignature()
 	}

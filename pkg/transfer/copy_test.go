@@ -179,15 +179,16 @@ func TestCopy_RoundTrip(t *testing.T) {
 		t.Fatalf("Copy layout → registry: %v", err)
 	}
 	// The bundle graph (and the report's layer, which Check does not count),
-	// the .sig manifest with its config and payload, the bundle referrer
-	// with its layer; the referrer's subject and empty config are there.
-	wantCopied := fx.nodes + 1 + 3 + 2
-	if res.Copied != wantCopied || res.Skipped != 2 || res.Signatures != 2 || slices.Compare(res.Tags, []string{"v1"}) != 0 {
-		t.Errorf("Copy = copied %d, skipped %d, signatures %d, tags %v; want %d, 2, 2, [v1]",
-			res.Copied, res.Skipped, res.Signatures, res.Tags, wantCopied)
+	// the .sig manifest with its config and payload, the Sigstore bundle
+	// referrer and the provenance record with their layers; each
+	// referrer's subject and empty config are there.
+	wantCopied := fx.nodes + 1 + 3 + 2 + 2
+	if res.Copied != wantCopied || res.Skipped != 4 || res.Signatures != 2 || res.Provenance != 1 || slices.Compare(res.Tags, []string{"v1"}) != 0 {
+		t.Errorf("Copy = copied %d, skipped %d, signatures %d, provenance %d, tags %v; want %d, 4, 2, 1, [v1]",
+			res.Copied, res.Skipped, res.Signatures, res.Provenance, res.Tags, wantCopied)
 	}
-	if events[EventDone] != res.Copied || events[EventSkipped] != res.Skipped || events[EventPlanned] != 3 {
-		t.Errorf("events = %v, want %d done, %d skipped, 3 planned (graph, .sig, referrer)", events, res.Copied, res.Skipped)
+	if events[EventDone] != res.Copied || events[EventSkipped] != res.Skipped || events[EventPlanned] != 4 {
+		t.Errorf("events = %v, want %d done, %d skipped, 4 planned (graph, .sig, two referrers)", events, res.Copied, res.Skipped)
 	}
 	tags, err := dst.Tags(ctx)
 	if err != nil {
@@ -207,8 +208,8 @@ func TestCopy_RoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Copied != 0 || res.Skipped != 2 {
-		t.Errorf("second Copy: copied %d, skipped %d; want 0, 2 (the index, the referrer; the .sig tag is the same)", res.Copied, res.Skipped)
+	if res.Copied != 0 || res.Skipped != 3 {
+		t.Errorf("second Copy: copied %d, skipped %d; want 0, 3 (the index, the two referrers; the .sig tag is the same)", res.Copied, res.Skipped)
 	}
 
 	// Registry → a new layout: the same digest, verifying, both formats.
@@ -379,9 +380,13 @@ func TestCopy_Faults(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res1.Copied == 0 || res2.Skipped < res1.Copied+2 || res2.Copied+res2.Skipped != fx.nodes+1+5+2 {
-			t.Errorf("first run copied %d; resume copied %d, skipped %d; want at least %d skipped (+2 for the referrer's subject and config), %d in all",
-				res1.Copied, res2.Copied, res2.Skipped, res1.Copied+2, fx.nodes+1+5+2)
+		// In all: the bundle (and its report's layer), the .sig manifest
+		// with config and payload, two referrers (the Sigstore bundle and
+		// the provenance record) with their layers, and for each referrer
+		// its subject and empty config, found there.
+		if res1.Copied == 0 || res2.Skipped < res1.Copied+4 || res2.Copied+res2.Skipped != fx.nodes+1+3+4+4 {
+			t.Errorf("first run copied %d; resume copied %d, skipped %d; want at least %d skipped (+4 for the referrers' subject and config), %d in all",
+				res1.Copied, res2.Copied, res2.Skipped, res1.Copied+4, fx.nodes+1+3+4+4)
 		}
 		mustVerify(t, direct, pol, fx.index)
 	})

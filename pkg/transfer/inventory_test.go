@@ -214,6 +214,22 @@ func TestDelta(t *testing.T) {
 	if skipped != len(inv.Items) {
 		t.Errorf("the delta skipped %d items, want all %d of the inventory", skipped, len(inv.Items))
 	}
+	// Its provenance record says so: what the inventory holds is not
+	// carried, the rest was fetched.
+	inventoried := 0
+	for _, it := range oneRecord(t, stick, res).Items {
+		_, inInv := inv.Has(resourceOf(it))
+		switch {
+		case inInv && it.Method == bundle.MethodInventory && it.URL == "":
+			inventoried++
+		case !inInv && it.Method == bundle.MethodFetched && it.URL != "":
+		default:
+			t.Errorf("delta record: %s %s %s %q (in the inventory: %v)", it.Kind, it.Name, it.Method, it.URL, inInv)
+		}
+	}
+	if inventoried != len(inv.Items) {
+		t.Errorf("the delta record says %d items are inventoried, want %d", inventoried, len(inv.Items))
+	}
 
 	// Alone the delta is incomplete; with the inside store it verifies.
 	if _, err := shelf.Verify(ctx, stick, res.Index, shelf.VerifyOptions{Policy: pol}); !errors.Is(err, bundle.ErrIntegrity) {

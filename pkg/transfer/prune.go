@@ -197,23 +197,31 @@ func indexCreated(ctx context.Context, f content.Fetcher, d ocispec.Descriptor) 
 // index.json entries (a layout keeps every referrer there): untagged
 // entries that are not bundle items, read for their subject, whose subject
 // is a retired bundle, or a bundle index that nothing lists any more (left
-// by an interrupted prune or a tag removed by hand), or missing; and the
-// referrers of those in turn (a signed attestation).
+// by an interrupted prune or a tag removed by hand), or missing; the
+// referrers of those in turn (a signed attestation); and the referrers
+// tag schema indexes left untagged when a newer one took their tag, which
+// list only such referrers (a provenance record written by push, then a
+// Sigstore bundle by sign).
 func layoutReferrers(ctx context.Context, st *store.Store, retired map[digest.Digest]bool) ([]digest.Digest, error) {
 	subjects := map[digest.Digest]bool{}
 	for d := range retired {
 		subjects[d] = true
 	}
-	listed := map[digest.Digest]bool{}
+	listed, tagged := map[digest.Digest]bool{}, map[digest.Digest]bool{}
 	for _, e := range st.Entries() {
 		listed[e.Digest] = true
+		if e.Annotations[ocispec.AnnotationRefName] != "" {
+			tagged[e.Digest] = true
+		}
 	}
 	var out []digest.Digest
 	roots := st.Roots()
 	for range 2 { // referrers, and referrers of those
 		found := false
 		for _, r := range roots {
-			if subjects[r.Digest] || strings.HasPrefix(r.ArtifactType, "application/vnd.shoebox.") {
+			// Items of an unfinished push are not read; provenance
+			// records are referrers like signatures.
+			if subjects[r.Digest] || strings.HasPrefix(r.ArtifactType, "application/vnd.shoebox.") && r.ArtifactType != bundle.ArtifactTypeProvenance {
 				continue
 			}
 			if r.MediaType != ocispec.MediaTypeImageManifest && r.MediaType != ocispec.MediaTypeImageIndex {
@@ -224,6 +232,21 @@ func layoutReferrers(ctx context.Context, st *store.Store, retired map[digest.Di
 				return nil, err
 			}
 			if subject == nil {
+				if tagged[r.Digest] {
+					continue // a tag: retired by name (retiredSigTag) or kept
+				}
+				// A referrers tag schema index the tag has moved on from
+				// (a referrer added since): untagged, listing referrers
+				// of retired subjects only.
+				stale, err := staleReferrersIndex(ctx, st, r, subjects)
+				if err != nil {
+					return nil, err
+				}
+				if stale {
+					subjects[r.Digest] = true
+					out = append(out, r.Digest)
+					found = true
+				}
 				continue
 			}
 			if !subjects[subject.Digest] {
@@ -247,6 +270,40 @@ func layoutReferrers(ctx context.Context, st *store.Store, retired map[digest.Di
 		}
 	}
 	return out, nil
+}
+
+// staleReferrersIndex reports whether d, an untagged image index of a
+// layout, lists nothing but manifests whose subject is in subjects: a
+// referrers tag schema index left behind when its tag moved to a newer
+// one. It stops at the first entry that is not such a referrer (a bundle
+// index's first item).
+func staleReferrersIndex(ctx context.Context, st *store.Store, d ocispec.Descriptor, subjects map[digest.Digest]bool) (bool, error) {
+	if d.MediaType != ocispec.MediaTypeImageIndex || d.Size > bundle.MaxMetadataSize {
+		return false, nil
+	}
+	if isBundle, err := shelf.IsBundle(ctx, st, d); err != nil || isBundle {
+		return false, nil
+	}
+	entries, err := store.ManifestSuccessors(ctx, st, d)
+	if err != nil {
+		if errors.Is(err, errdef.ErrNotFound) {
+			return false, nil
+		}
+		return false, fmt.Errorf("index %s: %w", d.Digest, err)
+	}
+	if len(entries) == 0 {
+		return false, nil
+	}
+	for _, e := range entries {
+		s, err := subjectOf(ctx, st, e)
+		if err != nil {
+			return false, err
+		}
+		if s == nil || !subjects[s.Digest] {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // subjectOf reads a manifest's subject; nil when it has none (or the

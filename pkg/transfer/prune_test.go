@@ -21,6 +21,7 @@ import (
 	"oras.land/oras-go/v2/errdef"
 
 	"github.com/shoebox-jl/shoebox/internal/testkit/testregistry"
+	"github.com/shoebox-jl/shoebox/pkg/bundle"
 	"github.com/shoebox-jl/shoebox/pkg/julia"
 	"github.com/shoebox-jl/shoebox/pkg/shelf"
 	"github.com/shoebox-jl/shoebox/pkg/store"
@@ -37,10 +38,13 @@ type pruneFx struct {
 	idx   map[string]ocispec.Descriptor // v1, v2, v3
 	other ocispec.Descriptor
 	pol   *trust.Policy
-	// own: per bundle, the blobs only its signatures hold (signature
-	// manifests, their payloads, the Sigstore bundle referrer and its
-	// layer).
+	// own: per bundle, the blobs only its signatures and provenance
+	// record hold (signature manifests, their payloads, the Sigstore
+	// bundle referrer and the provenance record with their layers, the
+	// referrers tag schema indexes).
 	own map[string][]digest.Digest
+	// prov: per bundle, its provenance record's manifest.
+	prov map[string]ocispec.Descriptor
 }
 
 func newPruneFx(t *testing.T) pruneFx {
@@ -50,7 +54,8 @@ func newPruneFx(t *testing.T) pruneFx {
 	src, _ := staticSource(t, w)
 	ms := manifestsOf(t, w)
 	signer, pub := newSigner(t)
-	fx := pruneFx{dir: t.TempDir(), idx: map[string]ocispec.Descriptor{}, pol: policyOf(t, 1, pub), own: map[string][]digest.Digest{}}
+	fx := pruneFx{dir: t.TempDir(), idx: map[string]ocispec.Descriptor{}, pol: policyOf(t, 1, pub), own: map[string][]digest.Digest{},
+		prov: map[string]ocispec.Descriptor{}}
 	day := func(n int) time.Time { return time.Date(2026, 1, n, 0, 0, 0, 0, time.UTC) }
 
 	inside, err := store.Open(ctx, store.Reference{Kind: store.Layout, Path: fx.dir}, store.Options{})
@@ -74,11 +79,33 @@ func newPruneFx(t *testing.T) pruneFx {
 			}
 		}
 	}
+	// record adds to own[tag] the blobs a push wrote beside the bundle's
+	// graph (its provenance record).
+	record := func(tag string, before map[digest.Digest]bool) {
+		t.Helper()
+		if err := inside.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		graph, err := bundleBlobs(ctx, inside, fx.idx[tag])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for dg := range blobSet(t, inside) {
+			if !before[dg] && !graph[dg] {
+				fx.own[tag] = append(fx.own[tag], dg)
+			}
+		}
+		if len(fx.own[tag]) != 3 {
+			t.Fatalf("%s: the push wrote %d blobs beside the bundle, want 3 (provenance manifest and JSON, referrers index)", tag, len(fx.own[tag]))
+		}
+	}
+	before := blobSet(t, inside)
 	res, err := Push(ctx, src, inside, PushRequest{Manifests: ms[:1]}, PushOptions{Platforms: []julia.Platform{linux}, Tag: "v1", Created: day(1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fx.idx["v1"] = res.Index
+	fx.idx["v1"], fx.prov["v1"] = res.Index, res.Provenance
+	record("v1", before)
 	sign(inside, "v1", true)
 
 	inv := buildInventory(t, inside)
@@ -87,11 +114,11 @@ func newPruneFx(t *testing.T) pruneFx {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fx.idx["v2"] = res.Index
+	fx.idx["v2"], fx.prov["v2"] = res.Index, res.Provenance
 	if _, err := trust.Sign(ctx, stick, res.Index, signer, trust.SignOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	before := blobSet(t, inside)
+	before = blobSet(t, inside)
 	if _, err := Copy(ctx, stick, inside, res.Index, []string{"v2"}, CopyOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -107,11 +134,13 @@ func newPruneFx(t *testing.T) pruneFx {
 		}
 	}
 
+	before = blobSet(t, inside)
 	res, err = Push(ctx, src, inside, PushRequest{Manifests: ms[1:2]}, PushOptions{Platforms: []julia.Platform{linux}, Tag: "v3", Created: day(3)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fx.idx["v3"] = res.Index
+	fx.idx["v3"], fx.prov["v3"] = res.Index, res.Provenance
+	record("v3", before)
 	sign(inside, "v3", true)
 
 	// Another tool's image in the same layout.
@@ -211,9 +240,45 @@ func tagsOf(bs []PrunedBundle) string {
 // and signature blobs go. Keeping the newest one then retires v2 too, and
 // everything only v1 and v2 reached goes; v3 and the foreign image stay
 // whole and v3 verifies.
+// pushRootRecord writes a provenance record of idx the way a copy cut
+// short leaves it: its manifest pushed (with its artifactType, as copy
+// pushes referrers), no referrers index yet, so index.json lists it as a
+// root. It returns its blobs.
+func pushRootRecord(t *testing.T, s *store.Store, idx ocispec.Descriptor) []digest.Digest {
+	t.Helper()
+	ctx := context.Background()
+	b, err := (&bundle.Provenance{Bundle: idx.Digest}).Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer := content.NewDescriptorFromBytes(bundle.MediaTypeProvenance, b)
+	m, _ := json.Marshal(ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
+		ArtifactType: bundle.ArtifactTypeProvenance, Config: ocispec.DescriptorEmptyJSON, Layers: []ocispec.Descriptor{layer},
+		Subject: &ocispec.Descriptor{MediaType: idx.MediaType, Digest: idx.Digest, Size: idx.Size}})
+	md := content.NewDescriptorFromBytes(ocispec.MediaTypeImageManifest, m)
+	md.ArtifactType = bundle.ArtifactTypeProvenance
+	for _, p := range []struct {
+		d ocispec.Descriptor
+		b []byte
+	}{{layer, b}, {md, m}} {
+		if err := s.Push(ctx, p.d, bytes.NewReader(p.b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !slices.ContainsFunc(s.Entries(), func(e ocispec.Descriptor) bool {
+		return e.Digest == md.Digest && e.ArtifactType == bundle.ArtifactTypeProvenance
+	}) {
+		t.Fatalf("the record %s is not a root of index.json with its artifactType", md.Digest)
+	}
+	return []digest.Digest{md.Digest, layer.Digest}
+}
+
 func TestPrune_Layout(t *testing.T) {
 	ctx := context.Background()
 	fx := newPruneFx(t)
+	st0 := openRW(t, fx.dir)
+	fx.own["v1"] = append(fx.own["v1"], pushRootRecord(t, st0, fx.idx["v1"])...)
+	st0.Close()
 	before := blobsIn(t, fx.dir)
 
 	st := openRW(t, fx.dir)
@@ -222,8 +287,12 @@ func TestPrune_Layout(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.Close()
-	if tagsOf(res.Kept) != "v3 v2" || tagsOf(res.Retired) != "v1" || res.Signatures != 2 || res.Entries != 3 {
-		t.Fatalf("Prune(keep 2) = kept %q retired %q, %d signatures, %d entries; want v3 v2, v1, 2 (.sig, referrer), 3",
+	// Signatures: the .sig tag, the referrers tag's index (the Sigstore
+	// bundle and the provenance record), the referrers index the
+	// signature's replaced (the provenance record alone), left untagged,
+	// and the record a copy left as a root.
+	if tagsOf(res.Kept) != "v3 v2" || tagsOf(res.Retired) != "v1" || res.Signatures != 4 || res.Entries != 5 {
+		t.Fatalf("Prune(keep 2) = kept %q retired %q, %d signatures, %d entries; want v3 v2, v1, 4 (.sig, referrers index, its predecessor, a root record), 5",
 			tagsOf(res.Kept), tagsOf(res.Retired), res.Signatures, res.Entries)
 	}
 	after := blobsIn(t, fx.dir)
@@ -259,7 +328,7 @@ func TestPrune_Layout(t *testing.T) {
 	}
 	tags, _ := ro.Tags(ctx)
 	h2, h3 := fx.idx["v2"].Digest.Encoded(), fx.idx["v3"].Digest.Encoded()
-	wantTags := []string{"other", "sha256-" + h2 + ".sig", "sha256-" + h3, "sha256-" + h3 + ".sig", "v2", "v3"}
+	wantTags := []string{"other", "sha256-" + h2, "sha256-" + h2 + ".sig", "sha256-" + h3, "sha256-" + h3 + ".sig", "v2", "v3"}
 	slices.Sort(wantTags)
 	if !slices.Equal(tags, wantTags) {
 		t.Errorf("tags after prune %v, want %v", tags, wantTags)
@@ -267,6 +336,15 @@ func TestPrune_Layout(t *testing.T) {
 	for _, tag := range []string{"v2", "v3"} {
 		if _, err := shelf.Verify(ctx, ro, fx.idx[tag], shelf.VerifyOptions{Policy: fx.pol, Deep: true}); err != nil {
 			t.Errorf("verify %s after prune: %v", tag, err)
+		}
+	}
+	// v1's provenance record went with it; the kept bundles keep theirs.
+	if after[fx.prov["v1"].Digest] || !before[fx.prov["v1"].Digest] {
+		t.Errorf("v1's provenance record %s: there before %v, after %v; want removed", fx.prov["v1"].Digest, before[fx.prov["v1"].Digest], after[fx.prov["v1"].Digest])
+	}
+	for _, tag := range []string{"v2", "v3"} {
+		if recs := records(t, ro, fx.idx[tag]); len(recs) != 1 || recs[0].Manifest.Digest != fx.prov[tag].Digest {
+			t.Errorf("%s after prune: %d provenance records, want %s", tag, len(recs), fx.prov[tag].Digest)
 		}
 	}
 	ro.Close()
@@ -421,7 +499,8 @@ func TestPrune_Registry(t *testing.T) {
 				}
 				return
 			case "untag":
-				want := []string{"v1", "v2", trust.ReferrersTag(fx.idx["v1"].Digest), trust.SignatureTag(fx.idx["v1"].Digest), trust.SignatureTag(fx.idx["v2"].Digest)}
+				want := []string{"v1", "v2", trust.ReferrersTag(fx.idx["v1"].Digest), trust.SignatureTag(fx.idx["v1"].Digest),
+					trust.ReferrersTag(fx.idx["v2"].Digest), trust.SignatureTag(fx.idx["v2"].Digest)}
 				slices.Sort(want)
 				got := slices.Sorted(slices.Values(res.Untagged))
 				if err != nil || !slices.Equal(got, want) {
@@ -441,6 +520,12 @@ func TestPrune_Registry(t *testing.T) {
 					if _, err := dst.Resolve(ctx, fx.idx[tag].Digest.String()); !errors.Is(err, errdef.ErrNotFound) {
 						t.Errorf("%s's index after prune: %v, want not found", tag, err)
 					}
+					if _, err := dst.Resolve(ctx, fx.prov[tag].Digest.String()); !errors.Is(err, errdef.ErrNotFound) {
+						t.Errorf("%s's provenance record after prune: %v, want not found", tag, err)
+					}
+				}
+				if recs := records(t, dst, fx.idx["v3"]); len(recs) != 1 || recs[0].Manifest.Digest != fx.prov["v3"].Digest {
+					t.Errorf("v3 after prune: %d provenance records, want %s", len(recs), fx.prov["v3"].Digest)
 				}
 				// Every manifest v3 reaches is there; v1's and v2's others are not.
 				v3, err := bundleBlobs(ctx, src, fx.idx["v3"])

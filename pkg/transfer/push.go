@@ -115,6 +115,11 @@ type PushOptions struct {
 	// Advisories, when not nil, are carried as the bundle's advisories
 	// item (bundle.PushAdvisories): OSV files, file name → content.
 	Advisories map[string][]byte
+	// AdvisoriesSource is where Advisories were read from (a URL; a
+	// directory or zip as a file:// URL), for the provenance record.
+	AdvisoriesSource string
+	// NoProvenance writes no provenance record (see PushResult.Provenance).
+	NoProvenance bool
 	// Approve, if set, is called once the package versions to carry are
 	// known (one PlannedItem per package tree, with its versions), before
 	// anything is fetched or written; an error stops the push (an audit
@@ -199,6 +204,12 @@ type PushResult struct {
 	// layout destination to leave it as it was (see
 	// PushOptions.KeepPartial).
 	RolledBack int
+	// Provenance is the manifest of the provenance record written for the
+	// bundle (bundle.Provenance: where each item came from, a referrer of
+	// the index, not part of the bundle); zero when none was written: a
+	// dry run, an up-to-date bundle, a bundle already tagged in the
+	// destination (its records stay), PushOptions.NoProvenance.
+	Provenance ocispec.Descriptor
 }
 
 // PlannedItem is one item of a push plan.
@@ -306,6 +317,7 @@ type pusher struct {
 	existing map[string]existingItem // identity key → item already in the destination
 	flushed  time.Time               // last Flush request
 	flushReq chan struct{}           // to the flusher goroutine
+	prov     provenanceLog           // where each item came from
 }
 
 // flusher saves the destination's index whenever asked, until done closes.
@@ -491,6 +503,7 @@ func (p *pusher) loadExisting(ctx context.Context) error {
 			continue
 		}
 		read[desc.Digest] = true
+		p.prov.tag(desc.Digest)
 		b, err := p.readBundle(ctx, desc)
 		if err != nil {
 			p.log.Warn("ignoring unreadable bundle", "tag", t, "error", err)
@@ -984,6 +997,7 @@ func (p *pusher) record(item PlannedItem, desc ocispec.Descriptor, kind bundle.K
 	p.result.BytesTotal += size
 	if stored {
 		p.result.Stored++
+		p.prov.mark(&p.prov.stored, item.Resource)
 	} else {
 		p.result.Reused++
 	}
@@ -1072,7 +1086,11 @@ func (c *countingReader) Read(b []byte) (int, error) {
 // reports ("package Example@0.5.3"); "" means the resource itself.
 func (p *pusher) fetch(ctx context.Context, res Resource, label string, extra []Source, use func(Source, io.ReadCloser) error) (Source, error) {
 	chain := upstream.Chain(append(slices.Clone(p.sources), extra...))
-	return chain.Try(ctx, res, func(f upstream.Failure) { p.sourceFailed(res, label, f) }, use)
+	src, err := chain.Try(ctx, res, func(f upstream.Failure) { p.sourceFailed(res, label, f) }, use)
+	if err == nil {
+		p.prov.fetched(res, src)
+	}
+	return src, err
 }
 
 // sourceFailed records that a source failed to give an item.
@@ -1083,7 +1101,7 @@ func (p *pusher) sourceFailed(res Resource, label string, f upstream.Failure) {
 	}
 	p.mu.Lock()
 	p.failures = append(p.failures, bundle.SourceFailure{Kind: bundle.Kind(res.Kind), Item: name, UUID: res.UUID,
-		TreeHash: res.Hash, Source: f.Source, Reason: f.Err.Error()})
+		TreeHash: res.Hash, Source: upstream.RedactURL(f.Source), Reason: f.Err.Error()})
 	p.mu.Unlock()
 	p.log.Debug("source failed", "item", name, "source", f.Source, "next", f.Next, "error", f.Err)
 	p.emit(Event{Type: EventSourceFailed, Resource: res, Name: name, Source: f.Source, Err: f.Err, Next: f.Next})
@@ -1381,6 +1399,11 @@ func (p *pusher) finish(ctx context.Context) error {
 		return fmt.Errorf("writing the bundle index: %w", err)
 	}
 	p.result.Index = idx
+	// The record before the tag: whoever finds the tag finds the record,
+	// and a failure here leaves no new tag (a layout is rolled back).
+	if p.result.Provenance, err = p.writeProvenance(ctx, idx, items); err != nil {
+		return err
+	}
 	if p.opts.Tag != "" {
 		if err := p.dst.Tag(ctx, idx, p.opts.Tag); err != nil {
 			return fmt.Errorf("tagging %s as %q: %w", idx.Digest, p.opts.Tag, err)
@@ -1410,7 +1433,11 @@ func (p *pusher) skipped(res Resource) (ocispec.Descriptor, bool) {
 	if p.opts.Skip == nil {
 		return ocispec.Descriptor{}, false
 	}
-	return p.opts.Skip(res)
+	d, ok := p.opts.Skip(res)
+	if ok {
+		p.prov.mark(&p.prov.delta, res)
+	}
+	return d, ok
 }
 
 // store reads one package or artifact tarball from a source once: into the

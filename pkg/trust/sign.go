@@ -234,35 +234,12 @@ func writeBundleReferrer(ctx context.Context, target Target, subject ocispec.Des
 	if err != nil {
 		return fmt.Errorf("encoding bundle: %w", err)
 	}
-	layer, err := pushBlob(ctx, target, MediaTypeBundle, data)
-	if err != nil {
-		return err
-	}
-	cfg, err := pushBlob(ctx, target, ocispec.MediaTypeEmptyJSON, ocispec.DescriptorEmptyJSON.Data)
-	if err != nil {
-		return err
-	}
-	cfg.Data = ocispec.DescriptorEmptyJSON.Data
 	annotations := map[string]string{
 		AnnotationBundleContent:       "dsse-envelope",
 		AnnotationBundlePredicateType: predicateType,
 	}
-	m := ocispec.Manifest{
-		Versioned:    specs.Versioned{SchemaVersion: 2},
-		MediaType:    ocispec.MediaTypeImageManifest,
-		ArtifactType: MediaTypeBundle,
-		Config:       cfg,
-		Layers:       []ocispec.Descriptor{layer},
-		Subject:      &ocispec.Descriptor{MediaType: subject.MediaType, Digest: subject.Digest, Size: subject.Size},
-		Annotations:  annotations,
-	}
-	desc, err := pushJSON(ctx, target, ocispec.MediaTypeImageManifest, m)
-	if err != nil {
-		return err
-	}
-	desc.ArtifactType = MediaTypeBundle
-	desc.Annotations = annotations
-	return addToReferrersIndex(ctx, target, subject.Digest, desc)
+	_, err = PushReferrer(ctx, target, subject, MediaTypeBundle, ReferrerLayer{MediaType: MediaTypeBundle, Data: data}, annotations)
+	return err
 }
 
 // addToReferrersIndex adds desc to the referrers tag schema fallback index

@@ -437,32 +437,9 @@ type referrer struct {
 // the referrers fallback tag index and, when target is a ReferrerLister,
 // from its predecessors. Manifests that do not name subject are ignored.
 func listReferrers(ctx context.Context, target ReadOnlyTarget, subject ocispec.Descriptor) ([]referrer, error) {
-	var cands []ocispec.Descriptor
-	tag := ReferrersTag(subject.Digest)
-	idxDesc, err := target.Resolve(ctx, tag)
-	switch {
-	case errors.Is(err, errdef.ErrNotFound):
-	case err != nil:
-		return nil, fmt.Errorf("resolving %s: %w", tag, err)
-	default:
-		data, err := fetchLimited(ctx, target, idxDesc, maxManifestSize)
-		if err != nil {
-			if asBad(err) == "" {
-				return nil, fmt.Errorf("reading %s: %w", tag, err)
-			}
-			break // a tampered index: ignore it; its entries prove nothing
-		}
-		var idx ocispec.Index
-		if json.Unmarshal(data, &idx) == nil {
-			cands = append(cands, idx.Manifests...)
-		}
-	}
-	if rl, ok := target.(ReferrerLister); ok {
-		preds, err := rl.Predecessors(ctx, ocispec.Descriptor{MediaType: subject.MediaType, Digest: subject.Digest, Size: subject.Size})
-		if err != nil && !errors.Is(err, errdef.ErrNotFound) {
-			return nil, fmt.Errorf("listing referrers: %w", err)
-		}
-		cands = append(cands, preds...)
+	cands, err := referrerCandidates(ctx, target, subject)
+	if err != nil {
+		return nil, err
 	}
 
 	seen := map[digest.Digest]bool{}

@@ -179,37 +179,55 @@ func (d *Depot) Registries(ctx context.Context) ([]RegistryRef, error) {
 
 // Fetch implements Source.
 func (d *Depot) Fetch(ctx context.Context, r Resource) (io.ReadCloser, error) {
+	path, pack, err := d.locate(r)
+	switch {
+	case err != nil:
+		return nil, err
+	case path == "":
+		return nil, fmt.Errorf("%s: not in %s: %w", r, d.Name(), ErrNotFound)
+	case !pack:
+		return os.Open(path)
+	case r.Kind == KindRegistry:
+		return tarballOfRegistryDir(path), nil
+	}
+	return tarballOfDir(path), nil
+}
+
+// locate finds where the depot holds r: a packed registry's tarball
+// (pack false: read as is), or the directory of an unpacked registry, an
+// installed package or an artifact (pack true: Fetch packs it); "" when
+// it has none.
+func (d *Depot) locate(r Resource) (path string, pack bool, err error) {
 	switch r.Kind {
 	case KindRegistry:
 		regs, err := d.registries()
 		if err != nil {
-			return nil, err
+			return "", false, err
 		}
 		for _, reg := range regs {
 			if reg.ref.UUID != r.UUID || reg.ref.Hash != r.Hash {
 				continue
 			}
 			if reg.tarball != "" {
-				return os.Open(reg.tarball)
+				return reg.tarball, false, nil
 			}
-			return tarballOfRegistryDir(reg.dir), nil
+			return reg.dir, true, nil
 		}
 	case KindPackage:
 		for _, slug := range []string{julia.Slug(r.UUID, r.Hash), julia.SlugN(r.UUID, r.Hash, 4)} {
 			m, _ := filepath.Glob(filepath.Join(d.dir, "packages", "*", slug))
 			for _, dir := range m {
-				if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
-					return tarballOfDir(dir), nil
+				if isDir(dir) {
+					return dir, true, nil
 				}
 			}
 		}
 	case KindArtifact:
-		dir := filepath.Join(d.dir, "artifacts", r.Hash.String())
-		if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
-			return tarballOfDir(dir), nil
+		if dir := filepath.Join(d.dir, "artifacts", r.Hash.String()); isDir(dir) {
+			return dir, true, nil
 		}
 	}
-	return nil, fmt.Errorf("%s: not in %s: %w", r, d.Name(), ErrNotFound)
+	return "", false, nil
 }
 
 // RegistryDir is a Source over a registry checkout (a directory or git work

@@ -1,0 +1,323 @@
+package bundle
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
+
+	"github.com/shoebox-jl/shoebox/internal/ocigraph"
+	"github.com/shoebox-jl/shoebox/pkg/julia"
+	"github.com/shoebox-jl/shoebox/pkg/treehash"
+)
+
+// A provenance record (FORMAT.md §10) says where the push that wrote a
+// bundle got each item: the URL it fetched the tarball from, or that the
+// destination already held it. It is not part of the bundle (the bundle
+// stays a pure function of the request) but an OCI 1.1 referrer of the
+// bundle index, written by the pusher and not signed.
+const (
+	// ArtifactTypeProvenance is the artifactType of a provenance record's
+	// manifest.
+	ArtifactTypeProvenance = "application/vnd.shoebox.provenance.v1"
+	// MediaTypeProvenance is the media type of its one layer, the record's
+	// JSON, titled ProvenanceTitle.
+	MediaTypeProvenance = "application/vnd.shoebox.provenance.v1+json"
+	// ProvenanceTitle is the record layer's org.opencontainers.image.title.
+	ProvenanceTitle = "provenance.json"
+	// ProvenanceSchemaVersion is the schemaVersion of the record JSON this
+	// package writes and reads.
+	ProvenanceSchemaVersion = 1
+	// MaxProvenanceSize bounds a record's JSON (about 300 bytes an item).
+	MaxProvenanceSize = 64 << 20
+	// maxProvenanceItems bounds the items of a record.
+	maxProvenanceItems = 1 << 20
+	// maxProvenanceURL bounds a recorded URL.
+	maxProvenanceURL = 8 << 10
+)
+
+// Method says how the push that wrote a record got an item.
+type Method string
+
+// The methods of a provenance record item.
+const (
+	// MethodFetched: the tarball's bytes were read as they are from URL
+	// (a Pkg server's resource URL, a static mirror's file:// URL, an
+	// Artifacts.toml download URL, a depot's registry tarball).
+	MethodFetched Method = "fetched"
+	// MethodPacked: shoebox made the tarball from the directory URL names
+	// (a depot's package or artifact, an unpacked registry, a registry
+	// checkout, the --advisories source), deterministically, and checked
+	// its tree hash.
+	MethodPacked Method = "packed"
+	// MethodReused: the destination already held the item (stored by an
+	// earlier push, or an interrupted run of this one); the push fetched
+	// nothing for it and cannot say where it came from.
+	MethodReused Method = "reused"
+	// MethodInventory: the item is not carried: the inside store's
+	// inventory (push --inventory) says it holds it.
+	MethodInventory Method = "inventory"
+)
+
+func (m Method) valid() bool {
+	switch m {
+	case MethodFetched, MethodPacked, MethodReused, MethodInventory:
+		return true
+	}
+	return false
+}
+
+// Provenance is a provenance record.
+type Provenance struct {
+	// SchemaVersion is ProvenanceSchemaVersion.
+	SchemaVersion int `json:"schemaVersion"`
+	// Bundle is the digest of the bundle index the record describes (the
+	// subject of its manifest).
+	Bundle digest.Digest `json:"bundle"`
+	// ToolVersion is the version of the tool that pushed.
+	ToolVersion string `json:"toolVersion,omitempty"`
+	// Items are the bundle's items (its report excepted), sorted by kind,
+	// name, uuid, tree hash, platform and digest.
+	Items []ProvenanceItem `json:"items"`
+
+	// Manifest is the record's manifest in the store, set by
+	// ReadProvenance (not encoded).
+	Manifest ocispec.Descriptor `json:"-"`
+}
+
+// ProvenanceItem is where one item of the bundle came from.
+type ProvenanceItem struct {
+	Kind     Kind          `json:"kind"`
+	Name     string        `json:"name,omitempty"`
+	UUID     julia.UUID    `json:"uuid,omitzero"`
+	TreeHash treehash.Hash `json:"treeHash"`
+	Platform string        `json:"platform,omitempty"`
+	// Digest is the whole tarball's (AnnotationWholeDigest): the bytes
+	// the record speaks of.
+	Digest digest.Digest `json:"digest"`
+	Method Method        `json:"method"`
+	// URL is where they came from: required for MethodFetched, optional
+	// for MethodPacked, absent otherwise. An absolute URL without user
+	// information.
+	URL string `json:"url,omitempty"`
+}
+
+// NewProvenance makes the record of the bundle whose index is index from
+// the entries PushIndexEntries was given: origin says, for each item (the
+// report excepted), how the push got it and from where.
+func NewProvenance(index ocispec.Descriptor, entries []Entry, toolVersion string, origin func(Item) (Method, string)) (*Provenance, error) {
+	p := &Provenance{SchemaVersion: ProvenanceSchemaVersion, Bundle: index.Digest, ToolVersion: toolVersion}
+	for _, e := range entries {
+		// As the index lists it: the identity and whole tarball, canonical.
+		it, _, err := parseDescriptor(e.IndexDescriptor())
+		if err != nil {
+			return nil, fmt.Errorf("provenance: %w", err)
+		}
+		if it.Kind == KindReport {
+			continue
+		}
+		m, u := origin(it)
+		p.Items = append(p.Items, ProvenanceItem{Kind: it.Kind, Name: it.Name, UUID: it.UUID, TreeHash: it.TreeHash,
+			Platform: it.Platform, Digest: it.Whole.Digest, Method: m, URL: u})
+	}
+	return p, nil
+}
+
+// Encode returns the record's JSON in its canonical form: items sorted
+// and without duplicates, Go's encoding/json field order, no whitespace,
+// no HTML escaping. The same record gives the same bytes. It refuses a
+// record Parse would refuse.
+func (p *Provenance) Encode() ([]byte, error) {
+	c := *p
+	c.SchemaVersion = ProvenanceSchemaVersion
+	c.Items = slices.Clone(p.Items)
+	if c.Items == nil {
+		c.Items = []ProvenanceItem{}
+	}
+	slices.SortFunc(c.Items, compareProvenanceItems)
+	c.Items = slices.Compact(c.Items)
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(c); err != nil {
+		return nil, fmt.Errorf("provenance: encoding: %w", err)
+	}
+	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	if len(b) > MaxProvenanceSize {
+		return nil, formatErrorf("provenance record is %d bytes, limit %d", len(b), MaxProvenanceSize)
+	}
+	return b, nil
+}
+
+func compareProvenanceItems(a, b ProvenanceItem) int {
+	return cmp.Or(
+		cmp.Compare(a.Kind.order(), b.Kind.order()),
+		strings.Compare(a.Name, b.Name),
+		strings.Compare(a.UUID.String(), b.UUID.String()),
+		strings.Compare(a.TreeHash.String(), b.TreeHash.String()),
+		strings.Compare(a.Platform, b.Platform),
+		strings.Compare(string(a.Digest), string(b.Digest)),
+		strings.Compare(string(a.Method), string(b.Method)),
+		strings.Compare(a.URL, b.URL),
+	)
+}
+
+// ParseProvenance decodes a record's JSON. Unknown fields are ignored;
+// another schemaVersion, an unknown kind or method, a bad digest or tree
+// hash, a URL where none belongs (or none where one must be), a URL that
+// is not absolute or carries user information are errors wrapping
+// ErrFormat. Items need not be sorted.
+func ParseProvenance(b []byte) (*Provenance, error) {
+	if len(b) > MaxProvenanceSize {
+		return nil, formatErrorf("provenance record is %d bytes, limit %d", len(b), MaxProvenanceSize)
+	}
+	var p Provenance
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, formatErrorf("provenance record: %v", err)
+	}
+	if err := p.validate(); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+func (p *Provenance) validate() error {
+	if p.SchemaVersion != ProvenanceSchemaVersion {
+		return formatErrorf("provenance record: schemaVersion %d, want %d", p.SchemaVersion, ProvenanceSchemaVersion)
+	}
+	if ocigraph.ValidateDigest(p.Bundle) != nil {
+		return formatErrorf("provenance record: bundle %q: not a digest", p.Bundle)
+	}
+	if !printable(p.ToolVersion, 256) {
+		return formatErrorf("provenance record: toolVersion %q: want at most 256 printable characters", p.ToolVersion)
+	}
+	if len(p.Items) > maxProvenanceItems {
+		return formatErrorf("provenance record: %d items, limit %d", len(p.Items), maxProvenanceItems)
+	}
+	for i, it := range p.Items {
+		if err := it.validate(); err != nil {
+			return formatErrorf("provenance record: item %d: %v", i, err)
+		}
+	}
+	return nil
+}
+
+func (it ProvenanceItem) validate() error {
+	switch it.Kind {
+	case KindRegistry, KindPackage, KindArtifact, KindAdvisories:
+	default:
+		return fmt.Errorf("kind %q", it.Kind)
+	}
+	if it.TreeHash.IsZero() {
+		return fmt.Errorf("%s %s: no tree hash", it.Kind, it.Name)
+	}
+	if ocigraph.ValidateDigest(it.Digest) != nil {
+		return fmt.Errorf("%s %s: digest %q", it.Kind, it.Name, it.Digest)
+	}
+	if !printable(it.Name, 1024) || !printable(it.Platform, 256) {
+		return fmt.Errorf("%s %s: name or platform not printable or too long", it.Kind, it.TreeHash)
+	}
+	if !it.Method.valid() {
+		return fmt.Errorf("%s %s: method %q: want fetched, packed, reused or inventory", it.Kind, it.Name, it.Method)
+	}
+	switch {
+	case it.Method == MethodFetched && it.URL == "":
+		return fmt.Errorf("%s %s: fetched from no URL", it.Kind, it.Name)
+	case (it.Method == MethodReused || it.Method == MethodInventory) && it.URL != "":
+		return fmt.Errorf("%s %s: method %s has no URL", it.Kind, it.Name, it.Method)
+	case it.URL != "":
+		if err := checkURL(it.URL); err != nil {
+			return fmt.Errorf("%s %s: url %q: %v", it.Kind, it.Name, it.URL, err)
+		}
+	}
+	return nil
+}
+
+// checkURL accepts an absolute URL without user information, of printable
+// characters, at most maxProvenanceURL bytes.
+func checkURL(s string) error {
+	if !printable(s, maxProvenanceURL) || strings.ContainsAny(s, " \t") {
+		return fmt.Errorf("not printable, or longer than %d bytes", maxProvenanceURL)
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return err
+	}
+	if u.Scheme == "" || !u.IsAbs() {
+		return fmt.Errorf("not an absolute URL")
+	}
+	if u.User != nil {
+		return fmt.Errorf("holds user information")
+	}
+	return nil
+}
+
+// printable: valid UTF-8 without control characters, at most max bytes.
+func printable(s string, max int) bool {
+	if len(s) > max || !utf8.ValidString(s) {
+		return false
+	}
+	return !strings.ContainsFunc(s, unicode.IsControl)
+}
+
+// ReadProvenance reads the provenance record whose manifest is d, a
+// referrer of the bundle index subject: the manifest (at most
+// MaxMetadataSize bytes, digest-checked) must have ArtifactTypeProvenance,
+// subject as its subject and one MediaTypeProvenance layer, whose JSON
+// (at most MaxProvenanceSize bytes, digest-checked) must parse
+// (ParseProvenance) and name subject as its bundle. Errors wrap ErrFormat
+// or ErrIntegrity and name the manifest.
+func ReadProvenance(ctx context.Context, src content.Fetcher, d ocispec.Descriptor, subject digest.Digest) (*Provenance, error) {
+	b, err := readBounded(ctx, src, d, MaxMetadataSize)
+	if err != nil {
+		return nil, fmt.Errorf("provenance record %s: %w", d.Digest, err)
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, formatErrorf("provenance record %s: %v", d.Digest, err)
+	}
+	switch {
+	case m.MediaType != ocispec.MediaTypeImageManifest || m.ArtifactType != ArtifactTypeProvenance:
+		return nil, formatErrorf("provenance record %s: media type %q, artifactType %q: want %s, %s", d.Digest,
+			m.MediaType, m.ArtifactType, ocispec.MediaTypeImageManifest, ArtifactTypeProvenance)
+	case m.Subject == nil || m.Subject.Digest != subject:
+		return nil, formatErrorf("provenance record %s: its subject is not the bundle %s", d.Digest, subject)
+	case len(m.Layers) != 1 || m.Layers[0].MediaType != MediaTypeProvenance:
+		return nil, formatErrorf("provenance record %s: want one %s layer", d.Digest, MediaTypeProvenance)
+	}
+	blob, err := readBounded(ctx, src, m.Layers[0], MaxProvenanceSize)
+	if err != nil {
+		return nil, fmt.Errorf("provenance record %s: %w", d.Digest, err)
+	}
+	p, err := ParseProvenance(blob)
+	if err != nil {
+		return nil, fmt.Errorf("provenance record %s: %w", d.Digest, err)
+	}
+	if p.Bundle != subject {
+		return nil, formatErrorf("provenance record %s: describes bundle %s, not %s", d.Digest, p.Bundle, subject)
+	}
+	p.Manifest = ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: d.Digest, Size: d.Size, ArtifactType: ArtifactTypeProvenance}
+	return p, nil
+}
+
+// Counts returns how many items the record gives each method.
+func (p *Provenance) Counts() map[Method]int {
+	out := map[Method]int{}
+	for _, it := range p.Items {
+		out[it.Method]++
+	}
+	return out
+}

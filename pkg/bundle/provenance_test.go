@@ -1,0 +1,186 @@
+package bundle
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/content/memory"
+
+	"github.com/shoebox-jl/shoebox/pkg/julia"
+	"github.com/shoebox-jl/shoebox/pkg/treehash"
+)
+
+var (
+	provBundle = digest.Digest("sha256:" + strings.Repeat("ab", 32))
+	provTarA   = digest.Digest("sha256:" + strings.Repeat("01", 32))
+	provTarB   = digest.Digest("sha256:" + strings.Repeat("02", 32))
+	provTarC   = digest.Digest("sha256:" + strings.Repeat("03", 32))
+	exampleID  = julia.MustParseUUID("7876af07-990d-54b4-ab0e-23690620f79a")
+)
+
+func sampleProvenance() *Provenance {
+	return &Provenance{Bundle: provBundle, ToolVersion: "v1.2.3", Items: []ProvenanceItem{
+		{Kind: KindArtifact, Name: "OpenSSL", TreeHash: treehash.MustParse("3333333333333333333333333333333333333333"), Platform: "x86_64-linux-gnu",
+			Digest: provTarC, Method: MethodPacked, URL: "file:///home/me/.julia/artifacts/3333333333333333333333333333333333333333"},
+		{Kind: KindPackage, Name: "Example", UUID: exampleID, TreeHash: treehash.MustParse("2222222222222222222222222222222222222222"),
+			Digest: provTarB, Method: MethodReused},
+		{Kind: KindRegistry, Name: "General", UUID: julia.MustParseUUID("23338594-aafe-5451-b93e-139f81909106"),
+			TreeHash: treehash.MustParse("1111111111111111111111111111111111111111"), Digest: provTarA, Method: MethodFetched,
+			URL: "https://pkg.julialang.org/registry/23338594-aafe-5451-b93e-139f81909106/1111111111111111111111111111111111111111?a=1&b=2"},
+	}}
+}
+
+// TestProvenance_Encode pins the canonical bytes: items sorted by kind,
+// fields in order, no HTML escaping of '&', no whitespace.
+func TestProvenance_Encode(t *testing.T) {
+	p := sampleProvenance()
+	p.Items = append(p.Items, p.Items[0]) // a duplicate goes
+	b, err := p.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"schemaVersion":1,"bundle":"sha256:` + strings.Repeat("ab", 32) + `","toolVersion":"v1.2.3","items":[` +
+		`{"kind":"registry","name":"General","uuid":"23338594-aafe-5451-b93e-139f81909106","treeHash":"1111111111111111111111111111111111111111","digest":"sha256:` + strings.Repeat("01", 32) + `","method":"fetched","url":"https://pkg.julialang.org/registry/23338594-aafe-5451-b93e-139f81909106/1111111111111111111111111111111111111111?a=1&b=2"},` +
+		`{"kind":"package","name":"Example","uuid":"7876af07-990d-54b4-ab0e-23690620f79a","treeHash":"2222222222222222222222222222222222222222","digest":"sha256:` + strings.Repeat("02", 32) + `","method":"reused"},` +
+		`{"kind":"artifact","name":"OpenSSL","treeHash":"3333333333333333333333333333333333333333","platform":"x86_64-linux-gnu","digest":"sha256:` + strings.Repeat("03", 32) + `","method":"packed","url":"file:///home/me/.julia/artifacts/3333333333333333333333333333333333333333"}]}`
+	if string(b) != want {
+		t.Errorf("Encode =\n%s\nwant\n%s", b, want)
+	}
+	// Parse reads it back; encoding the parsed record gives the same bytes.
+	q, err := ParseProvenance(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := q.Encode()
+	if err != nil || !bytes.Equal(again, b) {
+		t.Errorf("re-encoded = %s, %v", again, err)
+	}
+	if c := q.Counts(); c[MethodFetched] != 1 || c[MethodPacked] != 1 || c[MethodReused] != 1 || c[MethodInventory] != 0 {
+		t.Errorf("Counts = %v", c)
+	}
+}
+
+func TestParseProvenance_Errors(t *testing.T) {
+	good, err := sampleProvenance().Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ name, old, new, msg string }{
+		{"schema", `"schemaVersion":1`, `"schemaVersion":2`, "schemaVersion 2, want 1"},
+		{"bundle", `"bundle":"sha256:ab`, `"bundle":"sha256:zz`, "not a digest"},
+		{"kind", `"kind":"registry"`, `"kind":"report"`, `kind "report"`},
+		{"method", `"method":"reused"`, `"method":"stolen"`, `method "stolen"`},
+		{"reused with a URL", `"method":"reused"`, `"method":"reused","url":"https://x.example/"`, "method reused has no URL"},
+		{"fetched without", `"method":"fetched","url":"https://pkg.julialang.org/registry/23338594-aafe-5451-b93e-139f81909106/1111111111111111111111111111111111111111?a=1&b=2"`, `"method":"fetched"`, "fetched from no URL"},
+		{"credentials", `"url":"https://pkg.julialang.org/`, `"url":"https://u:p@pkg.julialang.org/`, "holds user information"},
+		{"relative", `"url":"file:///home/me`, `"url":"home/me`, "not an absolute URL"},
+		{"control", `"name":"Example"`, `"name":"Exa\u0007mple"`, "not printable"},
+		{"digest", `"digest":"sha256:02`, `"digest":"md5:02`, "digest"},
+		{"tree hash", `"treeHash":"2222222222222222222222222222222222222222",`, ``, "no tree hash"},
+		{"json", `{"schemaVersion"`, `["schemaVersion"`, "provenance record"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			bad := strings.Replace(string(good), tt.old, tt.new, 1)
+			if bad == string(good) {
+				t.Fatalf("%q not in the record", tt.old)
+			}
+			_, err := ParseProvenance([]byte(bad))
+			if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), tt.msg) {
+				t.Errorf("ParseProvenance = %v, want ErrFormat saying %q", err, tt.msg)
+			}
+		})
+	}
+	// Unknown fields are ignored.
+	if _, err := ParseProvenance([]byte(strings.Replace(string(good), `"toolVersion"`, `"future":{"x":1},"toolVersion"`, 1))); err != nil {
+		t.Errorf("an unknown field: %v", err)
+	}
+	// Encode refuses what Parse refuses.
+	p := sampleProvenance()
+	p.Items[1].URL = "https://x.example/"
+	if _, err := p.Encode(); !errors.Is(err, ErrFormat) {
+		t.Errorf("Encode of a reused item with a URL = %v", err)
+	}
+}
+
+// TestReadProvenance: the manifest is checked (artifactType, subject, one
+// layer), the record must name the subject.
+func TestReadProvenance(t *testing.T) {
+	ctx := context.Background()
+	st := memory.New()
+	push := func(mt string, b []byte) ocispec.Descriptor {
+		d := content.NewDescriptorFromBytes(mt, b)
+		if err := st.Push(ctx, d, bytes.NewReader(b)); err != nil && !strings.Contains(err.Error(), "already exists") {
+			t.Fatal(err)
+		}
+		return d
+	}
+	subject := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageIndex, Digest: provBundle, Size: 100}
+	rec, _ := sampleProvenance().Encode()
+	layer := push(MediaTypeProvenance, rec)
+	manifest := func(mut func(*ocispec.Manifest)) ocispec.Descriptor {
+		m := ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
+			ArtifactType: ArtifactTypeProvenance, Config: ocispec.DescriptorEmptyJSON, Layers: []ocispec.Descriptor{layer}, Subject: &subject}
+		mut(&m)
+		b, _ := json.Marshal(m)
+		return push(ocispec.MediaTypeImageManifest, b)
+	}
+	d := manifest(func(*ocispec.Manifest) {})
+	p, err := ReadProvenance(ctx, st, d, provBundle)
+	if err != nil || len(p.Items) != 3 || p.Manifest.Digest != d.Digest || p.Manifest.ArtifactType != ArtifactTypeProvenance {
+		t.Fatalf("ReadProvenance = %+v, %v", p, err)
+	}
+	other := digest.Digest("sha256:" + strings.Repeat("cd", 32))
+	otherRec, _ := (&Provenance{Bundle: other}).Encode()
+	otherLayer := push(MediaTypeProvenance, otherRec)
+	for name, tt := range map[string]struct {
+		d   ocispec.Descriptor
+		msg string
+	}{
+		"signature":     {manifest(func(m *ocispec.Manifest) { m.ArtifactType = "application/vnd.dev.sigstore.bundle.v0.3+json" }), "artifactType"},
+		"other subject": {manifest(func(m *ocispec.Manifest) { m.Subject = &ocispec.Descriptor{Digest: other} }), "its subject is not the bundle"},
+		"two layers":    {manifest(func(m *ocispec.Manifest) { m.Layers = append(m.Layers, layer) }), "want one"},
+		"names another": {manifest(func(m *ocispec.Manifest) { m.Layers = []ocispec.Descriptor{otherLayer} }), "describes bundle " + other.String()},
+	} {
+		if _, err := ReadProvenance(ctx, st, tt.d, provBundle); !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), tt.msg) {
+			t.Errorf("%s: ReadProvenance = %v, want ErrFormat saying %q", name, err, tt.msg)
+		}
+	}
+}
+
+// FuzzParseProvenance: any input parses or fails with ErrFormat; what
+// parses encodes, and its encoding parses to the same encoding.
+func FuzzParseProvenance(f *testing.F) {
+	good, _ := sampleProvenance().Encode()
+	f.Add(good)
+	f.Add([]byte(`{"schemaVersion":1,"bundle":"sha256:` + strings.Repeat("ab", 32) + `","items":[]}`))
+	f.Add([]byte(`{"schemaVersion":1,"items":[{"kind":"package","method":"fetched","url":"http://[::1"}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := ParseProvenance(b)
+		if err != nil {
+			if !errors.Is(err, ErrFormat) {
+				t.Fatalf("ParseProvenance error %v does not wrap ErrFormat", err)
+			}
+			return
+		}
+		enc, err := p.Encode()
+		if err != nil {
+			t.Fatalf("a parsed record does not encode: %v", err)
+		}
+		q, err := ParseProvenance(enc)
+		if err != nil {
+			t.Fatalf("an encoded record does not parse: %v\n%s", err, enc)
+		}
+		again, err := q.Encode()
+		if err != nil || !bytes.Equal(again, enc) {
+			t.Fatalf("encoding is not stable:\n%s\n%s", enc, again)
+		}
+	})
+}
