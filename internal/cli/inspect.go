@@ -30,7 +30,7 @@ func newInspectCmd(f *Factory) *cobra.Command {
 that wrote it, the inputs (manifests, package specs) and target platforms,
 the counts per kind, and the report of what was asked for and what is
 missing, and its provenance records (where the pusher says it got each
-item; unsigned). With --item NAME, show the matching items with their
+item, and which sources failed to give one; unsigned). With --item NAME, show the matching items with their
 manifests, layers (parts, for tarballs split for FAT32) and sources.`,
 		Example: `  shoebox inspect /media/usb/julia:2026-11
   shoebox inspect /media/usb/julia:2026-11 --item Zlib_jll`,
@@ -97,9 +97,9 @@ func runInspect(ctx context.Context, f *Factory, o *InspectOptions) error {
 		for _, m := range r.Missing {
 			fmt.Fprintf(w, "missing  %s %s %s %s: %s\n", m.Kind, m.Name, m.Version, m.TreeHash, m.Reason)
 		}
-		for _, sf := range r.SourceFailures {
-			fmt.Fprintf(w, "source   %s failed for %s %s: %s\n", sf.Source, sf.Item, sf.TreeHash, sf.Reason)
-		}
+	}
+	for _, sf := range sourceFailures(b, recs) {
+		fmt.Fprintf(w, "source   %s failed for %s %s: %s\n", sf.Source, sf.Item, sf.TreeHash, sf.Reason)
 	}
 	for _, p := range recs {
 		fmt.Fprintf(w, "provenance %s (unsigned, the pusher's word): %s\n", p.Manifest.Digest, provenanceCounts(p))
@@ -142,8 +142,9 @@ type inspectJSON struct {
 	Platforms   []string          `json:"platforms"`
 	Requests    []bundle.Request  `json:"requests"`
 	Missing     []bundle.Missing  `json:"missing"`
-	// SourceFailures are the sources the push passed over for an item
-	// (the bundle's report).
+	// SourceFailures are the sources the push passed over for an item:
+	// from the provenance records (unsigned, the pusher's word), and from
+	// the report of a bundle written before the records held them.
 	SourceFailures []bundle.SourceFailure `json:"sourceFailures,omitempty"`
 	// Provenance are the bundle's provenance records (unsigned).
 	Provenance []provenanceJSON `json:"provenance,omitempty"`
@@ -180,6 +181,23 @@ func provenanceCounts(p *bundle.Provenance) string {
 		return "no items"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// sourceFailures are the sources the push of b passed over: those its
+// report lists (bundles written before the provenance record held them,
+// FORMAT.md §6), then each record's, in the records' order. They are
+// printed, so they are made printable as a record keeps them.
+func sourceFailures(b *bundle.Bundle, recs []*bundle.Provenance) []bundle.SourceFailure {
+	var out []bundle.SourceFailure
+	if b.Report != nil {
+		for _, sf := range b.Report.SourceFailures {
+			out = append(out, bundle.CleanSourceFailure(sf))
+		}
+	}
+	for _, p := range recs {
+		out = append(out, p.SourceFailures...)
+	}
+	return out
 }
 
 // itemSources lists what the records say of an item: "fetched URL",
@@ -224,8 +242,8 @@ func writeInspectJSON(f *Factory, ref store.Reference, b *bundle.Bundle, item st
 		if r.Missing != nil {
 			j.Missing = r.Missing
 		}
-		j.SourceFailures = r.SourceFailures
 	}
+	j.SourceFailures = sourceFailures(b, recs)
 	for _, p := range recs {
 		j.Provenance = append(j.Provenance, provenanceJSON{Digest: p.Manifest.Digest.String(), Items: p.Counts()})
 	}

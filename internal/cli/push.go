@@ -86,8 +86,17 @@ Sources (--from, tried in order for each item; default ` + defaultUpstream + `):
   DIR                     a Julia depot (~/.julia)
 A source that lacks an item, fails after its retries, sends nothing for
 --stall-timeout, or gives a tarball that fails verification is passed over
-for the next; each such failure is reported (progress, --json, the bundle's
-report).
+for the next; each such failure is reported (progress, --json, and the
+provenance record).
+
+Beside the bundle, never in it, push writes a provenance record (an OCI
+referrer of the bundle index; unsigned, the pusher's word): where it got
+each item, and which sources failed to give one. shoebox inspect and sbom
+show it; signed evidence is shoebox attest. The bundle stays a pure
+function of the request: the same request served by another mirror, or
+after a source failed, is the same bundle with the same signatures.
+--no-provenance writes no record: the sources and their failures are then
+in this command's output only (progress, --json), never on DEST.
 
 A new layout is made only in an existing directory (a missing /media/usb
 asks whether the stick is mounted). Before writing, the plan is checked
@@ -134,7 +143,7 @@ func newPushCmd(f *Factory) *cobra.Command {
 	fl.BoolVar(&opts.Downloads, "downloads", false, "fetch artifacts no source has from their Artifacts.toml download URLs (sha256-checked)")
 	fl.BoolVar(&opts.AllowMissing, "allow-missing", false, "record what cannot be found in the bundle's report instead of failing")
 	fl.BoolVar(&opts.KeepPartial, "keep-partial", false, "if the push fails, keep the items it stored (untagged) for a re-run, instead of leaving the layout as it was")
-	fl.BoolVar(&opts.NoProvenance, "no-provenance", false, "write no provenance record (where each item was fetched: the --from URLs and depot paths) beside the bundle")
+	fl.BoolVar(&opts.NoProvenance, "no-provenance", false, "write no provenance record beside the bundle (where each item was fetched: the --from URLs and depot paths; which sources failed: then only in progress and --json)")
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "print the plan (items and bytes per kind and platform, what DEST has, its free space) and write nothing")
 	fl.IntVar(&opts.Concurrency, "concurrency", 4, "transfers at a time")
 	fl.StringVar(&opts.MaxFileSize, "max-file-size", "auto", "split tarballs into parts of at most this size (e.g. 4G, 700M; auto: 4 GiB - 1 on FAT32, else none)")
@@ -559,7 +568,7 @@ type pushJSON struct {
 	// Plan is a dry run's plan (the table it prints without --json).
 	Plan *planJSON `json:"plan,omitempty"`
 	// SourceFailures are the sources that failed to give an item (the
-	// next source was tried).
+	// next source was tried), as the provenance record keeps them.
 	SourceFailures []bundle.SourceFailure `json:"sourceFailures,omitempty"`
 	Error          string                 `json:"error,omitempty"`
 }

@@ -279,7 +279,7 @@ func Test_runPush_FallbackReported(t *testing.T) {
 	if len(sum.SourceFailures) != 1 || sum.SourceFailures[0].Source != "file://"+bad || sum.SourceFailures[0].TreeHash != victim.TreeHash {
 		t.Errorf("--json sourceFailures = %+v", sum.SourceFailures)
 	}
-	// The bundle's report keeps it: inspect shows it.
+	// The provenance record keeps it: inspect shows it.
 	if code, out, _ := runTest(t, "inspect", "--json", dest+":v1"); code != 0 || !strings.Contains(out, "file://"+bad) {
 		t.Errorf("inspect --json does not show the source failure (exit %d):\n%s", code, out)
 	}

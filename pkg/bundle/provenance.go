@@ -23,9 +23,10 @@ import (
 
 // A provenance record (FORMAT.md §10) says where the push that wrote a
 // bundle got each item: the URL it fetched the tarball from, or that the
-// destination already held it. It is not part of the bundle (the bundle
-// stays a pure function of the request) but an OCI 1.1 referrer of the
-// bundle index, written by the pusher and not signed.
+// destination already held it; and which sources failed to give an item
+// before another gave it. It is not part of the bundle (the bundle stays a
+// pure function of the request) but an OCI 1.1 referrer of the bundle
+// index, written by the pusher and not signed.
 const (
 	// ArtifactTypeProvenance is the artifactType of a provenance record's
 	// manifest.
@@ -42,8 +43,10 @@ const (
 	MaxProvenanceSize = 64 << 20
 	// maxProvenanceItems bounds the items of a record.
 	maxProvenanceItems = 1 << 20
-	// maxProvenanceURL bounds a recorded URL.
+	// maxProvenanceURL bounds a recorded URL, and a failed source.
 	maxProvenanceURL = 8 << 10
+	// maxProvenanceReason bounds the reason of a source failure.
+	maxProvenanceReason = 16 << 10
 )
 
 // Method says how the push that wrote a record got an item.
@@ -89,6 +92,12 @@ type Provenance struct {
 	// Items are the bundle's items (its report excepted), sorted by kind,
 	// name, uuid, tree hash, platform and digest.
 	Items []ProvenanceItem `json:"items"`
+	// SourceFailures are the sources that failed to give an item during
+	// the push (its content failed verification, the transfer failed
+	// after its retries, it stalled) before the next source was tried;
+	// sorted (SortSourceFailures). Bundles written before this field had
+	// them in their report (Report.SourceFailures).
+	SourceFailures []SourceFailure `json:"sourceFailures,omitempty"`
 
 	// Manifest is the record's manifest in the store, set by
 	// ReadProvenance (not encoded).
@@ -134,8 +143,8 @@ func NewProvenance(index ocispec.Descriptor, entries []Entry, toolVersion string
 }
 
 // Encode returns the record's JSON in its canonical form: items sorted
-// and without duplicates, Go's encoding/json field order, no whitespace,
-// no HTML escaping. The same record gives the same bytes. It refuses a
+// and without duplicates, source failures sorted, Go's encoding/json field
+// order, no whitespace, no HTML escaping. The same record gives the same bytes. It refuses a
 // record Parse would refuse.
 func (p *Provenance) Encode() ([]byte, error) {
 	c := *p
@@ -146,6 +155,12 @@ func (p *Provenance) Encode() ([]byte, error) {
 	}
 	slices.SortFunc(c.Items, compareProvenanceItems)
 	c.Items = slices.Compact(c.Items)
+	if len(p.SourceFailures) > 0 {
+		c.SourceFailures = slices.Clone(p.SourceFailures)
+		SortSourceFailures(c.SourceFailures)
+	} else {
+		c.SourceFailures = nil
+	}
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
@@ -178,8 +193,9 @@ func compareProvenanceItems(a, b ProvenanceItem) int {
 // ParseProvenance decodes a record's JSON. Unknown fields are ignored;
 // another schemaVersion, an unknown kind or method, a bad digest or tree
 // hash, a URL where none belongs (or none where one must be), a URL that
-// is not absolute or carries user information are errors wrapping
-// ErrFormat. Items need not be sorted.
+// is not absolute or carries user information, a source failure without
+// an item, source or reason, or with control characters, are errors
+// wrapping ErrFormat. Items and failures need not be sorted.
 func ParseProvenance(b []byte) (*Provenance, error) {
 	if len(b) > MaxProvenanceSize {
 		return nil, formatErrorf("provenance record is %d bytes, limit %d", len(b), MaxProvenanceSize)
@@ -211,6 +227,37 @@ func (p *Provenance) validate() error {
 		if err := it.validate(); err != nil {
 			return formatErrorf("provenance record: item %d: %v", i, err)
 		}
+	}
+	if len(p.SourceFailures) > maxProvenanceItems {
+		return formatErrorf("provenance record: %d source failures, limit %d", len(p.SourceFailures), maxProvenanceItems)
+	}
+	for i, f := range p.SourceFailures {
+		if err := validateSourceFailure(f); err != nil {
+			return formatErrorf("provenance record: source failure %d: %v", i, err)
+		}
+	}
+	return nil
+}
+
+// validateSourceFailure checks a source failure of a record: a kind of
+// item, printable text (what inspect prints comes from whoever wrote the
+// store), and a source that keeps no credentials.
+func validateSourceFailure(f SourceFailure) error {
+	switch f.Kind {
+	case KindRegistry, KindPackage, KindArtifact:
+	default:
+		return fmt.Errorf("kind %q", f.Kind)
+	}
+	switch {
+	case f.Item == "" || !printable(f.Item, 1024):
+		return fmt.Errorf("%s: item %q: want 1 to 1024 printable characters", f.Kind, f.Item)
+	case f.Source == "" || !printable(f.Source, maxProvenanceURL):
+		return fmt.Errorf("%s: source of %s: want 1 to %d printable characters", f.Kind, f.Item, maxProvenanceURL)
+	case f.Reason == "" || !printable(f.Reason, maxProvenanceReason):
+		return fmt.Errorf("%s: reason for %s: want 1 to %d printable characters", f.Kind, f.Item, maxProvenanceReason)
+	}
+	if u, err := url.Parse(f.Source); err == nil && u.User != nil {
+		return fmt.Errorf("%s: source of %s holds user information", f.Kind, f.Item)
 	}
 	return nil
 }
@@ -320,4 +367,46 @@ func (p *Provenance) Counts() map[Method]int {
 		out[it.Method]++
 	}
 	return out
+}
+
+// CleanSourceFailure returns f as a record holds it: control characters
+// (a multi-line error) become spaces, invalid UTF-8 becomes U+FFFD, the
+// item, source and reason are cut to the limits a reader accepts, user
+// information is removed from the source, and an empty field says
+// "unknown". A failure it returns passes ParseProvenance's checks when its
+// kind is registry, package or artifact.
+func CleanSourceFailure(f SourceFailure) SourceFailure {
+	f.Item = cleanText(f.Item, 1024)
+	f.Reason = cleanText(f.Reason, maxProvenanceReason)
+	f.Source = cleanText(f.Source, maxProvenanceURL)
+	if u, err := url.Parse(f.Source); err == nil && u.User != nil {
+		u.User = nil
+		f.Source = u.String()
+	}
+	f.Source = cleanText(f.Source, maxProvenanceURL)
+	return f
+}
+
+// cleanText makes s printable (control characters become spaces, invalid
+// UTF-8 U+FFFD), at most max bytes (cut at a character, ending in "…"),
+// and not empty.
+func cleanText(s string, max int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > max {
+		cut := max - len("…")
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	if s == "" {
+		s = "unknown"
+	}
+	return s
 }

@@ -162,6 +162,10 @@ func FuzzParseProvenance(f *testing.F) {
 	f.Add(good)
 	f.Add([]byte(`{"schemaVersion":1,"bundle":"sha256:` + strings.Repeat("ab", 32) + `","items":[]}`))
 	f.Add([]byte(`{"schemaVersion":1,"items":[{"kind":"package","method":"fetched","url":"http://[::1"}]}`))
+	withFailures := sampleProvenance()
+	withFailures.SourceFailures = sampleFailures()
+	fb, _ := withFailures.Encode()
+	f.Add(fb)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, err := ParseProvenance(b)
 		if err != nil {
@@ -183,4 +187,153 @@ func FuzzParseProvenance(f *testing.F) {
 			t.Fatalf("encoding is not stable:\n%s\n%s", enc, again)
 		}
 	})
+}
+
+// sampleFailures are two source failures, out of order.
+func sampleFailures() []SourceFailure {
+	return []SourceFailure{
+		{Kind: KindPackage, Item: "package Example@0.5.3", UUID: exampleID, TreeHash: treehash.MustParse("2222222222222222222222222222222222222222"),
+			Source: "https://mirror.example", Reason: "tree hash 4444444444444444444444444444444444444444: tree hash mismatch"},
+		{Kind: KindArtifact, Item: "artifact OpenSSL", TreeHash: treehash.MustParse("3333333333333333333333333333333333333333"),
+			Source: "file:///srv/mirror", Reason: "gzip: invalid checksum"},
+	}
+}
+
+// TestProvenance_SourceFailures pins where a record keeps the push's
+// source failures: after the items, sorted by kind, fields as in push
+// --json; a record without failures has no key at all (the bytes of a
+// record written before the field).
+func TestProvenance_SourceFailures(t *testing.T) {
+	p := sampleProvenance()
+	p.Items = p.Items[1:2]
+	without, err := p.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.SourceFailures = sampleFailures()
+	b, err := p.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.TrimSuffix(string(without), "}") + `,"sourceFailures":[` +
+		`{"kind":"package","item":"package Example@0.5.3","uuid":"7876af07-990d-54b4-ab0e-23690620f79a","treeHash":"2222222222222222222222222222222222222222","source":"https://mirror.example","reason":"tree hash 4444444444444444444444444444444444444444: tree hash mismatch"},` +
+		`{"kind":"artifact","item":"artifact OpenSSL","treeHash":"3333333333333333333333333333333333333333","source":"file:///srv/mirror","reason":"gzip: invalid checksum"}]}`
+	if string(b) != want {
+		t.Errorf("Encode =\n%s\nwant\n%s", b, want)
+	}
+	if strings.Contains(string(without), "sourceFailures") {
+		t.Errorf("a record without failures names them: %s", without)
+	}
+	q, err := ParseProvenance(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(q.SourceFailures) != 2 || q.SourceFailures[0] != sampleFailures()[0] || q.SourceFailures[1] != sampleFailures()[1] {
+		t.Errorf("parsed failures = %+v", q.SourceFailures)
+	}
+	for _, tt := range []struct{ name, old, new, msg string }{
+		{"kind", `"kind":"artifact","item"`, `"kind":"report","item"`, `source failure 1: kind "report"`},
+		{"no source", `"source":"file:///srv/mirror",`, ``, "source of artifact OpenSSL: want 1 to"},
+		{"no reason", `,"reason":"gzip: invalid checksum"`, ``, "reason for artifact OpenSSL: want 1 to"},
+		{"control", `"reason":"gzip: invalid`, `"reason":"\u001b[31mgzip: invalid`, "reason for artifact OpenSSL: want 1 to"},
+		{"credentials", `"source":"https://mirror.example"`, `"source":"https://robot:s3cret@mirror.example"`, "source of package Example@0.5.3 holds user information"},
+		{"no item", `"item":"artifact OpenSSL",`, ``, `artifact: item "": want`},
+	} {
+		bad := strings.Replace(string(b), tt.old, tt.new, 1)
+		if bad == string(b) {
+			t.Fatalf("%s: %q not in the record", tt.name, tt.old)
+		}
+		if _, err := ParseProvenance([]byte(bad)); !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), tt.msg) {
+			t.Errorf("%s: ParseProvenance = %v, want ErrFormat saying %q", tt.name, err, tt.msg)
+		}
+	}
+}
+
+// TestCleanSourceFailure: what a push records passes the reader's checks:
+// no credentials, no control characters, bounded.
+func TestCleanSourceFailure(t *testing.T) {
+	f := CleanSourceFailure(SourceFailure{Kind: KindPackage, Item: "package X@1.0.0",
+		Source: "https://robot:s3cret@mirror.example/julia", Reason: "first line\nsecond\tline\x1b[0m\xff"})
+	if f.Source != "https://mirror.example/julia" || f.Reason != "first line second line [0m\uFFFD" {
+		t.Errorf("CleanSourceFailure = %q, %q", f.Source, f.Reason)
+	}
+	long := CleanSourceFailure(SourceFailure{Kind: KindArtifact, Item: strings.Repeat("é", 1000), Source: "depot /d", Reason: strings.Repeat("x", 20000)})
+	if len(long.Item) > 1024 || !strings.HasSuffix(long.Item, "é…") || len(long.Reason) != maxProvenanceReason || long.Source != "depot /d" {
+		t.Errorf("long fields: item %d bytes (%q…), reason %d bytes", len(long.Item), long.Item[len(long.Item)-8:], len(long.Reason))
+	}
+	if e := CleanSourceFailure(SourceFailure{Kind: KindRegistry}); e.Item != "unknown" || e.Source != "unknown" || e.Reason != "unknown" {
+		t.Errorf("empty fields = %+v", e)
+	}
+	p := sampleProvenance()
+	p.SourceFailures = []SourceFailure{f, long}
+	b, err := p.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseProvenance(b); err != nil {
+		t.Errorf("a record of cleaned failures does not parse: %v", err)
+	}
+}
+
+// legacyReport writes a report item as shoebox wrote it before source
+// failures moved to the provenance record: the report JSON with a
+// sourceFailures array, byte for byte what PushReport wrote then.
+func legacyReport(t *testing.T, dst Pusher, failures []SourceFailure) ocispec.Descriptor {
+	t.Helper()
+	ctx := context.Background()
+	blob, err := json.Marshal(Report{SchemaVersion: 1, Requests: []Request{{Type: "manifest", Value: "team-a/Manifest.toml"}},
+		Platforms: []string{"x86_64-linux-gnu"}, SourceFailures: failures})
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer := content.NewDescriptorFromBytes(MediaTypeReport, blob)
+	if err := pushIfAbsent(ctx, dst, layer, blob); err != nil {
+		t.Fatal(err)
+	}
+	layer.Annotations = map[string]string{ocispec.AnnotationTitle: "report.json"}
+	m, _ := json.Marshal(ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
+		ArtifactType: ArtifactTypeReport, Config: ocispec.DescriptorEmptyJSON, Layers: []ocispec.Descriptor{layer},
+		Annotations: map[string]string{AnnotationKind: string(KindReport)}})
+	desc := content.NewDescriptorFromBytes(ocispec.MediaTypeImageManifest, m)
+	desc.ArtifactType = ArtifactTypeReport
+	if err := pushIfAbsent(ctx, dst, emptyConfig(), ocispec.DescriptorEmptyJSON.Data); err != nil {
+		t.Fatal(err)
+	}
+	if err := pushIfAbsent(ctx, dst, desc, m); err != nil {
+		t.Fatal(err)
+	}
+	desc.Annotations = map[string]string{AnnotationKind: string(KindReport), AnnotationMissing: "0"}
+	return desc
+}
+
+// TestReport_LegacySourceFailures: a bundle whose report holds source
+// failures (written before they moved to the provenance record) still
+// reads, with its failures; PushReport no longer writes them, and a
+// report without them is the report written before they existed.
+func TestReport_LegacySourceFailures(t *testing.T) {
+	ctx := context.Background()
+	st := newMapStore()
+	fs := sampleFailures()
+	d := legacyReport(t, st, fs)
+	idx, err := PushIndex(ctx, st, []ocispec.Descriptor{d}, IndexOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Read(ctx, st, idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Report == nil || len(b.Report.SourceFailures) != 2 || b.Report.SourceFailures[0] != fs[0] || b.Report.SourceFailures[1] != fs[1] {
+		t.Errorf("the legacy report reads as %+v", b.Report)
+	}
+	if _, err := PushReport(ctx, st, Report{SourceFailures: fs}); !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "belong in the provenance record") {
+		t.Errorf("PushReport with source failures = %v, want ErrFormat", err)
+	}
+	// Without failures, PushReport writes what the old writer wrote
+	// without them: the same report, the same digest.
+	clean := legacyReport(t, st, nil)
+	got, err := PushReport(ctx, st, Report{Requests: []Request{{Type: "manifest", Value: "team-a/Manifest.toml"}}, Platforms: []string{"x86_64-linux-gnu"}})
+	if err != nil || got.Digest != clean.Digest {
+		t.Errorf("PushReport = %s, %v; want %s", got.Digest, err, clean.Digest)
+	}
 }

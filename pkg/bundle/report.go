@@ -34,13 +34,17 @@ type Report struct {
 	// Missing are the things the push could not provide, sorted by kind,
 	// name, uuid, version, tree hash and platform.
 	Missing []Missing `json:"missing,omitempty"`
-	// SourceFailures are the sources that failed to give an item the push
-	// then took from the next source (its content failed verification, or
-	// the transfer failed after its retries); sorted (SortSourceFailures).
+	// SourceFailures are read from bundles written by shoebox before
+	// source failures moved to the provenance record (FORMAT.md §6, §10):
+	// which mirror failed is not part of the request, and a bundle is a
+	// pure function of its request. PushReport refuses to write them;
+	// Provenance.SourceFailures holds them now.
 	SourceFailures []SourceFailure `json:"sourceFailures,omitempty"`
 }
 
-// SourceFailure is one source's failure to give one item.
+// SourceFailure is one source's failure to give one item: a push's
+// result, its provenance record (Provenance.SourceFailures), and the
+// report of a bundle written before the record held them.
 type SourceFailure struct {
 	Kind Kind `json:"kind"`
 	// Item names the item as the push reported it ("package
@@ -56,7 +60,7 @@ type SourceFailure struct {
 }
 
 // SortSourceFailures sorts failures by kind, item, uuid, tree hash,
-// source and reason: the order of a report.
+// source and reason: the order of a provenance record.
 func SortSourceFailures(fs []SourceFailure) {
 	slices.SortStableFunc(fs, func(a, b SourceFailure) int {
 		return cmp.Or(
@@ -122,17 +126,15 @@ func (r Report) canonical() Report {
 	if len(c.Missing) == 0 {
 		c.Missing = nil
 	}
-	if len(r.SourceFailures) > 0 {
-		c.SourceFailures = slices.Clone(r.SourceFailures)
-		SortSourceFailures(c.SourceFailures)
-	}
 	return c
 }
 
 // PushReport writes r as a report item (a manifest of artifactType
 // ArtifactTypeReport with one JSON layer) and returns its descriptor for
 // PushIndex, annotated with AnnotationKind "report" and AnnotationMissing.
-// The JSON is canonical: the same report gives the same digest.
+// The JSON is canonical: the same report gives the same digest. A report
+// with SourceFailures is refused (ErrFormat): they go in the provenance
+// record.
 func PushReport(ctx context.Context, dst Pusher, r Report) (ocispec.Descriptor, error) {
 	c := r.canonical()
 	for _, m := range c.Missing {
@@ -140,10 +142,10 @@ func PushReport(ctx context.Context, dst Pusher, r Report) (ocispec.Descriptor, 
 			return ocispec.Descriptor{}, formatErrorf("report: missing thing of kind %q", m.Kind)
 		}
 	}
-	for _, f := range c.SourceFailures {
-		if !f.Kind.Valid() || f.Kind == KindReport {
-			return ocispec.Descriptor{}, formatErrorf("report: source failure for a thing of kind %q", f.Kind)
-		}
+	if len(r.SourceFailures) > 0 {
+		// Which source failed depends on the mirror, not on the request:
+		// in the bundle it would make the same request a different bundle.
+		return ocispec.Descriptor{}, formatErrorf("report: source failures belong in the provenance record, not in the bundle (FORMAT.md §10)")
 	}
 	blob, err := json.Marshal(c)
 	if err != nil {

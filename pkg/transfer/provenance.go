@@ -79,7 +79,8 @@ func (l *provenanceLog) method(it bundle.Item, advisories string) (bundle.Method
 }
 
 // writeProvenance writes the provenance record of the bundle index idx
-// (whose items are items) as a referrer of idx (trust.PushReferrer: the
+// (whose items are items; with the push's source failures) as a referrer
+// of idx (trust.PushReferrer: the
 // referrers API, or the referrers tag schema's index, which a layout lists
 // in index.json), unless the bundle was already tagged in the destination
 // when the push began (re-tagged or repaired: its records stay) or
@@ -98,6 +99,7 @@ func (p *pusher) writeProvenance(ctx context.Context, idx ocispec.Descriptor, it
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
+	rec.SourceFailures = p.sortedFailures()
 	b, err := rec.Encode()
 	if err != nil {
 		return ocispec.Descriptor{}, err

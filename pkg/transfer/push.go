@@ -192,7 +192,9 @@ type PushResult struct {
 	Warnings []string
 	// SourceFailures are the sources that failed to give an item, which
 	// was then taken from the next source (or, when the push failed, from
-	// none); sorted. They are recorded in the bundle's report too.
+	// none); sorted. They are recorded in the provenance record (see
+	// Provenance), never in the bundle: which mirror failed is not part of
+	// the request, and the same request is the same bundle.
 	SourceFailures []bundle.SourceFailure
 	// Plan lists every item (always filled; the whole answer of a dry run).
 	Plan []PlannedItem
@@ -1082,7 +1084,7 @@ func (c *countingReader) Read(b []byte) (int, error) {
 // artifact's download URLs), to use (upstream.Chain.Try): a source that
 // lacks it, fails, or gives content that fails verification is passed
 // over for the next, and each failure is reported (an EventSourceFailed,
-// the result, the bundle's report). label names the item for those
+// the result, the provenance record). label names the item for those
 // reports ("package Example@0.5.3"); "" means the resource itself.
 func (p *pusher) fetch(ctx context.Context, res Resource, label string, extra []Source, use func(Source, io.ReadCloser) error) (Source, error) {
 	chain := upstream.Chain(append(slices.Clone(p.sources), extra...))
@@ -1100,8 +1102,10 @@ func (p *pusher) sourceFailed(res Resource, label string, f upstream.Failure) {
 		name = res.String()
 	}
 	p.mu.Lock()
-	p.failures = append(p.failures, bundle.SourceFailure{Kind: bundle.Kind(res.Kind), Item: name, UUID: res.UUID,
-		TreeHash: res.Hash, Source: upstream.RedactURL(f.Source), Reason: f.Err.Error()})
+	// As the record keeps it: no credentials (in the source, or in a URL
+	// the error quotes), printable, bounded.
+	p.failures = append(p.failures, bundle.CleanSourceFailure(bundle.SourceFailure{Kind: bundle.Kind(res.Kind), Item: name,
+		UUID: res.UUID, TreeHash: res.Hash, Source: upstream.RedactURL(f.Source), Reason: upstream.RedactURLs(f.Err.Error())}))
 	p.mu.Unlock()
 	p.log.Debug("source failed", "item", name, "source", f.Source, "next", f.Next, "error", f.Err)
 	p.emit(Event{Type: EventSourceFailed, Resource: res, Name: name, Source: f.Source, Err: f.Err, Next: f.Next})
@@ -1371,8 +1375,7 @@ func (p *pusher) finish(ctx context.Context) error {
 	if p.opts.AllPlatforms {
 		platforms = []string{"all"}
 	}
-	rep, err := bundle.PushReport(ctx, p.dst, bundle.Report{Requests: reqs, Platforms: platforms, Missing: p.missing,
-		SourceFailures: p.sortedFailures()})
+	rep, err := bundle.PushReport(ctx, p.dst, bundle.Report{Requests: reqs, Platforms: platforms, Missing: p.missing})
 	if err != nil {
 		return fmt.Errorf("writing the report: %w", err)
 	}

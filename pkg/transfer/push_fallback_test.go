@@ -7,10 +7,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/opencontainers/go-digest"
 
 	"github.com/shoebox-jl/shoebox/internal/httpx"
 	"github.com/shoebox-jl/shoebox/internal/testkit/fixture"
@@ -87,8 +90,8 @@ func (e *events) of(t EventType) []Event {
 
 // A source whose tarballs fail verification (the wrong tree, a gzip
 // stream cut short) is passed over for the next source, item by item; each
-// failure is reported as an event, in the result and in the bundle's
-// report, and the bundle is the one the good source alone gives.
+// failure is reported as an event, in the result and in the provenance
+// record, and the bundle is the one the good source alone gives.
 func TestPush_FallbackOnBadContent(t *testing.T) {
 	w := testWorld(t)
 	good, _ := staticSource(t, w)
@@ -140,12 +143,19 @@ func TestPush_FallbackOnBadContent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.Report == nil || len(b.Report.SourceFailures) != 2 || b.Report.SourceFailures[0].Source != srv.URL {
-		t.Errorf("the bundle's report records %+v, want the 2 failures", b.Report)
+	if b.Report == nil || len(b.Report.SourceFailures) != 0 {
+		t.Errorf("the bundle's report records %+v, want no source failures (they are in the provenance record)", b.Report)
 	}
-	// The items are the good source's; only the report differs.
+	// The failures are in the provenance record, as the result has them.
+	if rec := oneRecord(t, dst, res); !slices.Equal(rec.SourceFailures, res.SourceFailures) {
+		t.Errorf("the provenance record's failures %+v, want %+v", rec.SourceFailures, res.SourceFailures)
+	}
+	// The bundle is the good source's alone, byte for byte.
 	if got, want := itemDigests(t, dst, res), itemDigests(t, aloneDst, alone); !sameStrings(got, want) {
 		t.Errorf("items differ from the good source's alone")
+	}
+	if res.Index.Digest != alone.Index.Digest {
+		t.Errorf("bundle %s past a bad source, %s from the good one alone: want one digest", res.Index.Digest, alone.Index.Digest)
 	}
 }
 
@@ -344,5 +354,71 @@ func TestPush_ManifestEntryNotListed(t *testing.T) {
 	}
 	if roots := dst.Roots(); len(roots) != 0 {
 		t.Errorf("the refused push wrote %d manifests", len(roots))
+	}
+}
+
+// TestPush_SourceFailuresBesideTheBundle: the same request pushed past a
+// mirror that serves one corrupt tarball (its gzip checksum wrong), from
+// the good mirror alone, and past the corrupt one without a provenance
+// record, is the same bundle, byte for byte (FORMAT.md §4.2). The failure
+// is in the provenance record, exactly (the source without the
+// credentials it was given with, the reason), and in the result; never in
+// the bundle; without a record, in the result only.
+func TestPush_SourceFailuresBesideTheBundle(t *testing.T) {
+	w := testWorld(t)
+	good, _ := staticSource(t, w)
+	badDir := t.TempDir()
+	if err := w.WriteStaticServer(badDir); err != nil {
+		t.Fatal(err)
+	}
+	victim, _, path := manifestPackages(t, w)
+	corrupt := mustRead(t, victim.Tarball)
+	corrupt[len(corrupt)-8] ^= 0xff // the gzip trailer's CRC-32
+	replaceWith(t, path(badDir, victim), corrupt)
+	srv := httptest.NewServer(fixture.StaticHandler(badDir))
+	defer srv.Close()
+	withCreds := strings.Replace(srv.URL, "http://", "http://robot:s3cret@", 1)
+	bad, err := upstream.NewPkgServer(withCreds, upstream.ServerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	past, pastDst, err := pushManifests(t, w, upstream.Chain{bad, good}, PushOptions{})
+	if err != nil {
+		t.Fatalf("push past the corrupt mirror: %v", err)
+	}
+	alone, _, err := pushManifests(t, w, good, PushOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	none, noneDst, err := pushManifests(t, w, upstream.Chain{bad, good}, PushOptions{NoProvenance: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if past.Index.Digest != alone.Index.Digest || none.Index.Digest != alone.Index.Digest {
+		t.Errorf("bundle past the corrupt mirror %s, from the good mirror alone %s, without a record %s: want one digest",
+			past.Index.Digest, alone.Index.Digest, none.Index.Digest)
+	}
+	want := []bundle.SourceFailure{{Kind: bundle.KindPackage, Item: "package " + victim.Package.Name + "@" + victim.Version,
+		UUID: victim.Package.UUID, TreeHash: victim.TreeHash, Source: srv.URL,
+		Reason: digest.FromBytes(corrupt).String() + ": rejected: reading tar header block: gzip: invalid checksum"}}
+	if !slices.Equal(past.SourceFailures, want) || !slices.Equal(none.SourceFailures, want) {
+		t.Errorf("the result's failures\n%+v\n%+v\nwant %+v", past.SourceFailures, none.SourceFailures, want)
+	}
+	rec := oneRecord(t, pastDst, past)
+	if !slices.Equal(rec.SourceFailures, want) {
+		t.Errorf("the record's failures %+v, want %+v", rec.SourceFailures, want)
+	}
+	for _, d := range []*store.Store{pastDst, noneDst} {
+		b, err := bundle.Read(context.Background(), d, past.Index)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Report == nil || b.Report.SourceFailures != nil {
+			t.Errorf("the report holds source failures: %+v", b.Report)
+		}
+	}
+	if recs := records(t, noneDst, none.Index); len(recs) != 0 || none.Provenance.Digest != "" {
+		t.Errorf("NoProvenance: %d records (%s)", len(recs), none.Provenance.Digest)
 	}
 }

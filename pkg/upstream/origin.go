@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 )
 
 // Origin says where a source got a resource's tarball: what a push
@@ -53,6 +54,17 @@ func RedactURL(s string) string {
 	}
 	u.User = nil
 	return u.String()
+}
+
+// userInfo matches the user information of a URL inside a text:
+// "scheme://" then anything up to an "@" before the host.
+var userInfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*://)[^/?#@\s"'<>]+@`)
+
+// RedactURLs removes the user information of every URL in s (an error
+// message that quotes the URL it requested, "Get \"https://user:***@host/…\""),
+// as RedactURL does for one URL.
+func RedactURLs(s string) string {
+	return userInfo.ReplaceAllString(s, "$1")
 }
 
 // FileURL returns the file:// URL of a local path, made absolute.

@@ -77,4 +77,13 @@ func TestOrigin(t *testing.T) {
 	if got := RedactURL("depot /home/me/.julia"); got != "depot /home/me/.julia" {
 		t.Errorf("RedactURL of a name = %s", got)
 	}
+	for in, want := range map[string]string{
+		`Get "https://robot:***@h.example/package/x": 503 Service Unavailable`: `Get "https://h.example/package/x": 503 Service Unavailable`,
+		`from http://u:p@a.example and https://v@b.example:8443/y`:             `from http://a.example and https://b.example:8443/y`,
+		`https://h.example/a@b and user@host, no URL`:                          `https://h.example/a@b and user@host, no URL`,
+	} {
+		if got := RedactURLs(in); got != want {
+			t.Errorf("RedactURLs(%q) = %q, want %q", in, got, want)
+		}
+	}
 }
