@@ -1107,8 +1107,10 @@ func (p *pusher) sourceFailed(res Resource, label string, f upstream.Failure) {
 	p.failures = append(p.failures, bundle.CleanSourceFailure(bundle.SourceFailure{Kind: bundle.Kind(res.Kind), Item: name,
 		UUID: res.UUID, TreeHash: res.Hash, Source: upstream.RedactURL(f.Source), Reason: upstream.RedactURLs(f.Err.Error())}))
 	p.mu.Unlock()
-	p.log.Debug("source failed", "item", name, "source", f.Source, "next", f.Next, "error", f.Err)
-	p.emit(Event{Type: EventSourceFailed, Resource: res, Name: name, Source: f.Source, Err: f.Err, Next: f.Next})
+	// The progress line and the log get no credentials either.
+	src, ferr := upstream.RedactURL(f.Source), upstream.RedactedError(f.Err)
+	p.log.Debug("source failed", "item", name, "source", src, "next", upstream.RedactURL(f.Next), "error", ferr)
+	p.emit(Event{Type: EventSourceFailed, Resource: res, Name: name, Source: src, Err: ferr, Next: upstream.RedactURL(f.Next)})
 }
 
 // sortedFailures returns the source failures so far, sorted.

@@ -383,9 +383,24 @@ func TestPush_SourceFailuresBesideTheBundle(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	past, pastDst, err := pushManifests(t, w, upstream.Chain{bad, good}, PushOptions{})
+	var events []Event // Progress is called from the push's goroutines
+	var mu sync.Mutex
+	progress := func(e Event) {
+		if e.Type == EventSourceFailed {
+			mu.Lock()
+			events = append(events, e)
+			mu.Unlock()
+		}
+	}
+	past, pastDst, err := pushManifests(t, w, upstream.Chain{bad, good}, PushOptions{Progress: progress})
 	if err != nil {
 		t.Fatalf("push past the corrupt mirror: %v", err)
+	}
+	// The progress line and the log name the source without its
+	// credentials too; the error still says what it is.
+	if len(events) != 1 || events[0].Source != srv.URL || events[0].Next != good.Name() ||
+		strings.Contains(events[0].Err.Error(), "s3cret") || !errors.Is(events[0].Err, upstream.ErrBadContent) {
+		t.Errorf("source-failed events = %+v; want one from %s (no credentials) to %s, bad content", events, srv.URL, good.Name())
 	}
 	alone, _, err := pushManifests(t, w, good, PushOptions{})
 	if err != nil {

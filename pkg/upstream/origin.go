@@ -67,6 +67,21 @@ func RedactURLs(s string) string {
 	return userInfo.ReplaceAllString(s, "$1")
 }
 
+// RedactedError is err with the user information of every URL its
+// message quotes removed (RedactURLs); errors.Is and errors.As still see
+// err. Errors that reach a terminal, a log or a record go through it.
+func RedactedError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return redacted{err}
+}
+
+type redacted struct{ err error }
+
+func (r redacted) Error() string { return RedactURLs(r.err.Error()) }
+func (r redacted) Unwrap() error { return r.err }
+
 // FileURL returns the file:// URL of a local path, made absolute.
 func FileURL(path string) string {
 	if abs, err := filepath.Abs(path); err == nil {
