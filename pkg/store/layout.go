@@ -82,13 +82,13 @@ type layout struct {
 	// Predecessors, tags) take RLock; index updates take Lock. Blob I/O
 	// happens outside mu.
 	mu        sync.RWMutex
-	tagMap    map[string]ocispec.Descriptor                // tag → descriptor, without ref.name
-	manifests map[digest.Digest]ocispec.Descriptor         // indexed manifests
-	succs     map[digest.Digest][]ocispec.Descriptor       // manifest → successors (immutable, kept across reloads)
-	preds     map[digest.Digest]map[digest.Digest]struct{} // node → manifests pointing at it
-	gen       uint64                                       // bumped by every in-memory index change
-	savedGen  uint64                                       // gen that index.json reflects
-	stamp     indexStamp                                   // index.json as last loaded
+	tagMap    map[string]ocispec.Descriptor          // tag → descriptor, without ref.name
+	manifests map[digest.Digest]ocispec.Descriptor   // indexed manifests
+	succs     map[digest.Digest][]ocispec.Descriptor // manifest → successors (immutable, kept across reloads)
+	preds     map[digest.Digest][]digest.Digest      // manifest → manifests pointing at it (a few each)
+	gen       uint64                                 // bumped by every in-memory index change
+	savedGen  uint64                                 // gen that index.json reflects
+	stamp     indexStamp                             // index.json as last loaded
 	closed    bool
 	// A lazy layout (read-only, Options.LazyGraph) builds the graph
 	// when first needed: reload records the
@@ -201,7 +201,7 @@ func openLayout(ctx context.Context, dir string, opts Options, log *slog.Logger)
 		tagMap:    map[string]ocispec.Descriptor{},
 		manifests: map[digest.Digest]ocispec.Descriptor{},
 		succs:     map[digest.Digest][]ocispec.Descriptor{},
-		preds:     map[digest.Digest]map[digest.Digest]struct{}{},
+		preds:     map[digest.Digest][]digest.Digest{},
 	}
 	if opts.ReadOnly {
 		if err := l.checkLayoutFile(); err != nil {
@@ -475,7 +475,7 @@ func (l *layout) ensureGraph(ctx context.Context) error {
 type graph struct {
 	manifests map[digest.Digest]ocispec.Descriptor
 	succs     map[digest.Digest][]ocispec.Descriptor
-	preds     map[digest.Digest]map[digest.Digest]struct{}
+	preds     map[digest.Digest][]digest.Digest
 	known     map[digest.Digest][]ocispec.Descriptor
 }
 
@@ -483,7 +483,7 @@ func newGraph(known map[digest.Digest][]ocispec.Descriptor) *graph {
 	return &graph{
 		manifests: map[digest.Digest]ocispec.Descriptor{},
 		succs:     map[digest.Digest][]ocispec.Descriptor{},
-		preds:     map[digest.Digest]map[digest.Digest]struct{}{},
+		preds:     map[digest.Digest][]digest.Digest{},
 		known:     known,
 	}
 }
@@ -562,16 +562,12 @@ func (g *graph) add(d ocispec.Descriptor, succs []ocispec.Descriptor) {
 			ms = append(ms, s)
 		}
 	}
-	succs = ms
 	g.manifests[d.Digest] = d
-	g.succs[d.Digest] = succs
-	for _, s := range succs {
-		set := g.preds[s.Digest]
-		if set == nil {
-			set = map[digest.Digest]struct{}{}
-			g.preds[s.Digest] = set
+	g.succs[d.Digest] = ms // nil for an item manifest: nothing to walk
+	for _, s := range ms {
+		if !slices.Contains(g.preds[s.Digest], d.Digest) {
+			g.preds[s.Digest] = append(g.preds[s.Digest], d.Digest)
 		}
-		set[d.Digest] = struct{}{}
 	}
 }
 
@@ -1066,7 +1062,7 @@ func (l *layout) Predecessors(ctx context.Context, node ocispec.Descriptor) ([]o
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	var out []ocispec.Descriptor
-	for _, dg := range slices.Sorted(maps.Keys(l.preds[node.Digest])) {
+	for _, dg := range slices.Sorted(slices.Values(l.preds[node.Digest])) {
 		out = append(out, l.manifests[dg])
 	}
 	return out, nil
