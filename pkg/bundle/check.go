@@ -131,10 +131,12 @@ func Check(ctx context.Context, src content.ReadOnlyStorage, index ocispec.Descr
 	var reports []ocispec.Descriptor
 	seen := map[digest.Digest]bool{}
 	top := &Bundle{Index: index}
-	var walk func(d ocispec.Descriptor, artifactType string, depth int)
-	walk = func(d ocispec.Descriptor, artifactType string, depth int) {
+	var walk func(d ocispec.Descriptor, artifactType string, depth int, idx *indexPage, err error)
+	walk = func(d ocispec.Descriptor, artifactType string, depth int, idx *indexPage, err error) {
 		c.report.Indexes++
-		idx, err := readPage(ctx, src, d, artifactType)
+		if idx == nil && err == nil {
+			idx, err = readPage(ctx, src, d, artifactType)
+		}
 		if err != nil {
 			c.problem(d, nil, classify(err))
 			c.event(CheckEvent{Descriptor: d, Err: err})
@@ -148,9 +150,15 @@ func Check(ctx context.Context, src content.ReadOnlyStorage, index ocispec.Descr
 		}
 		c.event(CheckEvent{Descriptor: d})
 		c.report.Entries = slices.Grow(c.report.Entries, len(idx.Manifests))
+		var pf *pagePrefetch
+		if depth == 0 {
+			pf = prefetch(ctx, src, idx)
+			defer pf.stop()
+		}
 		for i := range idx.Manifests {
 			pe := &idx.Manifests[i]
 			m := pe.descriptor()
+			child, childErr := pf.take(ctx, m)
 			if seen[m.Digest] {
 				continue
 			}
@@ -160,7 +168,7 @@ func Check(ctx context.Context, src content.ReadOnlyStorage, index ocispec.Descr
 					c.problem(m, nil, formatErrorf("nested deeper than %d", maxDepth))
 					continue
 				}
-				walk(m, ArtifactTypeSubindex, depth+1)
+				walk(m, ArtifactTypeSubindex, depth+1, child, childErr)
 				continue
 			}
 			it, parts, err := pe.parse()
@@ -176,7 +184,7 @@ func Check(ctx context.Context, src content.ReadOnlyStorage, index ocispec.Descr
 			c.parts = append(c.parts, parts)
 		}
 	}
-	walk(index, ArtifactTypeBundle, 0)
+	walk(index, ArtifactTypeBundle, 0, nil, nil)
 	if len(reports) > 1 {
 		c.problem(index, nil, formatErrorf("%d reports; a bundle holds at most one", len(reports)))
 	}

@@ -141,12 +141,18 @@ func walk(ctx context.Context, src content.Fetcher, index ocispec.Descriptor, gr
 		if grow != nil && !sized {
 			grow(len(idx.Manifests))
 		}
+		var pf *pagePrefetch
+		if depth == 0 {
+			pf = prefetch(ctx, src, idx)
+			defer pf.stop()
+		}
 		for i := range idx.Manifests {
 			pe := &idx.Manifests[i]
 			d := pe.descriptor()
 			if err := ctx.Err(); err != nil {
 				return err
 			}
+			child, childErr := pf.take(ctx, d)
 			if seen[d.Digest] {
 				continue
 			}
@@ -155,9 +161,11 @@ func walk(ctx context.Context, src content.Fetcher, index ocispec.Descriptor, gr
 				if depth+1 >= maxDepth {
 					return formatErrorf("index %s: nested deeper than %d", d.Digest, maxDepth)
 				}
-				child, err := readPage(ctx, src, d, ArtifactTypeSubindex)
-				if err != nil {
-					return err
+				if child == nil && childErr == nil {
+					child, childErr = readPage(ctx, src, d, ArtifactTypeSubindex)
+				}
+				if childErr != nil {
+					return childErr
 				}
 				if err := visit(child, depth+1); err != nil {
 					return err

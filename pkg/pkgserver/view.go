@@ -9,8 +9,11 @@ import (
 	"io/fs"
 	"path"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shoebox-jl/shoebox/internal/tarx"
@@ -39,13 +42,14 @@ func buildView(ctx context.Context, open func(context.Context) (io.ReadCloser, e
 		uuids = append(uuids, u)
 	}
 	slices.SortFunc(uuids, func(a, b julia.UUID) int { return bytes.Compare(a[:], b[:]) })
-	for _, u := range uuids {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
+	pkgs, errs, err := readPackages(ctx, files, reg, uuids)
+	if err != nil {
+		return nil, err
+	}
+	for i, u := range uuids {
 		rp := reg.Packages[u]
-		pkg, err := julia.ReadPackage(versionsOnly{files}, rp.Path)
-		if err != nil {
+		pkg := pkgs[i]
+		if errs[i] != nil {
 			// Pkg could not use this package either; leave it out.
 			ov.removed[rp.Path] = true
 			v.RemovedPackages++
@@ -98,6 +102,29 @@ func buildView(ctx context.Context, open func(context.Context) (io.ReadCloser, e
 	}
 	v.Hash, v.data, v.Size = h.KeepEmpty, buf.Bytes(), int64(buf.Len())
 	return v, nil
+}
+
+// readPackages reads the Package.toml and Versions.toml of every package
+// in uuids, on as many goroutines as there are CPUs (at General scale, 20k
+// packages take a third of a second on one core). pkgs[i] and errs[i] are
+// uuids[i]'s package and error; err is the context's.
+func readPackages(ctx context.Context, files fs.FS, reg *julia.Registry, uuids []julia.UUID) (pkgs []*julia.Package, errs []error, err error) {
+	pkgs, errs = make([]*julia.Package, len(uuids)), make([]error, len(uuids))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), max(len(uuids)/256, 1)) {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= len(uuids) {
+					return
+				}
+				pkgs[i], errs[i] = julia.ReadPackage(versionsOnly{files}, reg.Packages[uuids[i]].Path)
+			}
+		})
+	}
+	wg.Wait()
+	return pkgs, errs, ctx.Err()
 }
 
 // readSnapshot reads a registry tarball into memory, verifying its digest

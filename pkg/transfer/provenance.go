@@ -99,6 +99,9 @@ func (p *pusher) writeProvenance(ctx context.Context, idx ocispec.Descriptor, it
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
+	p.prov.mu.Lock()
+	p.prov.origins = nil // in rec now; a URL each, 125,000 at General scale
+	p.prov.mu.Unlock()
 	rec.SourceFailures = p.sortedFailures()
 	b, err := rec.Encode()
 	if err != nil {
