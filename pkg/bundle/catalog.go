@@ -1,6 +1,7 @@
 package bundle
 
 import (
+	"bytes"
 	"cmp"
 	"iter"
 	"slices"
@@ -8,7 +9,6 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
-
 	"github.com/shoebox-jl/shoebox/pkg/julia"
 	"github.com/shoebox-jl/shoebox/pkg/treehash"
 )
@@ -101,13 +101,21 @@ func NewCatalog(bundles ...*Bundle) *Catalog {
 
 // compareEntries orders entries as PushIndex orders an index.
 func compareEntries(a, b Entry) int {
+	return compareItems(&a.Item, a.Manifest.Digest, &b.Item, b.Manifest.Digest)
+}
+
+// compareItems is the order of an index (FORMAT.md §4): kind, uuid, tree
+// hash, platform, name, manifest digest. UUIDs and tree hashes compare as
+// bytes, which is how their lowercase hex forms compare (the zero UUID, an
+// item without one, first), without making two strings per comparison.
+func compareItems(a *Item, ad digest.Digest, b *Item, bd digest.Digest) int {
 	return cmp.Or(
 		cmp.Compare(a.Kind.order(), b.Kind.order()),
-		strings.Compare(uuidKey(a.Item), uuidKey(b.Item)),
-		strings.Compare(a.TreeHash.String(), b.TreeHash.String()),
+		bytes.Compare(a.UUID[:], b.UUID[:]),
+		bytes.Compare(a.TreeHash[:], b.TreeHash[:]),
 		strings.Compare(a.Platform, b.Platform),
 		strings.Compare(a.Name, b.Name),
-		strings.Compare(a.Manifest.Digest.String(), b.Manifest.Digest.String()),
+		strings.Compare(string(ad), string(bd)),
 	)
 }
 

@@ -1,8 +1,11 @@
 package bundle
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,6 +71,46 @@ func TestCatalog(t *testing.T) {
 		}
 		if n := len(c.Entries()); n != 8 {
 			t.Errorf("Entries() = %d, want 8", n)
+		}
+	}
+}
+
+// compareItems compares UUIDs and tree hashes as bytes; the order must be
+// that of their hex forms (FORMAT.md §4 names the strings), the zero UUID
+// (an item without one) first, so that a bundle's index is the same bytes
+// as before.
+func TestCompareItems_OrderOfTheStrings(t *testing.T) {
+	byStrings := func(a, b *Item) int {
+		key := func(it *Item) string {
+			if it.UUID.IsZero() {
+				return ""
+			}
+			return it.UUID.String()
+		}
+		return cmp.Or(cmp.Compare(a.Kind.order(), b.Kind.order()), strings.Compare(key(a), key(b)),
+			strings.Compare(a.TreeHash.String(), b.TreeHash.String()))
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var items []Item
+	for range 300 {
+		var it Item
+		it.Kind = []Kind{KindRegistry, KindPackage, KindArtifact}[rng.IntN(3)]
+		if rng.IntN(5) > 0 {
+			for i := range it.UUID {
+				it.UUID[i] = byte(rng.IntN(4) * 85) // few values: many ties
+			}
+		}
+		for i := range it.TreeHash {
+			it.TreeHash[i] = byte(rng.IntN(3) * 127)
+		}
+		items = append(items, it)
+	}
+	for i := range items {
+		for j := range items {
+			a, b := &items[i], &items[j]
+			if got, want := compareItems(a, "", b, ""), byStrings(a, b); got != want {
+				t.Fatalf("compareItems(%s %s, %s %s) = %d, the strings say %d", a.UUID, a.TreeHash, b.UUID, b.TreeHash, got, want)
+			}
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package bundle
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -141,16 +140,7 @@ func (k keyed) indexDesc() ocispec.Descriptor {
 
 // pushIndex sorts and writes the entries.
 func pushIndex(ctx context.Context, dst Pusher, list []keyed, opts IndexOptions) (ocispec.Descriptor, error) {
-	slices.SortFunc(list, func(a, b keyed) int {
-		return cmp.Or(
-			cmp.Compare(a.it.Kind.order(), b.it.Kind.order()),
-			strings.Compare(uuidKey(a.it), uuidKey(b.it)),
-			strings.Compare(a.it.TreeHash.String(), b.it.TreeHash.String()),
-			strings.Compare(a.it.Platform, b.it.Platform),
-			strings.Compare(a.it.Name, b.it.Name),
-			strings.Compare(a.desc.Digest.String(), b.desc.Digest.String()),
-		)
-	})
+	slices.SortFunc(list, func(a, b keyed) int { return compareItems(&a.it, a.desc.Digest, &b.it, b.desc.Digest) })
 
 	ann, err := indexAnnotations(opts)
 	if err != nil {
@@ -220,13 +210,6 @@ func pushIndex(ctx context.Context, dst Pusher, list []keyed, opts IndexOptions)
 		entries = next
 	}
 	return pushIndexDoc(ctx, dst, ArtifactTypeBundle, entries, ann)
-}
-
-func uuidKey(it Item) string {
-	if it.UUID.IsZero() {
-		return ""
-	}
-	return it.UUID.String()
 }
 
 // cleanDescriptor keeps the fields an index entry carries.

@@ -197,8 +197,8 @@ func compareProvenanceItems(a, b ProvenanceItem) int {
 	return cmp.Or(
 		cmp.Compare(a.Kind.order(), b.Kind.order()),
 		strings.Compare(a.Name, b.Name),
-		strings.Compare(a.UUID.String(), b.UUID.String()),
-		strings.Compare(a.TreeHash.String(), b.TreeHash.String()),
+		bytes.Compare(a.UUID[:], b.UUID[:]), // as their hex forms compare
+		bytes.Compare(a.TreeHash[:], b.TreeHash[:]),
 		strings.Compare(a.Platform, b.Platform),
 		strings.Compare(string(a.Digest), string(b.Digest)),
 		strings.Compare(string(a.Method), string(b.Method)),
