@@ -281,8 +281,8 @@ type pkgPlan struct {
 	res        Resource
 	name       string
 	registry   string
-	versions   map[string]bool
-	requiredBy map[string]bool
+	versions   stringSet
+	requiredBy stringSet
 }
 
 // artPlan is one artifact tree to carry.
@@ -291,7 +291,7 @@ type artPlan struct {
 	name       string
 	platform   string
 	downloads  []julia.Download
-	requiredBy map[string]bool
+	requiredBy stringSet
 }
 
 type pusher struct {
@@ -422,7 +422,7 @@ func push(ctx context.Context, src Source, dst *store.Store, req PushRequest, op
 	if opts.Approve != nil {
 		plan := make([]PlannedItem, 0, len(pkgs))
 		for _, pp := range pkgs {
-			plan = append(plan, PlannedItem{Resource: pp.res, Name: pp.name, Versions: sortedKeys(pp.versions), Size: -1})
+			plan = append(plan, PlannedItem{Resource: pp.res, Name: pp.name, Versions: pp.versions.sorted(), Size: -1})
 		}
 		if err := opts.Approve(plan); err != nil {
 			return &p.result, mark, err
@@ -753,14 +753,14 @@ func (p *pusher) planPackages(regs []*registrySnapshot) ([]*pkgPlan, error) {
 		pp := plans[k]
 		if pp == nil {
 			pp = &pkgPlan{res: Resource{Kind: KindPackage, UUID: uuid, Hash: h}, name: name,
-				registry: registry, versions: map[string]bool{}, requiredBy: map[string]bool{}}
+				registry: registry}
 			plans[k] = pp
 		}
 		if version != "" {
-			pp.versions[version] = true
+			pp.versions.add(version)
 		}
 		if by != "" {
-			pp.requiredBy[by] = true
+			pp.requiredBy.add(by)
 		}
 		if pp.registry == "" {
 			pp.registry = registry
@@ -1122,17 +1122,23 @@ func (p *pusher) sortedFailures() []bundle.SourceFailure {
 	return out
 }
 
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
+// stringSet is a small set of strings kept sorted: a package's versions,
+// the packages that require an item (one or two, mostly). A map each would
+// cost a few hundred bytes per item, 125,000 items at General scale.
+type stringSet []string
+
+func (s *stringSet) add(v string) {
+	if i, found := slices.BinarySearch(*s, v); !found {
+		*s = slices.Insert(*s, i, v)
 	}
-	sort.Strings(out)
-	return out
 }
 
+// sorted returns the members in order: a copy (the set may grow), never
+// nil (a report lists an empty set as []).
+func (s stringSet) sorted() []string { return append([]string{}, s...) }
+
 func (p *pusher) pushPackage(ctx context.Context, pp *pkgPlan) error {
-	versions := sortedKeys(pp.versions)
+	versions := pp.versions.sorted()
 	item := PlannedItem{Resource: pp.res, Name: pp.name, Versions: versions, Size: -1}
 	if e, ok := p.reuse(ctx, pp.res, bundle.KindPackage, versions); ok {
 		// Its Artifacts.toml files, as its manifest records them (or, for
@@ -1166,7 +1172,7 @@ func (p *pusher) pushPackage(ctx context.Context, pp *pkgPlan) error {
 	})
 	if fe := (*upstream.FetchError)(nil); errors.As(err, &fe) && fe.Missing() {
 		p.addMissing(bundle.Missing{Kind: bundle.KindPackage, Name: pp.name, UUID: pp.res.UUID, TreeHash: pp.res.Hash,
-			Version: strings.Join(versions, ","), RequiredBy: sortedKeys(pp.requiredBy), Reason: err.Error()})
+			Version: strings.Join(versions, ","), RequiredBy: pp.requiredBy.sorted(), Reason: err.Error()})
 		p.emit(Event{Type: EventMissing, Resource: pp.res, Name: pp.name})
 		return nil
 	}
@@ -1257,14 +1263,14 @@ func (p *pusher) collectArtifacts(pp *pkgPlan, files map[string][]byte) error {
 		for _, a := range arts {
 			ap := p.arts[a.TreeHash]
 			if ap == nil {
-				ap = &artPlan{res: Resource{Kind: KindArtifact, Hash: a.TreeHash}, name: a.Name, requiredBy: map[string]bool{}}
+				ap = &artPlan{res: Resource{Kind: KindArtifact, Hash: a.TreeHash}, name: a.Name}
 				if a.Platform != nil {
 					ap.platform = a.Platform.Triplet()
 				}
 				p.arts[a.TreeHash] = ap
 			}
 			ap.downloads = append(ap.downloads, a.Downloads...)
-			ap.requiredBy[pp.name] = true
+			ap.requiredBy.add(pp.name)
 		}
 		p.mu.Unlock()
 	}
@@ -1324,7 +1330,7 @@ func (p *pusher) pushArtifact(ctx context.Context, ap *artPlan) error {
 			reason += "; download URLs not tried (use --downloads)"
 		}
 		p.addMissing(bundle.Missing{Kind: bundle.KindArtifact, Name: ap.name, TreeHash: ap.res.Hash, Platform: ap.platform,
-			RequiredBy: sortedKeys(ap.requiredBy), Reason: reason})
+			RequiredBy: ap.requiredBy.sorted(), Reason: reason})
 		p.emit(Event{Type: EventMissing, Resource: ap.res, Name: ap.name})
 		return nil
 	}
