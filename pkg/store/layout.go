@@ -556,7 +556,7 @@ func (g *graph) add(d ocispec.Descriptor, succs []ocispec.Descriptor) {
 	// and a blob's predecessors are asked for by nothing (a referrer's
 	// subject is a manifest). A bundle of 100,000 items would otherwise
 	// keep 200,000 blob edges and a predecessor set per blob.
-	ms := succs[:0:0]
+	var ms []ocispec.Descriptor // not succs[:0:0]: that keeps succs' array alive
 	for _, s := range succs {
 		if isManifest(s) {
 			ms = append(ms, s)

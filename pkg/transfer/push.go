@@ -3,6 +3,7 @@ package transfer
 import (
 	"archive/tar"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -439,6 +440,7 @@ func push(ctx context.Context, src Source, dst *store.Store, req PushRequest, op
 			return &p.result, mark, err
 		}
 	}
+	p.grow(len(regs) + len(pkgs))
 	if err := p.each(ctx, len(pkgs), func(ctx context.Context, i int) error { return p.pushPackage(ctx, pkgs[i]) }); err != nil {
 		return &p.result, mark, err
 	}
@@ -447,13 +449,14 @@ func push(ctx context.Context, src Source, dst *store.Store, req PushRequest, op
 	if err := p.checkRoom(fmt.Sprintf("this push's %d artifacts", len(arts)), p.plannedArtifacts(ctx, arts), false); err != nil {
 		return &p.result, mark, err
 	}
+	p.grow(len(arts))
 	if err := p.each(ctx, len(arts), func(ctx context.Context, i int) error { return p.pushArtifact(ctx, arts[i]) }); err != nil {
 		return &p.result, mark, err
 	}
 	sort.Slice(p.missing, func(i, j int) bool { return describeMissing(p.missing[i]) < describeMissing(p.missing[j]) })
 	p.result.Missing = p.missing
 	p.result.Warnings = p.warnings
-	sort.Slice(p.result.Plan, func(i, j int) bool { return planKey(p.result.Plan[i]) < planKey(p.result.Plan[j]) })
+	slices.SortFunc(p.result.Plan, comparePlanned)
 	if len(p.missing) > 0 && !opts.AllowMissing {
 		return &p.result, mark, &MissingError{Missing: p.missing}
 	}
@@ -463,8 +466,16 @@ func push(ctx context.Context, src Source, dst *store.Store, req PushRequest, op
 	return &p.result, mark, p.finish(ctx)
 }
 
-func planKey(it PlannedItem) string {
-	return string(it.Resource.Kind) + " " + it.Name + " " + it.Resource.UUID.String() + " " + it.Resource.Hash.String()
+// comparePlanned orders a push's plan: kind, name, uuid, tree hash (the
+// last two as bytes, the order of their hex forms; no string made per
+// comparison: a plan may list 125,000 items).
+func comparePlanned(a, b PlannedItem) int {
+	return cmp.Or(
+		strings.Compare(string(a.Resource.Kind), string(b.Resource.Kind)),
+		strings.Compare(a.Name, b.Name),
+		bytes.Compare(a.Resource.UUID[:], b.Resource.UUID[:]),
+		bytes.Compare(a.Resource.Hash[:], b.Resource.Hash[:]),
+	)
 }
 
 // each runs f for 0..n-1 with bounded concurrency; the first error cancels
@@ -978,6 +989,16 @@ func (p *pusher) addMissing(m bundle.Missing) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.missing = append(p.missing, m)
+}
+
+// grow makes room in the plan and the entries for n more items at once
+// (appending one at a time doubles them: up to half of 125,000 entries of
+// ~400 bytes unused).
+func (p *pusher) grow(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.result.Plan = slices.Grow(p.result.Plan, n)
+	p.items = slices.Grow(p.items, n+2) // + the report and advisories
 }
 
 func (p *pusher) record(item PlannedItem, desc ocispec.Descriptor, kind bundle.Kind, stored bool, fetched, size int64) {
