@@ -399,12 +399,10 @@ func runServe(ctx context.Context, f *Factory, opts *ServeOptions) error {
 	}
 
 	// Reading 100k-item indexes makes garbage at a high rate (index bytes,
-	// decoded documents) while the routing table grows: collect more
-	// eagerly while loading, and give the garbage back before serving, so
-	// that the peak stays near the table's size.
-	gcPercent := debug.SetGCPercent(50)
+	// decoded documents) while the routing table grows: give it back once
+	// loaded. (Collecting more eagerly while loading, GOGC 50, kept the
+	// peak 35 MiB lower at 125,000 items but cost 0.15 s of a 1.9 s start.)
 	err = l.reloadOnce(ctx, srv, true)
-	debug.SetGCPercent(gcPercent)
 	debug.FreeOSMemory()
 	if err == nil {
 		err = l.neverServable()
