@@ -63,23 +63,18 @@ func (g *gatedFetcher) Fetch(ctx context.Context, d ocispec.Descriptor) (io.Read
 	return g.ReadOnlyStorage.Fetch(ctx, d)
 }
 
-// The walk of Read and Check fetches the next pages while it is still
-// waiting for one: with the first page held, the following ones are asked
-// for; never more than prefetchPages at once; the entries come in index
-// order all the same.
-func TestRead_PrefetchesPages(t *testing.T) {
+// pagedBundle pushes n items and a bundle of them in pages of per entries
+// under one top index (PushIndex with MaxEntries per would nest pages of
+// pages), and returns the top, its pages and the items' descriptors.
+func pagedBundle(t *testing.T, s Pusher, n, per int) (ocispec.Descriptor, []ocispec.Descriptor, []ocispec.Descriptor) {
+	t.Helper()
 	ctx := context.Background()
-	s := newCountingStore()
-	const items, per = 24, 2
-	var descs []ocispec.Descriptor
-	for i := range items {
+	var descs, pages []ocispec.Descriptor
+	for i := range n {
 		it := Item{Kind: KindPackage, UUID: uuidN(i), TreeHash: hashN(i), Name: fmt.Sprintf("P%d", i), Versions: []string{"1.0.0"}}
 		descs = append(descs, addItem(t, s, it, []byte(fmt.Sprintf("tarball %d", i)), 1))
 	}
-	// 12 pages of 2 under one top (PushIndex with MaxEntries 2 would nest
-	// pages of pages).
-	var pages []ocispec.Descriptor
-	for i := 0; i < items; i += per {
+	for i := 0; i < n; i += per {
 		d, err := pushIndexDoc(ctx, s, ArtifactTypeSubindex, cleanAll(descs[i:i+per]), nil)
 		if err != nil {
 			t.Fatal(err)
@@ -90,6 +85,18 @@ func TestRead_PrefetchesPages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return top, pages, descs
+}
+
+// The walk of Read and Check fetches the next pages while it is still
+// waiting for one: with the first page held, the following ones are asked
+// for; never more than prefetchPages at once; the entries come in index
+// order all the same.
+func TestRead_PrefetchesPages(t *testing.T) {
+	ctx := context.Background()
+	s := newCountingStore()
+	const items, per = 24, 2
+	top, pages, descs := pagedBundle(t, s, items, per)
 	for _, name := range []string{"Read", "Check"} {
 		t.Run(name, func(t *testing.T) {
 			g := &gatedFetcher{ReadOnlyStorage: s, requested: map[digest.Digest]chan struct{}{}, hold: pages[0].Digest, release: make(chan struct{})}
@@ -159,29 +166,13 @@ func TestRead_PrefetchesPages(t *testing.T) {
 func TestRead_PrefetchedPageFails(t *testing.T) {
 	ctx := context.Background()
 	s := newMapStore()
-	var descs []ocispec.Descriptor
-	for i := range 12 {
-		it := Item{Kind: KindPackage, UUID: uuidN(i), TreeHash: hashN(i), Name: fmt.Sprintf("P%d", i), Versions: []string{"1.0.0"}}
-		descs = append(descs, addItem(t, s, it, []byte(fmt.Sprintf("tarball %d", i)), 1))
-	}
-	var pages []ocispec.Descriptor
-	for i := 0; i < 12; i += 2 {
-		d, err := pushIndexDoc(ctx, s, ArtifactTypeSubindex, cleanAll(descs[i:i+2]), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pages = append(pages, d)
-	}
-	top, err := pushIndexDoc(ctx, s, ArtifactTypeBundle, pages, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	top, pages, _ := pagedBundle(t, s, 12, 2)
 	bad := pages[2].Digest
 	b := s.get(bad)
 	b[len(b)-2] ^= 1
 	s.set(bad, b)
 	g := &gatedFetcher{ReadOnlyStorage: s, requested: map[digest.Digest]chan struct{}{}}
-	_, err = Read(ctx, g, top)
+	_, err := Read(ctx, g, top)
 	if !errors.Is(err, ErrIntegrity) && !errors.Is(err, ErrFormat) {
 		t.Fatalf("Read with page 2 altered = %v, want an integrity error", err)
 	}
