@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -320,6 +321,7 @@ type pusher struct {
 	existing map[string]existingItem // identity key → item already in the destination
 	flushed  time.Time               // last Flush request
 	flushReq chan struct{}           // to the flusher goroutine
+	flushDur atomic.Int64            // how long the last Flush took, in ns
 	prov     provenanceLog           // where each item came from
 }
 
@@ -331,15 +333,24 @@ func (p *pusher) flusher(ctx context.Context, done <-chan struct{}, stopped chan
 		case <-done:
 			return
 		case <-p.flushReq:
+			t0 := time.Now()
 			if err := p.dst.Flush(ctx); err != nil {
 				p.log.Warn("saving the layout index", "error", err)
 			}
+			p.flushDur.Store(int64(time.Since(t0)))
 		}
 	}
 }
 
-// flushEvery is how often a push saves a layout's index while it runs.
-const flushEvery = 2 * time.Second
+// flushEvery is how often a push saves a layout's index while it runs, at
+// most: a save lists every item stored so far, so it is spaced to at
+// least flushSpacing times its own last duration (a push of 350,000 items
+// would otherwise spend its time rewriting an index.json that grows with
+// it, back to back).
+const (
+	flushEvery   = 2 * time.Second
+	flushSpacing = 10
+)
 
 // Push collects what req asks for from src and writes it into dst as one
 // bundle: a registry snapshot per registry, every package version, and every
@@ -1004,7 +1015,7 @@ func (p *pusher) grow(n int) {
 func (p *pusher) record(item PlannedItem, desc ocispec.Descriptor, kind bundle.Kind, stored bool, fetched, size int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if stored && !p.opts.DryRun && time.Since(p.flushed) > flushEvery {
+	if stored && !p.opts.DryRun && time.Since(p.flushed) > max(flushEvery, flushSpacing*time.Duration(p.flushDur.Load())) {
 		// Save the layout's index now and then, so a killed push leaves its
 		// stored items findable for the re-run. The save (which first makes
 		// the new blobs durable) runs beside the transfers, not in their way.
