@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -31,16 +32,21 @@ const (
 	// ArtifactTypeProvenance is the artifactType of a provenance record's
 	// manifest.
 	ArtifactTypeProvenance = "application/vnd.shoebox.provenance.v1"
-	// MediaTypeProvenance is the media type of its one layer, the record's
-	// JSON, titled ProvenanceTitle.
+	// MediaTypeProvenance is the media type of its layer, the record's
+	// JSON, titled ProvenanceTitle (or of its layers, when the record is
+	// too large for one: ProvenancePartTitle).
 	MediaTypeProvenance = "application/vnd.shoebox.provenance.v1+json"
 	// ProvenanceTitle is the record layer's org.opencontainers.image.title.
 	ProvenanceTitle = "provenance.json"
 	// ProvenanceSchemaVersion is the schemaVersion of the record JSON this
 	// package writes and reads.
 	ProvenanceSchemaVersion = 1
-	// MaxProvenanceSize bounds a record's JSON (about 300 bytes an item).
+	// MaxProvenanceSize bounds a record layer's JSON (about 300 bytes an
+	// item: ~200,000 items). A larger record is written in parts
+	// (EncodeParts), one layer each.
 	MaxProvenanceSize = 64 << 20
+	// MaxProvenanceParts bounds the layers of a record.
+	MaxProvenanceParts = 64
 	// maxProvenanceItems bounds the items of a record.
 	maxProvenanceItems = 1 << 20
 	// maxProvenanceURL bounds a recorded URL, and a failed source.
@@ -150,6 +156,13 @@ func NewProvenance(index ocispec.Descriptor, entries []Entry, toolVersion string
 // order, no whitespace, no HTML escaping. The same record gives the same bytes. It refuses a
 // record Parse would refuse.
 func (p *Provenance) Encode() ([]byte, error) {
+	return p.encode(MaxProvenanceSize)
+}
+
+// errTooLarge is encode's error for a record over its limit.
+var errTooLarge = formatErrorf("provenance record too large")
+
+func (p *Provenance) encode(limit int) ([]byte, error) {
 	c := *p
 	c.SchemaVersion = ProvenanceSchemaVersion
 	if !sortedUnique(p.Items) {
@@ -176,10 +189,85 @@ func (p *Provenance) Encode() ([]byte, error) {
 		return nil, fmt.Errorf("provenance: encoding: %w", err)
 	}
 	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	if len(b) > MaxProvenanceSize {
-		return nil, formatErrorf("provenance record is %d bytes, limit %d", len(b), MaxProvenanceSize)
+	if len(b) > limit {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d (EncodeParts writes it in parts)", errTooLarge, len(b), limit)
 	}
 	return b, nil
+}
+
+// ProvenancePartTitle is the title of part i (0-based) of a record
+// written in parts: provenance.json, provenance-2.json, …
+func ProvenancePartTitle(i int) string {
+	if i == 0 {
+		return ProvenanceTitle
+	}
+	return fmt.Sprintf("provenance-%d.json", i+1)
+}
+
+// EncodeParts returns the record as one or more JSON documents, each at
+// most MaxProvenanceSize bytes: one (Encode's bytes) when it fits, else
+// parts that are each a complete record with the same schemaVersion,
+// bundle and toolVersion, holding a run of the sorted items in order, the
+// source failures in the first (FORMAT.md §10). ReadProvenance merges
+// them back.
+func (p *Provenance) EncodeParts() ([][]byte, error) {
+	return p.encodeParts(MaxProvenanceSize)
+}
+
+func (p *Provenance) encodeParts(limit int) ([][]byte, error) {
+	c := *p
+	if !sortedUnique(c.Items) {
+		c.Items = slices.Clone(p.Items)
+		slices.SortFunc(c.Items, compareProvenanceItems)
+		c.Items = slices.Compact(c.Items)
+	}
+	if b, err := c.encode(limit); err == nil {
+		return [][]byte{b}, nil
+	} else if !errors.Is(err, errTooLarge) {
+		return nil, err
+	}
+	// Too large: cut the items into runs that fit, measured one by one
+	// (an item's JSON and its comma).
+	head := c
+	head.Items = nil
+	var parts [][]byte
+	for start := 0; start < len(c.Items); {
+		part := head
+		if len(parts) > 0 {
+			part.SourceFailures = nil
+		}
+		part.Items = []ProvenanceItem{}
+		empty, err := part.encode(limit)
+		if err != nil {
+			return nil, err
+		}
+		size, end := len(empty), start
+		for end < len(c.Items) {
+			b, err := json.Marshal(c.Items[end])
+			if err != nil {
+				return nil, fmt.Errorf("provenance: encoding: %w", err)
+			}
+			if size+len(b)+1 > limit {
+				break
+			}
+			size += len(b) + 1
+			end++
+		}
+		if end == start {
+			return nil, formatErrorf("provenance record: item %d does not fit in %d bytes", start, limit)
+		}
+		part.Items = c.Items[start:end]
+		b, err := part.encode(limit)
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, b)
+		start = end
+	}
+	if len(parts) > MaxProvenanceParts {
+		return nil, formatErrorf("provenance record: %d parts of %d bytes, limit %d", len(parts), limit, MaxProvenanceParts)
+	}
+	return parts, nil
 }
 
 // sortedUnique says items are in compareProvenanceItems order without
@@ -339,10 +427,12 @@ func printable(s string, max int) bool {
 // ReadProvenance reads the provenance record whose manifest is d, a
 // referrer of the bundle index subject: the manifest (at most
 // MaxMetadataSize bytes, digest-checked) must have ArtifactTypeProvenance,
-// subject as its subject and one MediaTypeProvenance layer, whose JSON
-// (at most MaxProvenanceSize bytes, digest-checked) must parse
-// (ParseProvenance) and name subject as its bundle. Errors wrap ErrFormat
-// or ErrIntegrity and name the manifest.
+// subject as its subject and one to MaxProvenanceParts
+// MediaTypeProvenance layers, whose JSON (each at most MaxProvenanceSize
+// bytes, digest-checked) must parse (ParseProvenance), name subject as its
+// bundle and, for a record in parts, agree on the tool version; the parts'
+// items and source failures are merged in layer order. Errors wrap
+// ErrFormat or ErrIntegrity and name the manifest.
 func ReadProvenance(ctx context.Context, src content.Fetcher, d ocispec.Descriptor, subject digest.Digest) (*Provenance, error) {
 	b, err := readBounded(ctx, src, d, MaxMetadataSize)
 	if err != nil {
@@ -358,19 +448,42 @@ func ReadProvenance(ctx context.Context, src content.Fetcher, d ocispec.Descript
 			m.MediaType, m.ArtifactType, ocispec.MediaTypeImageManifest, ArtifactTypeProvenance)
 	case m.Subject == nil || m.Subject.Digest != subject:
 		return nil, formatErrorf("provenance record %s: its subject is not the bundle %s", d.Digest, subject)
-	case len(m.Layers) != 1 || m.Layers[0].MediaType != MediaTypeProvenance:
-		return nil, formatErrorf("provenance record %s: want one %s layer", d.Digest, MediaTypeProvenance)
+	case len(m.Layers) == 0 || len(m.Layers) > MaxProvenanceParts:
+		return nil, formatErrorf("provenance record %s: %d layers, want 1 to %d", d.Digest, len(m.Layers), MaxProvenanceParts)
 	}
-	blob, err := readBounded(ctx, src, m.Layers[0], MaxProvenanceSize)
-	if err != nil {
-		return nil, fmt.Errorf("provenance record %s: %w", d.Digest, err)
+	var p *Provenance
+	for i, l := range m.Layers {
+		if l.MediaType != MediaTypeProvenance {
+			return nil, formatErrorf("provenance record %s: layer %d is %q, want %s", d.Digest, i, l.MediaType, MediaTypeProvenance)
+		}
+		blob, err := readBounded(ctx, src, l, MaxProvenanceSize)
+		if err != nil {
+			return nil, fmt.Errorf("provenance record %s: %w", d.Digest, err)
+		}
+		part, err := ParseProvenance(blob)
+		if err != nil {
+			return nil, fmt.Errorf("provenance record %s: layer %d: %w", d.Digest, i, err)
+		}
+		if part.Bundle != subject {
+			return nil, formatErrorf("provenance record %s: describes bundle %s, not %s", d.Digest, part.Bundle, subject)
+		}
+		if p == nil {
+			p = part
+			continue
+		}
+		if part.ToolVersion != p.ToolVersion {
+			return nil, formatErrorf("provenance record %s: layer %d written by %q, layer 0 by %q", d.Digest, i, part.ToolVersion, p.ToolVersion)
+		}
+		if len(p.Items)+len(part.Items) > maxProvenanceItems {
+			return nil, formatErrorf("provenance record %s: more than %d items", d.Digest, maxProvenanceItems)
+		}
+		p.Items = append(p.Items, part.Items...)
+		p.SourceFailures = append(p.SourceFailures, part.SourceFailures...)
 	}
-	p, err := ParseProvenance(blob)
-	if err != nil {
-		return nil, fmt.Errorf("provenance record %s: %w", d.Digest, err)
-	}
-	if p.Bundle != subject {
-		return nil, formatErrorf("provenance record %s: describes bundle %s, not %s", d.Digest, p.Bundle, subject)
+	if len(m.Layers) > 1 && !sortedUnique(p.Items) {
+		// Parts are runs of one sorted list: a part twice, or out of
+		// order, is not a record EncodeParts wrote.
+		return nil, formatErrorf("provenance record %s: its %d parts' items are not one sorted run", d.Digest, len(m.Layers))
 	}
 	p.Manifest = ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: d.Digest, Size: d.Size, ArtifactType: ArtifactTypeProvenance}
 	return p, nil

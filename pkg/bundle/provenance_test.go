@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -110,8 +111,8 @@ func TestParseProvenance_Errors(t *testing.T) {
 	}
 }
 
-// TestReadProvenance: the manifest is checked (artifactType, subject, one
-// layer), the record must name the subject.
+// TestReadProvenance: the manifest is checked (artifactType, subject,
+// layers), the record must name the subject.
 func TestReadProvenance(t *testing.T) {
 	ctx := context.Background()
 	st := memory.New()
@@ -146,7 +147,9 @@ func TestReadProvenance(t *testing.T) {
 	}{
 		"signature":     {manifest(func(m *ocispec.Manifest) { m.ArtifactType = "application/vnd.dev.sigstore.bundle.v0.3+json" }), "artifactType"},
 		"other subject": {manifest(func(m *ocispec.Manifest) { m.Subject = &ocispec.Descriptor{Digest: other} }), "its subject is not the bundle"},
-		"two layers":    {manifest(func(m *ocispec.Manifest) { m.Layers = append(m.Layers, layer) }), "want one"},
+		"a part twice":  {manifest(func(m *ocispec.Manifest) { m.Layers = append(m.Layers, layer) }), "not one sorted run"},
+		"no layer":      {manifest(func(m *ocispec.Manifest) { m.Layers = []ocispec.Descriptor{} }), "0 layers, want 1 to 64"},
+		"other layer":   {manifest(func(m *ocispec.Manifest) { m.Layers = append(m.Layers, ocispec.DescriptorEmptyJSON) }), "layer 1 is"},
 		"names another": {manifest(func(m *ocispec.Manifest) { m.Layers = []ocispec.Descriptor{otherLayer} }), "describes bundle " + other.String()},
 	} {
 		if _, err := ReadProvenance(ctx, st, tt.d, provBundle); !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), tt.msg) {
@@ -335,5 +338,84 @@ func TestReport_LegacySourceFailures(t *testing.T) {
 	got, err := PushReport(ctx, st, Report{Requests: []Request{{Type: "manifest", Value: "team-a/Manifest.toml"}}, Platforms: []string{"x86_64-linux-gnu"}})
 	if err != nil || got.Digest != clean.Digest {
 		t.Errorf("PushReport = %s, %v; want %s", got.Digest, err, clean.Digest)
+	}
+}
+
+// A record too large for one layer is written in parts, each a record of
+// its own within the limit, and read back as the one record.
+func TestProvenance_EncodeParts(t *testing.T) {
+	ctx := context.Background()
+	rec := &Provenance{Bundle: provBundle, ToolVersion: "v1.2.3", SourceFailures: sampleFailures()}
+	for i := range 300 {
+		rec.Items = append(rec.Items, ProvenanceItem{Kind: KindPackage, Name: fmt.Sprintf("P%03d", i), UUID: uuidN(i), TreeHash: hashN(i),
+			Digest: digest.FromString(fmt.Sprint(i)), Method: MethodFetched, URL: fmt.Sprintf("https://pkg.example/package/%s/%s", uuidN(i), hashN(i))})
+	}
+	whole, err := rec.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Under the limit: one part, Encode's bytes.
+	parts, err := rec.encodeParts(len(whole))
+	if err != nil || len(parts) != 1 || !bytes.Equal(parts[0], whole) {
+		t.Fatalf("encodeParts(%d) = %d parts, %v; want Encode's bytes", len(whole), len(parts), err)
+	}
+	const limit = 20000
+	parts, err = rec.encodeParts(limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if min := len(whole)/limit + 1; len(parts) < min {
+		t.Fatalf("%d parts of ≤ %d bytes for a %d-byte record, want ≥ %d", len(parts), limit, len(whole), min)
+	}
+	st := memory.New()
+	var layers []ocispec.Descriptor
+	n := 0
+	for i, b := range parts {
+		if len(b) > limit {
+			t.Errorf("part %d: %d bytes, limit %d", i, len(b), limit)
+		}
+		p, err := ParseProvenance(b)
+		if err != nil {
+			t.Fatalf("part %d: %v", i, err)
+		}
+		if p.Bundle != provBundle || p.ToolVersion != "v1.2.3" || (i == 0) != (len(p.SourceFailures) > 0) {
+			t.Errorf("part %d: bundle %s, tool %q, %d failures", i, p.Bundle, p.ToolVersion, len(p.SourceFailures))
+		}
+		n += len(p.Items)
+		d := content.NewDescriptorFromBytes(MediaTypeProvenance, b)
+		if err := st.Push(ctx, d, bytes.NewReader(b)); err != nil {
+			t.Fatal(err)
+		}
+		layers = append(layers, d)
+	}
+	if n != 300 {
+		t.Errorf("parts hold %d items, want 300", n)
+	}
+	m := ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
+		ArtifactType: ArtifactTypeProvenance, Config: ocispec.DescriptorEmptyJSON, Layers: layers,
+		Subject: &ocispec.Descriptor{MediaType: ocispec.MediaTypeImageIndex, Digest: provBundle, Size: 100}}
+	mb, _ := json.Marshal(m)
+	md := content.NewDescriptorFromBytes(ocispec.MediaTypeImageManifest, mb)
+	if err := st.Push(ctx, md, bytes.NewReader(mb)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadProvenance(ctx, st, md, provBundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := got.Encode()
+	if err != nil || !bytes.Equal(again, whole) {
+		t.Errorf("the parts read back encode to %d bytes (%v), want the record's %d", len(again), err, len(whole))
+	}
+	// Parts swapped are refused.
+	layers[0], layers[1] = layers[1], layers[0]
+	m.Layers = layers
+	mb, _ = json.Marshal(m)
+	md = content.NewDescriptorFromBytes(ocispec.MediaTypeImageManifest, mb)
+	if err := st.Push(ctx, md, bytes.NewReader(mb)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadProvenance(ctx, st, md, provBundle); !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "not one sorted run") {
+		t.Errorf("parts out of order: ReadProvenance = %v", err)
 	}
 }

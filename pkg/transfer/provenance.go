@@ -103,14 +103,17 @@ func (p *pusher) writeProvenance(ctx context.Context, idx ocispec.Descriptor, it
 	p.prov.origins = nil // in rec now; a URL each, 125,000 at General scale
 	p.prov.mu.Unlock()
 	rec.SourceFailures = p.sortedFailures()
-	b, err := rec.Encode()
+	parts, err := rec.EncodeParts()
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	d, err := trust.PushReferrer(ctx, p.dst, idx, bundle.ArtifactTypeProvenance, trust.ReferrerLayer{
-		MediaType: bundle.MediaTypeProvenance, Data: b,
-		Annotations: map[string]string{ocispec.AnnotationTitle: bundle.ProvenanceTitle},
-	}, nil)
+	rec = nil
+	layers := make([]trust.ReferrerLayer, len(parts))
+	for i, b := range parts {
+		layers[i] = trust.ReferrerLayer{MediaType: bundle.MediaTypeProvenance, Data: b,
+			Annotations: map[string]string{ocispec.AnnotationTitle: bundle.ProvenancePartTitle(i)}}
+	}
+	d, err := trust.PushReferrerLayers(ctx, p.dst, idx, bundle.ArtifactTypeProvenance, layers, nil)
 	if err == nil && testHookProvenance != nil {
 		err = testHookProvenance()
 	}

@@ -13,7 +13,7 @@ import (
 	"oras.land/oras-go/v2/errdef"
 )
 
-// ReferrerLayer is the one layer of a referrer PushReferrer writes.
+// ReferrerLayer is a layer of a referrer PushReferrer writes.
 type ReferrerLayer struct {
 	MediaType string
 	Data      []byte
@@ -33,15 +33,28 @@ type ReferrerLayer struct {
 // the same referrer again changes nothing. It returns the referrer's
 // descriptor, with its artifactType and annotations.
 func PushReferrer(ctx context.Context, target Target, subject ocispec.Descriptor, artifactType string, layer ReferrerLayer, annotations map[string]string) (ocispec.Descriptor, error) {
+	return PushReferrerLayers(ctx, target, subject, artifactType, []ReferrerLayer{layer}, annotations)
+}
+
+// PushReferrerLayers is PushReferrer with several layers, in order (a
+// provenance record too large for one blob).
+func PushReferrerLayers(ctx context.Context, target Target, subject ocispec.Descriptor, artifactType string, layers []ReferrerLayer, annotations map[string]string) (ocispec.Descriptor, error) {
 	if err := subject.Digest.Validate(); err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("subject digest %q: %w", subject.Digest, err)
 	}
-	l, err := pushBlob(ctx, target, layer.MediaType, layer.Data)
-	if err != nil {
-		return ocispec.Descriptor{}, err
+	if len(layers) == 0 {
+		return ocispec.Descriptor{}, errors.New("a referrer needs a layer")
 	}
-	if len(layer.Annotations) > 0 {
-		l.Annotations = maps.Clone(layer.Annotations)
+	descs := make([]ocispec.Descriptor, 0, len(layers))
+	for _, layer := range layers {
+		l, err := pushBlob(ctx, target, layer.MediaType, layer.Data)
+		if err != nil {
+			return ocispec.Descriptor{}, err
+		}
+		if len(layer.Annotations) > 0 {
+			l.Annotations = maps.Clone(layer.Annotations)
+		}
+		descs = append(descs, l)
 	}
 	cfg, err := pushBlob(ctx, target, ocispec.MediaTypeEmptyJSON, ocispec.DescriptorEmptyJSON.Data)
 	if err != nil {
@@ -53,7 +66,7 @@ func PushReferrer(ctx context.Context, target Target, subject ocispec.Descriptor
 		MediaType:    ocispec.MediaTypeImageManifest,
 		ArtifactType: artifactType,
 		Config:       cfg,
-		Layers:       []ocispec.Descriptor{l},
+		Layers:       descs,
 		Subject:      &ocispec.Descriptor{MediaType: subject.MediaType, Digest: subject.Digest, Size: subject.Size},
 		Annotations:  annotations,
 	}
