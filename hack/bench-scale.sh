@@ -18,7 +18,7 @@
 # shared machine slows every figure.
 #
 #   bash hack/bench-scale.sh                        # 125k items
-#   SCALE_PACKAGES=56000 bash hack/bench-scale.sh   # 350k items
+#   SCALE_PACKAGES=56000 SCALE_REGISTRY=0 RUNS=1 bash hack/bench-scale.sh   # 350k items (README: ~15 min)
 #   SCALE_PACKAGES=400 bash hack/bench-scale.sh     # a quick 2.5k-item run
 set -euo pipefail
 BENCH=scale
