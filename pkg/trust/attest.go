@@ -13,7 +13,6 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/sigstore/sigstore/pkg/signature/options"
 	"oras.land/oras-go/v2/content"
-	"oras.land/oras-go/v2/errdef"
 )
 
 // Attestations as cosign stores them (cosign's specs/ATTESTATION_SPEC.md;
@@ -142,16 +141,11 @@ func attestTag(ctx context.Context, target Target, subject ocispec.Descriptor, s
 	tag := AttestationTag(subject.Digest)
 	var layers []ocispec.Descriptor
 	var annotations map[string]string
-	existing, err := target.Resolve(ctx, tag)
-	switch {
-	case errors.Is(err, errdef.ErrNotFound):
-	case err != nil:
-		return ocispec.Descriptor{}, fmt.Errorf("resolving %s: %w", tag, err)
-	default:
-		m, err := fetchManifest(ctx, target, existing)
-		if err != nil {
-			return ocispec.Descriptor{}, fmt.Errorf("reading %s: %w", tag, err)
-		}
+	existing, m, err := tagManifest(ctx, target, tag)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	if m != nil {
 		layers, annotations = m.Layers, m.Annotations
 		for _, l := range layers {
 			if l.MediaType != MediaTypeDSSE || l.Size > maxBundleSize {

@@ -107,16 +107,11 @@ func signSimple(ctx context.Context, target Target, subject ocispec.Descriptor, 
 
 	var layers []ocispec.Descriptor
 	var manifestAnnotations map[string]string
-	existing, err := target.Resolve(ctx, tag)
-	switch {
-	case errors.Is(err, errdef.ErrNotFound):
-	case err != nil:
-		return ocispec.Descriptor{}, fmt.Errorf("resolving %s: %w", tag, err)
-	default:
-		m, err := fetchManifest(ctx, target, existing)
-		if err != nil {
-			return ocispec.Descriptor{}, fmt.Errorf("reading %s: %w", tag, err)
-		}
+	existing, m, err := tagManifest(ctx, target, tag)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	if m != nil {
 		layers = m.Layers
 		manifestAnnotations = m.Annotations
 		// Cosign's duplicate detection: a layer whose signature verifies

@@ -484,6 +484,24 @@ func listReferrers(ctx context.Context, target ReadOnlyTarget, subject ocispec.D
 }
 
 // fetchManifest reads and parses an image manifest (OCI or Docker v2).
+// tagManifest resolves tag in target and reads the image manifest it
+// names (cosign's .sig and .att tags): the zero descriptor and a nil
+// manifest when the tag does not exist.
+func tagManifest(ctx context.Context, target Target, tag string) (ocispec.Descriptor, *ocispec.Manifest, error) {
+	d, err := target.Resolve(ctx, tag)
+	switch {
+	case errors.Is(err, errdef.ErrNotFound):
+		return ocispec.Descriptor{}, nil, nil
+	case err != nil:
+		return ocispec.Descriptor{}, nil, fmt.Errorf("resolving %s: %w", tag, err)
+	}
+	m, err := fetchManifest(ctx, target, d)
+	if err != nil {
+		return ocispec.Descriptor{}, nil, fmt.Errorf("reading %s: %w", tag, err)
+	}
+	return d, m, nil
+}
+
 func fetchManifest(ctx context.Context, f content.Fetcher, desc ocispec.Descriptor) (*ocispec.Manifest, error) {
 	data, err := fetchLimited(ctx, f, desc, maxManifestSize)
 	if err != nil {
