@@ -391,7 +391,7 @@ func Test_runServe_PollPicksUpNewBundle(t *testing.T) {
 	addr, _, stop := serveHarness(t, "--store", dest, "--insecure-no-verify", "--addr", "127.0.0.1:0", "--reload-interval", "20ms")
 	pushTag(t, static, w.Manifests[2], dest, "v2")
 	got := ""
-	for range 500 { // bounded: at most ~10 s
+	for range 1500 { // bounded (an event awaited; the bound only ends a failure): ~30 s
 		if got = bundleTags(metaOf(t, addr)); got == "v1[] v2[]" {
 			break
 		}

@@ -15,35 +15,54 @@ import (
 	"oras.land/oras-go/v2/content"
 )
 
-// Successors lists the descriptors the manifest or index b points at, in
-// order: subject, config, layers, manifests, blobs. subject reports whether
-// it has a subject (a referrer). Every digest is validated.
-func Successors(b []byte) (out []ocispec.Descriptor, subject bool, err error) {
+// Edges decodes what the manifest or index b points at, in order:
+// subject, config, layers, manifests, blobs, each into T (a descriptor, or
+// a struct with the fields the caller needs: decoding into one without
+// annotations allocates no map for them). digestOf reads a T's digest:
+// an empty config is no edge, and every digest is validated. subject
+// reports whether b has a subject (a referrer).
+func Edges[T any](b []byte, digestOf func(*T) digest.Digest) (out []T, subject bool, err error) {
 	var m struct {
-		Subject   *ocispec.Descriptor  `json:"subject,omitempty"`
-		Config    ocispec.Descriptor   `json:"config"`
-		Layers    []ocispec.Descriptor `json:"layers"`
-		Manifests []ocispec.Descriptor `json:"manifests"`
-		Blobs     []ocispec.Descriptor `json:"blobs"`
+		Subject   *T  `json:"subject,omitempty"`
+		Config    T   `json:"config"`
+		Layers    []T `json:"layers"`
+		Manifests []T `json:"manifests"`
+		Blobs     []T `json:"blobs"`
 	}
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, false, fmt.Errorf("decoding: %w", err)
 	}
+	out = make([]T, 0, len(m.Layers)+len(m.Manifests)+len(m.Blobs)+2)
 	if m.Subject != nil {
 		out = append(out, *m.Subject)
 	}
-	if m.Config.Digest != "" {
+	if digestOf(&m.Config) != "" {
 		out = append(out, m.Config)
 	}
 	out = append(out, m.Layers...)
 	out = append(out, m.Manifests...)
 	out = append(out, m.Blobs...)
-	for _, d := range out {
-		if err := ValidateDigest(d.Digest); err != nil {
-			return nil, false, fmt.Errorf("descriptor %q: %w", d.Digest, err)
+	for i := range out {
+		d := digestOf(&out[i])
+		if err := ValidateDigest(d); err != nil {
+			return nil, false, fmt.Errorf("descriptor %q: %w", d, err)
 		}
 	}
 	return out, m.Subject != nil, nil
+}
+
+// Successors lists the descriptors the manifest or index b points at
+// (Edges), whole.
+func Successors(b []byte) (out []ocispec.Descriptor, subject bool, err error) {
+	return Edges(b, func(d *ocispec.Descriptor) digest.Digest { return d.Digest })
+}
+
+// plain is a descriptor without its annotations, URLs, data and platform.
+type plain struct {
+	MediaType    string        `json:"mediaType"`
+	Digest       digest.Digest `json:"digest"`
+	Size         int64         `json:"size"`
+	ArtifactType string        `json:"artifactType,omitempty"`
 }
 
 // PlainSuccessors is Successors without the descriptors' annotations
@@ -51,44 +70,16 @@ func Successors(b []byte) (out []ocispec.Descriptor, subject bool, err error) {
 // artifactType, which is all a walk of the graph needs. Decoding it
 // allocates no annotation map, where a bundle index page lists a thousand
 // annotated descriptors.
-func PlainSuccessors(b []byte) (out []ocispec.Descriptor, subject bool, err error) {
-	type plain struct {
-		MediaType    string        `json:"mediaType"`
-		Digest       digest.Digest `json:"digest"`
-		Size         int64         `json:"size"`
-		ArtifactType string        `json:"artifactType,omitempty"`
+func PlainSuccessors(b []byte) ([]ocispec.Descriptor, bool, error) {
+	ps, subject, err := Edges(b, func(p *plain) digest.Digest { return p.Digest })
+	if err != nil {
+		return nil, false, err
 	}
-	var m struct {
-		Subject   *plain  `json:"subject,omitempty"`
-		Config    plain   `json:"config"`
-		Layers    []plain `json:"layers"`
-		Manifests []plain `json:"manifests"`
-		Blobs     []plain `json:"blobs"`
+	out := make([]ocispec.Descriptor, len(ps))
+	for i, p := range ps {
+		out[i] = ocispec.Descriptor{MediaType: p.MediaType, Digest: p.Digest, Size: p.Size, ArtifactType: p.ArtifactType}
 	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, false, fmt.Errorf("decoding: %w", err)
-	}
-	out = make([]ocispec.Descriptor, 0, len(m.Layers)+len(m.Manifests)+len(m.Blobs)+2)
-	add := func(p plain) {
-		out = append(out, ocispec.Descriptor{MediaType: p.MediaType, Digest: p.Digest, Size: p.Size, ArtifactType: p.ArtifactType})
-	}
-	if m.Subject != nil {
-		add(*m.Subject)
-	}
-	if m.Config.Digest != "" {
-		add(m.Config)
-	}
-	for _, l := range [][]plain{m.Layers, m.Manifests, m.Blobs} {
-		for _, p := range l {
-			add(p)
-		}
-	}
-	for _, d := range out {
-		if err := ValidateDigest(d.Digest); err != nil {
-			return nil, false, fmt.Errorf("descriptor %q: %w", d.Digest, err)
-		}
-	}
-	return out, m.Subject != nil, nil
+	return out, subject, nil
 }
 
 // SHA256Hex returns the hex part of a valid "sha256:<64 lowercase hex>"

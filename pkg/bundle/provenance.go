@@ -47,6 +47,10 @@ const (
 	MaxProvenanceSize = 64 << 20
 	// MaxProvenanceParts bounds the layers of a record.
 	MaxProvenanceParts = 64
+	// maxProvenanceTotal bounds a record's layers together, checked on
+	// their descriptors before any is read: what maxProvenanceItems items
+	// take (a hostile store must not make a reader hold 64 × 64 MiB).
+	maxProvenanceTotal = 512 << 20
 	// maxProvenanceItems bounds the items of a record.
 	maxProvenanceItems = 1 << 20
 	// maxProvenanceURL bounds a recorded URL, and a failed source.
@@ -450,6 +454,13 @@ func ReadProvenance(ctx context.Context, src content.Fetcher, d ocispec.Descript
 		return nil, formatErrorf("provenance record %s: its subject is not the bundle %s", d.Digest, subject)
 	case len(m.Layers) == 0 || len(m.Layers) > MaxProvenanceParts:
 		return nil, formatErrorf("provenance record %s: %d layers, want 1 to %d", d.Digest, len(m.Layers), MaxProvenanceParts)
+	}
+	var total int64
+	for _, l := range m.Layers {
+		total += max(l.Size, 0)
+	}
+	if total > maxProvenanceTotal {
+		return nil, formatErrorf("provenance record %s: layers of %d bytes in all, limit %d", d.Digest, total, maxProvenanceTotal)
 	}
 	var p *Provenance
 	for i, l := range m.Layers {

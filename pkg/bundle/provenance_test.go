@@ -150,6 +150,11 @@ func TestReadProvenance(t *testing.T) {
 		"a part twice":  {manifest(func(m *ocispec.Manifest) { m.Layers = append(m.Layers, layer) }), "not one sorted run"},
 		"no layer":      {manifest(func(m *ocispec.Manifest) { m.Layers = []ocispec.Descriptor{} }), "0 layers, want 1 to 64"},
 		"other layer":   {manifest(func(m *ocispec.Manifest) { m.Layers = append(m.Layers, ocispec.DescriptorEmptyJSON) }), "layer 1 is"},
+		"too much in all": {manifest(func(m *ocispec.Manifest) {
+			big := layer
+			big.Size = MaxProvenanceSize
+			m.Layers = []ocispec.Descriptor{big, big, big, big, big, big, big, big, big}
+		}), "in all, limit"},
 		"names another": {manifest(func(m *ocispec.Manifest) { m.Layers = []ocispec.Descriptor{otherLayer} }), "describes bundle " + other.String()},
 	} {
 		if _, err := ReadProvenance(ctx, st, tt.d, provBundle); !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), tt.msg) {

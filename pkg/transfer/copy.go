@@ -441,36 +441,10 @@ func (e edge) descriptor() ocispec.Descriptor {
 	return ocispec.Descriptor{MediaType: e.MediaType, Digest: e.Digest, Size: e.Size, ArtifactType: e.ArtifactType}
 }
 
-// edges lists what a manifest or index points at, as ocigraph.Successors
-// does (subject, config, layers, manifests, blobs; every digest
-// validated).
+// edges lists what a manifest or index points at (ocigraph.Edges).
 func edges(b []byte) ([]edge, error) {
-	var m struct {
-		Subject   *edge  `json:"subject,omitempty"`
-		Config    edge   `json:"config"`
-		Layers    []edge `json:"layers"`
-		Manifests []edge `json:"manifests"`
-		Blobs     []edge `json:"blobs"`
-	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("decoding: %w", err)
-	}
-	out := make([]edge, 0, len(m.Layers)+len(m.Manifests)+len(m.Blobs)+2)
-	if m.Subject != nil {
-		out = append(out, *m.Subject)
-	}
-	if m.Config.Digest != "" {
-		out = append(out, m.Config)
-	}
-	out = append(out, m.Layers...)
-	out = append(out, m.Manifests...)
-	out = append(out, m.Blobs...)
-	for _, e := range out {
-		if err := ocigraph.ValidateDigest(e.Digest); err != nil {
-			return nil, fmt.Errorf("descriptor %q: %w", e.Digest, err)
-		}
-	}
-	return out, nil
+	out, _, err := ocigraph.Edges(b, func(e *edge) digest.Digest { return e.Digest })
+	return out, err
 }
 
 // successors lists the descriptors a manifest or index points at.

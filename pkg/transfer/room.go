@@ -120,15 +120,7 @@ func (p *pusher) plannedPackages(ctx context.Context, regs []*registrySnapshot, 
 		out = append(out, planned{size: int64(len(r.tarball)), there: there})
 	}
 	for _, pp := range pkgs {
-		_, there := p.existing[identityKey(bundle.KindPackage, pp.res.UUID, pp.res.Hash)]
-		if _, skip := p.skipped(pp.res); skip {
-			there = true
-		}
-		size := int64(-1)
-		if !there {
-			size = p.sizeOf(ctx, pp.res)
-		}
-		out = append(out, planned{size: size, there: there})
+		out = append(out, p.plannedItem(ctx, bundle.KindPackage, pp.res))
 	}
 	return out
 }
@@ -137,17 +129,24 @@ func (p *pusher) plannedPackages(ctx context.Context, regs []*registrySnapshot, 
 func (p *pusher) plannedArtifacts(ctx context.Context, arts []*artPlan) []planned {
 	out := make([]planned, 0, len(arts))
 	for _, ap := range arts {
-		_, there := p.existing[identityKey(bundle.KindArtifact, ap.res.UUID, ap.res.Hash)]
-		if _, skip := p.skipped(ap.res); skip {
-			there = true
-		}
-		size := int64(-1)
-		if !there {
-			size = p.sizeOf(ctx, ap.res)
-		}
-		out = append(out, planned{size: size, there: there})
+		out = append(out, p.plannedItem(ctx, bundle.KindArtifact, ap.res))
 	}
 	return out
+}
+
+// plannedItem is one package's or artifact's room plan: nothing to write
+// when the destination has it, else its size as the sources tell it (-1:
+// unknown).
+func (p *pusher) plannedItem(ctx context.Context, kind bundle.Kind, res Resource) planned {
+	_, there := p.existing[identityKey(kind, res.UUID, res.Hash)]
+	if _, skip := p.skipped(res); skip {
+		there = true
+	}
+	size := int64(-1)
+	if !there {
+		size = p.sizeOf(ctx, res)
+	}
+	return planned{size: size, there: there}
 }
 
 func humanSize(n int64) string {
